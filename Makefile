@@ -1,0 +1,55 @@
+# Everything a newcomer runs. `make test` works from a fresh clone: it creates the two
+# virtual environments it needs, then runs every check CI runs.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# aws-sam-cli pins boto3, click and pydantic; it gets its own environment so the
+# application's dependencies are the ones the layer ships, not SAM's.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+
+# sam validate needs a region; no credentials are needed or used.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install lint typecheck validate build unit test clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+install: $(BIN)/.installed $(SAM_VENV)/.installed
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+validate: install
+	$(SAM) validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+# No container: the layer's arm64 wheels are downloaded for the target platform.
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/contract
+
+test: lint typecheck validate build
+	$(BIN)/pytest
+
+clean:
+	rm -rf .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""The package's own exceptions.
+
+Provider errors (botocore ``ClientError``, b2sdk exceptions, pynamodb errors) stop at the
+adapter that called the provider: it raises one of these ``from`` the original, so
+callers (handlers, services) never import a provider's exception types. Handlers map
+these to HTTP statuses or to retry decisions; ``retryable`` says which is which.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ShelflifeError(Exception):
+    """Base of every error shelflife raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConfigurationError(ShelflifeError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class InvalidArgument(ShelflifeError, ValueError):
+    """A caller passed a value the operation cannot accept (bad key, bad expiry...)."""
+
+
+class Conflict(ShelflifeError):
+    """The change lost a race or contradicts what is stored (a conditional write failed,
+    a bucket name is taken by someone else)."""
+
+
+class RecordNotFound(ShelflifeError):
+    """No table record under that key."""
+
+
+class RejectedImage(ShelflifeError):
+    """An upload that will not be processed; ``reason`` is for humans and is recorded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StorageError(ShelflifeError):
+    """A storage backend refused or failed an operation."""
+
+    def __init__(
+        self, message: str, *, backend: str = "", bucket: str = "", key: str | None = None
+    ) -> None:
+        where = "/".join(part for part in (bucket, key or "") if part)
+        prefix = f"{backend}: " if backend else ""
+        super().__init__(f"{prefix}{message}" + (f" ({where})" if where else ""))
+        self.backend = backend
+        self.bucket = bucket
+        self.key = key
+
+
+class ObjectNotFound(StorageError):
+    """The object does not exist in the bucket."""
+
+
+class BucketNotFound(StorageError):
+    """The bucket does not exist (or is not visible to these credentials)."""
+
+
+class BucketNameTaken(StorageError, Conflict):
+    """The bucket name belongs to another account."""
+
+
+class PermissionDenied(StorageError):
+    """The credentials may not do this, or a signed URL is expired or forged."""
+
+
+class ChecksumMismatch(StorageError):
+    """The bytes read back do not match the SHA-256 recorded when they were written."""
+
+
+class Throttled(StorageError):
+    """The provider asked us to slow down; try again later."""
+
+    retryable = True
+
+
+class BackendUnavailable(StorageError):
+    """The provider failed (5xx, timeout, connection); try again later."""
+
+    retryable = True

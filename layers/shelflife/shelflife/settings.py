@@ -1,0 +1,180 @@
+"""One settings object, built from the environment, failing fast.
+
+Every function builds ``Settings.from_env()`` at module scope, so a missing or invalid
+variable stops the cold start with a message naming the variable, not a KeyError in the
+middle of a batch. Keyword arguments to ``from_env`` beat the environment.
+
+Variable names follow one rule: ``SHELFLIFE_`` + the field path joined by ``_`` and
+upper-cased. ``table_name`` is ``SHELFLIFE_TABLE_NAME``; the ``backend`` of the ``hot``
+tier is ``SHELFLIFE_HOT_BACKEND``. Defaults are the seeds' defaults of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from shelflife.errors import ConfigurationError
+
+ENV_PREFIX = "SHELFLIFE_"
+GIB = 1024**3
+MIB = 1024**2
+
+
+class TierName(StrEnum):
+    TEMP = "temp"
+    HOT = "hot"
+    COLD = "cold"
+
+
+class BackendName(StrEnum):
+    S3 = "s3"
+    R2 = "r2"
+    B2 = "b2"
+    MEMORY = "memory"
+
+
+# The strictest of the backends' rules (S3's), so a name valid here is valid everywhere;
+# 50 characters leave room for the overflow suffixes `-1`, `-2`, ...
+BucketBaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{4,48}[a-z0-9]$")]
+Percent = Annotated[float, Field(gt=0, le=100)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TierSettings(_Frozen):
+    """Where a tier lives: its backend, the name of its first bucket, and its quota."""
+
+    backend: BackendName
+    bucket: BucketBaseName
+    quota_bytes: int = Field(default=GIB, gt=0)
+
+
+_DEFAULT_BACKENDS = {TierName.TEMP: "s3", TierName.HOT: "s3", TierName.COLD: "b2"}
+
+
+class Settings(_Frozen):
+    table_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
+    region: str = "us-east-1"
+    upload_bucket: BucketBaseName | None = None
+
+    temp: TierSettings
+    hot: TierSettings
+    cold: TierSettings
+
+    # Ingest.
+    max_upload_bytes: int = Field(default=25 * MIB, gt=0)
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    jpeg_quality: int = Field(default=85, ge=1, le=95)
+    max_side_px: int = Field(default=2000, ge=16)
+
+    # Lifecycle policy.
+    temp_hours: int = Field(default=48, gt=0)
+    published_retention_days: int = Field(default=7, gt=0)
+    hot_idle_days: int = Field(default=90, gt=0)
+    cold_retention_days: int = Field(default=365, gt=0)
+    due_shards: int = Field(default=4, ge=1, le=64)
+
+    # Capacity.
+    cleanup_threshold_percent: Percent = 85
+    overflow_threshold_percent: Percent = 95
+    cleanup_min_age_days: int = Field(default=30, ge=0)
+
+    # Prices per GB-month, by backend.
+    price_s3: float = Field(default=0.023, ge=0)
+    price_r2: float = Field(default=0.015, ge=0)
+    price_b2: float = Field(default=0.006, ge=0)
+
+    # Endpoints and credentials. In Lambda the secrets come from Secrets Manager
+    # (``credentials_secret_arn``); locally and in tests they can be set directly.
+    s3_endpoint_url: str | None = None
+    r2_account_id: str | None = None
+    r2_access_key_id: SecretStr | None = None
+    r2_secret_access_key: SecretStr | None = None
+    b2_application_key_id: SecretStr | None = None
+    b2_application_key: SecretStr | None = None
+    credentials_secret_arn: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Self:
+        if self.cleanup_threshold_percent >= self.overflow_threshold_percent:
+            raise ValueError(
+                f"{env_name('cleanup_threshold_percent')} ({self.cleanup_threshold_percent}) "
+                f"must be below {env_name('overflow_threshold_percent')} "
+                f"({self.overflow_threshold_percent})"
+            )
+        return self
+
+    def tier(self, name: TierName | str) -> TierSettings:
+        tier: TierSettings = getattr(self, TierName(name).value)
+        return tier
+
+    def price_per_gb_month(self, backend: BackendName | str) -> float:
+        if BackendName(backend) is BackendName.MEMORY:
+            return 0.0
+        price: float = getattr(self, f"price_{BackendName(backend).value}")
+        return price
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build the settings from ``environ`` (default ``os.environ``); ``overrides``
+        (field names, or a dict per tier) win over the environment."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        for field in cls.model_fields:
+            if field in TierName._value2member_map_:
+                tier = {
+                    sub: env[env_name(field, sub)]
+                    for sub in TierSettings.model_fields
+                    if env_name(field, sub) in env
+                }
+                tier.setdefault("backend", _DEFAULT_BACKENDS[TierName(field)])
+                raw[field] = tier
+            elif env_name(field) in env:
+                raw[field] = env[env_name(field)]
+        if "cors_allowed_origins" in raw:
+            raw["cors_allowed_origins"] = tuple(
+                origin.strip()
+                for origin in raw["cors_allowed_origins"].split(",")
+                if origin.strip()
+            )
+        if "region" not in raw and "AWS_REGION" in env:
+            raw["region"] = env["AWS_REGION"]
+        for field, value in overrides.items():
+            if isinstance(value, Mapping) and isinstance(raw.get(field), dict):
+                raw[field] = {**raw[field], **value}
+            else:
+                raw[field] = value
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise ConfigurationError(_describe(e)) from e
+
+
+def env_name(*path: str) -> str:
+    """The environment variable that sets the field at ``path``."""
+    return ENV_PREFIX + "_".join(path).upper()
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        path = [str(part) for part in item["loc"]]
+        where = env_name(*path) if path else "settings"
+        problems.append(f"{where}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,343 @@
+"""The repository on DynamoDB, through the pynamodb models."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.pagination import ResultIterator
+from pynamodb.transactions import TransactWrite
+from shelflife.errors import BackendUnavailable, Conflict, RecordNotFound, Throttled
+from shelflife.settings import BackendName, Settings, TierName
+from shelflife.table.models import (
+    BUCKET_PK,
+    IMAGE_SK,
+    BucketModel,
+    ImageModel,
+    RunModel,
+    bind_table,
+    bucket_sk,
+    image_pk,
+    run_pk,
+)
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    ImageRecord,
+    Location,
+    Page,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    due_shard,
+)
+from shelflife.table.repository import Repository, counter_changes
+
+_THROTTLING = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+}
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as e:
+        from shelflife.errors import InvalidArgument
+
+        raise InvalidArgument("invalid page cursor") from e
+    return key
+
+
+class DynamoRepository(Repository):
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        region: str | None = None,
+        host: str | None = None,
+        due_shards: int = 4,
+    ) -> None:
+        super().__init__(due_shards=due_shards)
+        bind_table(table_name, region=region, host=host)
+        self.table_name = table_name
+        self._connection = Connection(region=region, host=host)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, host: str | None = None) -> DynamoRepository:
+        return cls(
+            settings.table_name, region=settings.region, host=host, due_shards=settings.due_shards
+        )
+
+    # ---- images ------------------------------------------------------------------
+
+    def find_image(self, image_id: str) -> ImageRecord | None:
+        with self._translated(f"image {image_id!r}"):
+            try:
+                model = ImageModel.get(image_pk(image_id), IMAGE_SK, consistent_read=True)
+            except ImageModel.DoesNotExist:
+                return None
+        return self._image(model)
+
+    def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
+        condition = ImageModel.owner == owner if owner is not None else None
+        with self._translated(f"images with sha256 {original_sha256}"):
+            return [
+                self._image(model)
+                for model in ImageModel.by_hash.query(
+                    original_sha256, range_key_condition=condition
+                )
+            ]
+
+    def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
+        results = ImageModel.by_owner.query(
+            owner, scan_index_forward=False, limit=limit, last_evaluated_key=_decode_cursor(cursor)
+        )
+        return self._page(results, f"images of {owner!r}")
+
+    def _due_images(
+        self, shard: int, now: datetime, *, limit: int, cursor: str | None
+    ) -> Page[ImageRecord]:
+        results = ImageModel.by_due.query(
+            str(shard),
+            range_key_condition=ImageModel.due_at <= now,
+            limit=limit,
+            last_evaluated_key=_decode_cursor(cursor),
+        )
+        return self._page(results, f"due images of shard {shard}")
+
+    def _page(self, results: ResultIterator[ImageModel], what: str) -> Page[ImageRecord]:
+        with self._translated(what):
+            items = [self._image(model) for model in results]
+        return Page(items=items, cursor=_encode_cursor(results.last_evaluated_key))
+
+    def _write_image(
+        self, previous: ImageRecord | None, updated: ImageRecord | None
+    ) -> ImageRecord | None:
+        image = updated or previous
+        assert image is not None
+        with (
+            self._translated(f"image {image.id!r}"),
+            TransactWrite(connection=self._connection) as tx,
+        ):
+            if updated is None:
+                assert previous is not None
+                tx.delete(self._model(previous))  # conditional on the version read
+            else:
+                # pynamodb adds the version condition (or attribute_not_exists for a new
+                # record) and writes version + 1.
+                tx.save(self._model(updated))
+            for change in counter_changes(previous, updated):
+                tx.update(
+                    BucketModel(BUCKET_PK, bucket_sk(change.tier, change.bucket)),
+                    actions=[
+                        BucketModel.used_bytes.add(change.bytes),
+                        BucketModel.object_count.add(change.objects),
+                    ],
+                    condition=BucketModel.pk.exists(),
+                )
+        if updated is None:
+            return None
+        return updated.model_copy(update={"version": (updated.version or 0) + 1})
+
+    def _model(self, image: ImageRecord) -> ImageModel:
+        location = image.location
+        scheduled = image.next_action is not None and image.due_at is not None
+        return ImageModel(
+            image_pk(image.id),
+            IMAGE_SK,
+            id=image.id,
+            owner=image.owner,
+            draft_id=image.draft_id,
+            state=image.state.value,
+            tier=location.tier.value if location else None,
+            backend=location.backend.value if location else None,
+            bucket=location.bucket if location else None,
+            key=location.key if location else None,
+            original_size=image.original_size,
+            stored_size=image.stored_size,
+            original_sha256=image.original_sha256,
+            stored_sha256=image.stored_sha256,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            uploaded_at=image.uploaded_at,
+            last_accessed_at=image.last_accessed_at,
+            access_count=image.access_count,
+            published_at=image.published_at,
+            next_action=image.next_action.value if image.next_action else None,
+            # The due index is sparse: only scheduled images carry its keys.
+            due_at=image.due_at if scheduled else None,
+            due_shard=str(due_shard(image.id, self.due_shards)) if scheduled else None,
+            rejection_reason=image.rejection_reason,
+            expires_at=image.expires_at,
+            version=image.version,
+        )
+
+    @staticmethod
+    def _image(model: ImageModel) -> ImageRecord:
+        location = None
+        if model.tier and model.backend and model.bucket and model.key:
+            location = Location(
+                tier=TierName(model.tier),
+                backend=BackendName(model.backend),
+                bucket=model.bucket,
+                key=model.key,
+            )
+        return ImageRecord.model_validate(
+            {
+                **{
+                    name: getattr(model, name)
+                    for name in ImageRecord.model_fields
+                    if name not in {"location", "next_action", "due_at"}
+                },
+                "location": location,
+                "next_action": model.next_action,
+                "due_at": model.due_at if model.next_action else None,
+                "original_size": int(model.original_size),
+                "stored_size": int(model.stored_size),
+                "access_count": int(model.access_count),
+                "width": int(model.width) if model.width is not None else None,
+                "height": int(model.height) if model.height is not None else None,
+            }
+        )
+
+    # ---- buckets -----------------------------------------------------------------
+
+    def add_bucket(self, bucket: BucketRecord) -> BucketRecord:
+        model = BucketModel(
+            BUCKET_PK,
+            bucket_sk(bucket.tier.value, bucket.name),
+            tier=bucket.tier.value,
+            backend=bucket.backend.value,
+            name=bucket.name,
+            capacity_bytes=bucket.capacity_bytes,
+            used_bytes=bucket.used_bytes,
+            object_count=bucket.object_count,
+            status=bucket.status.value,
+            created_at=bucket.created_at,
+        )
+        with self._translated(f"bucket {bucket.name!r}"):
+            model.save(condition=BucketModel.sk.does_not_exist())
+        return bucket
+
+    def list_buckets(self, tier: str | None = None) -> list[BucketRecord]:
+        condition = BucketModel.sk.startswith(f"{tier}#") if tier is not None else None
+        with self._translated("bucket records"):
+            return [
+                self._bucket(model)
+                for model in BucketModel.query(
+                    BUCKET_PK, range_key_condition=condition, consistent_read=True
+                )
+            ]
+
+    def set_bucket_status(self, tier: str, name: str, status: BucketStatus) -> BucketRecord:
+        return self._update_bucket(tier, name, [BucketModel.status.set(status.value)])
+
+    def set_bucket_counters(
+        self, tier: str, name: str, *, used_bytes: int, object_count: int
+    ) -> BucketRecord:
+        return self._update_bucket(
+            tier,
+            name,
+            [BucketModel.used_bytes.set(used_bytes), BucketModel.object_count.set(object_count)],
+        )
+
+    def _update_bucket(self, tier: str, name: str, actions: list[Any]) -> BucketRecord:
+        model = BucketModel(BUCKET_PK, bucket_sk(tier, name))
+        try:
+            with self._translated(f"bucket {name!r}"):
+                model.update(actions=actions, condition=BucketModel.sk.exists())
+        except Conflict as e:
+            raise RecordNotFound(f"no bucket {name!r} in tier {tier!r}") from e
+        return self._bucket(model)
+
+    @staticmethod
+    def _bucket(model: BucketModel) -> BucketRecord:
+        return BucketRecord(
+            tier=TierName(model.tier),
+            backend=BackendName(model.backend),
+            name=model.name,
+            capacity_bytes=int(model.capacity_bytes),
+            used_bytes=int(model.used_bytes),
+            object_count=int(model.object_count),
+            status=BucketStatus(model.status),
+            created_at=model.created_at,
+        )
+
+    # ---- runs --------------------------------------------------------------------
+
+    def save_run(self, run: RunRecord) -> RunRecord:
+        model = RunModel(
+            run_pk(run.kind.value),
+            f"{run.started_at.isoformat()}#{run.id}",
+            kind=run.kind.value,
+            id=run.id,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            status=run.status.value,
+            dry_run=run.dry_run,
+            counts=dict(run.counts),
+            cursor=run.cursor,
+        )
+        with self._translated(f"run {run.id!r}"):
+            model.save()
+        return run
+
+    def recent_runs(self, kind: RunKind, *, limit: int = 20) -> list[RunRecord]:
+        with self._translated(f"{kind.value} runs"):
+            models = list(RunModel.query(run_pk(kind.value), scan_index_forward=False, limit=limit))
+        return [
+            RunRecord(
+                kind=RunKind(model.kind),
+                id=model.id,
+                started_at=model.started_at,
+                finished_at=model.finished_at,
+                status=RunStatus(model.status),
+                dry_run=model.dry_run,
+                counts={name: int(value) for name, value in model.counts.as_dict().items()},
+                cursor=model.cursor,
+            )
+            for model in models
+        ]
+
+    # ---- errors ------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (TransactWriteError, PutError, UpdateError) as e:
+            code = e.cause_response_code or ""
+            reasons = {
+                reason.code for reason in getattr(e, "cancellation_reasons", None) or [] if reason
+            }
+            if code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
+                raise Conflict(
+                    f"{what}: changed since it was read, or its bucket is not recorded"
+                ) from e
+            if code == "TransactionConflictException" or "TransactionConflict" in reasons:
+                raise Conflict(f"{what}: a concurrent transaction won") from e
+            raise self._failure(e, what) from e
+        except PynamoDBException as e:
+            raise self._failure(e, what) from e
+
+    @staticmethod
+    def _failure(error: PynamoDBException, what: str) -> Exception:
+        code = error.cause_response_code or ""
+        if code in _THROTTLING:
+            return Throttled(f"{what}: {code}", backend="dynamodb")
+        return BackendUnavailable(f"{what}: {error.msg or code}", backend="dynamodb")

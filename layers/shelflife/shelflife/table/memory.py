@@ -1,0 +1,165 @@
+"""The repository in a dict: the DynamoDB repository's twin for unit tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from shelflife.errors import Conflict, RecordNotFound
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    ImageRecord,
+    Page,
+    RunKind,
+    RunRecord,
+    due_shard,
+)
+from shelflife.table.repository import Repository, counter_changes
+
+T = TypeVar("T")
+
+
+def _page(items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None) -> Page[T]:
+    """Items after ``cursor`` (the key of the last item of the previous page)."""
+    start = 0
+    if cursor is not None:
+        start = next((i + 1 for i, item in enumerate(items) if key(item) == cursor), len(items))
+    chunk = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return Page(items=chunk, cursor=key(chunk[-1]) if more and chunk else None)
+
+
+class MemoryRepository(Repository):
+    def __init__(self, *, due_shards: int = 4) -> None:
+        super().__init__(due_shards=due_shards)
+        self._images: dict[str, ImageRecord] = {}
+        self._buckets: dict[tuple[str, str], BucketRecord] = {}
+        self._runs: dict[tuple[str, str], RunRecord] = {}
+        self._lock = threading.RLock()
+
+    # ---- images ------------------------------------------------------------------
+
+    def find_image(self, image_id: str) -> ImageRecord | None:
+        with self._lock:
+            return self._images.get(image_id)
+
+    def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
+        with self._lock:
+            return sorted(
+                (
+                    image
+                    for image in self._images.values()
+                    if image.original_sha256 == original_sha256
+                    and (owner is None or image.owner == owner)
+                ),
+                key=lambda image: (image.owner, image.id),
+            )
+
+    def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
+        with self._lock:
+            mine = sorted(
+                (image for image in self._images.values() if image.owner == owner),
+                key=lambda image: (image.uploaded_at, image.id),
+                reverse=True,
+            )
+        return _page(mine, lambda image: image.id, limit, cursor)
+
+    def _due_images(
+        self, shard: int, now: datetime, *, limit: int, cursor: str | None
+    ) -> Page[ImageRecord]:
+        with self._lock:
+            due = sorted(
+                (
+                    image
+                    for image in self._images.values()
+                    if image.next_action is not None
+                    and image.due_at is not None
+                    and image.due_at <= now
+                    and due_shard(image.id, self.due_shards) == shard
+                ),
+                key=lambda image: (image.due_at, image.id),
+            )
+        return _page(due, lambda image: image.id, limit, cursor)
+
+    def _write_image(
+        self, previous: ImageRecord | None, updated: ImageRecord | None
+    ) -> ImageRecord | None:
+        image_id = (updated or previous).id  # type: ignore[union-attr]
+        with self._lock:
+            stored = self._images.get(image_id)
+            if previous is None and stored is not None:
+                raise Conflict(f"image {image_id!r} already exists")
+            if previous is not None and (stored is None or stored.version != previous.version):
+                raise Conflict(f"image {image_id!r} changed since it was read")
+            changes = counter_changes(previous, updated)
+            for change in changes:
+                if (change.tier, change.bucket) not in self._buckets:
+                    raise Conflict(
+                        f"bucket {change.bucket!r} of tier {change.tier!r} is not recorded"
+                    )
+            for change in changes:
+                bucket = self._buckets[(change.tier, change.bucket)]
+                self._buckets[(change.tier, change.bucket)] = bucket.model_copy(
+                    update={
+                        "used_bytes": bucket.used_bytes + change.bytes,
+                        "object_count": bucket.object_count + change.objects,
+                    }
+                )
+            if updated is None:
+                del self._images[image_id]
+                return None
+            written = updated.model_copy(
+                update={"version": (stored.version or 0) + 1 if stored else 1}
+            )
+            self._images[image_id] = written
+            return written
+
+    # ---- buckets -----------------------------------------------------------------
+
+    def add_bucket(self, bucket: BucketRecord) -> BucketRecord:
+        with self._lock:
+            if (bucket.tier.value, bucket.name) in self._buckets:
+                raise Conflict(f"bucket {bucket.name!r} is already recorded")
+            self._buckets[(bucket.tier.value, bucket.name)] = bucket
+            return bucket
+
+    def list_buckets(self, tier: str | None = None) -> list[BucketRecord]:
+        with self._lock:
+            return [
+                self._buckets[key]
+                for key in sorted(self._buckets)
+                if tier is None or key[0] == tier
+            ]
+
+    def set_bucket_status(self, tier: str, name: str, status: BucketStatus) -> BucketRecord:
+        return self._update_bucket(tier, name, status=status)
+
+    def set_bucket_counters(
+        self, tier: str, name: str, *, used_bytes: int, object_count: int
+    ) -> BucketRecord:
+        return self._update_bucket(tier, name, used_bytes=used_bytes, object_count=object_count)
+
+    def _update_bucket(self, tier: str, name: str, **changes: object) -> BucketRecord:
+        with self._lock:
+            try:
+                bucket = self._buckets[(tier, name)]
+            except KeyError:
+                raise RecordNotFound(f"no bucket {name!r} in tier {tier!r}") from None
+            updated = bucket.model_copy(update=changes)
+            self._buckets[(tier, name)] = updated
+            return updated
+
+    # ---- runs --------------------------------------------------------------------
+
+    def save_run(self, run: RunRecord) -> RunRecord:
+        with self._lock:
+            self._runs[(run.kind.value, run.id)] = run
+            return run
+
+    def recent_runs(self, kind: RunKind, *, limit: int = 20) -> list[RunRecord]:
+        with self._lock:
+            runs = [run for (k, _), run in self._runs.items() if k == kind.value]
+        return sorted(runs, key=lambda run: (run.started_at, run.id), reverse=True)[:limit]

@@ -1,0 +1,195 @@
+"""pynamodb models of the single table.
+
+| item    | pk               | sk                         |
+|---------|------------------|----------------------------|
+| image   | IMAGE#<id>       | IMAGE                      |
+| bucket  | BUCKET           | <tier>#<name>              |
+| run     | RUN#<kind>       | <started at, ISO>#<run id> |
+
+All bucket records share one partition, so a capacity check is one query whatever the
+number of images. The three indexes are sparse: only image records carry their keys,
+and only scheduled images carry the due index's keys, so a sweep reads only what is due.
+
+``template.yaml`` declares the same table; tests/unit/test_template.py compares the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+IMAGE_SK = "IMAGE"
+BUCKET_PK = "BUCKET"
+
+
+def image_pk(image_id: str) -> str:
+    return f"IMAGE#{image_id}"
+
+
+def bucket_sk(tier: str, name: str) -> str:
+    return f"{tier}#{name}"
+
+
+def run_pk(kind: str) -> str:
+    return f"RUN#{kind}"
+
+
+class _TableMeta:
+    # Bound to the real table by ``bind_table`` before first use.
+    table_name = "shelflife-unbound"
+    region: str | None = None
+    host: str | None = None
+
+
+class DueIndex(GlobalSecondaryIndex["ImageModel"]):
+    class Meta:
+        index_name = "by_due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OwnerIndex(GlobalSecondaryIndex["ImageModel"]):
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    uploaded_at = UTCDateTimeAttribute(range_key=True)
+
+
+class HashIndex(GlobalSecondaryIndex["ImageModel"]):
+    class Meta:
+        index_name = "by_hash"
+        projection = AllProjection()
+
+    original_sha256 = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute(range_key=True)
+
+
+class ImageModel(Model):
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=IMAGE_SK)
+    id = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    draft_id = UnicodeAttribute(null=True)
+    state = UnicodeAttribute()
+    tier = UnicodeAttribute(null=True)
+    backend = UnicodeAttribute(null=True)
+    bucket = UnicodeAttribute(null=True)
+    key = UnicodeAttribute(null=True)
+    original_size = NumberAttribute(default=0)
+    stored_size = NumberAttribute(default=0)
+    original_sha256 = UnicodeAttribute(null=True)
+    stored_sha256 = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    format = UnicodeAttribute(null=True)
+    uploaded_at = UTCDateTimeAttribute()
+    last_accessed_at = UTCDateTimeAttribute(null=True)
+    access_count = NumberAttribute(default=0)
+    published_at = UTCDateTimeAttribute(null=True)
+    next_action = UnicodeAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)
+    rejection_reason = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+    by_due = DueIndex()
+    by_owner = OwnerIndex()
+    by_hash = HashIndex()
+
+
+class BucketModel(Model):
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default=BUCKET_PK)
+    sk = UnicodeAttribute(range_key=True)
+    tier = UnicodeAttribute()
+    backend = UnicodeAttribute()
+    name = UnicodeAttribute()
+    capacity_bytes = NumberAttribute()
+    # Atomic counters, moved in the same transaction as the image records they count.
+    used_bytes = NumberAttribute(default=0)
+    object_count = NumberAttribute(default=0)
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class RunModel(Model):
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    id = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()
+    dry_run = BooleanAttribute(default=False)
+    counts: MapAttribute[str, Any] = MapAttribute(default=dict)
+    cursor = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel)
+TTL_ATTRIBUTE = "expires_at"
+
+
+def bind_table(table_name: str, *, region: str | None = None, host: str | None = None) -> None:
+    """Point every model at ``table_name``. pynamodb keeps the table name on the model
+    class, so one process serves one table; that is the Lambda model, and tests bind
+    the same name before each use."""
+    for model in MODELS:
+        meta: Any = model.Meta
+        meta.table_name = table_name
+        meta.region = region
+        meta.host = host
+        model._connection = None  # rebuilt from Meta on next use
+
+
+def table_schema() -> dict[str, Any]:
+    """The union of the models' keys, attribute definitions and indexes, in the shape
+    of DynamoDB's CreateTable."""
+    attributes: dict[str, str] = {}
+    indexes: dict[str, dict[str, Any]] = {}
+    key_schema: list[Any] = []
+    for model in MODELS:
+        schema = model._get_schema()
+        key_schema = key_schema or schema["key_schema"]
+        if schema["key_schema"] != key_schema:
+            raise AssertionError(f"{model.__name__} has another primary key than the table")
+        for definition in schema["attribute_definitions"]:
+            attributes[definition["AttributeName"]] = definition["AttributeType"]
+        for index in schema["global_secondary_indexes"]:
+            indexes[index["index_name"]] = {
+                "IndexName": index["index_name"],
+                "KeySchema": index["key_schema"],
+                "Projection": index["projection"],
+            }
+    return {
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in sorted(attributes.items())
+        ],
+        "GlobalSecondaryIndexes": [indexes[name] for name in sorted(indexes)],
+    }

@@ -1,0 +1,140 @@
+"""What the table stores, as the rest of the package sees it.
+
+These are plain validated values, independent of DynamoDB: the repositories translate
+them to and from pynamodb models (``table.models``) or keep them in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from shelflife.settings import BackendName, TierName
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a time zone (UTC)")
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageState(StrEnum):
+    ACTIVE = "active"  # live: its object exists at its location and counts in its bucket
+    REJECTED = "rejected"  # the upload was refused; the original waits in quarantine
+    DELETED = "deleted"  # soft-deleted: cleanup removes the object, the TTL the record
+    LOST = "lost"  # the reconciler found no object; kept for a human to decide
+
+
+class ImageAction(StrEnum):
+    PROMOTE = "promote"  # TEMP -> HOT
+    ARCHIVE = "archive"  # HOT -> COLD
+    RESTORE = "restore"  # COLD -> HOT
+    DELETE = "delete"
+
+
+class Location(_Record):
+    tier: TierName
+    backend: BackendName
+    bucket: str
+    key: str
+
+
+class ImageRecord(_Record):
+    id: str = Field(min_length=1, max_length=128)
+    owner: str = Field(min_length=1, max_length=128)
+    draft_id: str | None = None
+    state: ImageState = ImageState.ACTIVE
+    location: Location | None = None
+    original_size: int = Field(default=0, ge=0)
+    stored_size: int = Field(default=0, ge=0)
+    original_sha256: Sha256Hex | None = None
+    stored_sha256: Sha256Hex | None = None
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    format: str | None = None
+    uploaded_at: Timestamp
+    last_accessed_at: Timestamp | None = None
+    access_count: int = Field(default=0, ge=0)
+    published_at: Timestamp | None = None
+    next_action: ImageAction | None = None
+    due_at: Timestamp | None = None
+    rejection_reason: str | None = None
+    expires_at: Timestamp | None = None  # the table's TTL removes the record after this
+    # Optimistic lock: the repository refuses a write based on a stale read.
+    version: int | None = None
+
+    @property
+    def live(self) -> bool:
+        """Counts in its bucket's usage (invariant 4 sums exactly these)."""
+        return self.state is ImageState.ACTIVE and self.location is not None
+
+
+class BucketStatus(StrEnum):
+    ACTIVE = "active"  # accepts new objects
+    FULL = "full"  # past the overflow threshold; reads and deletes only
+    DRAINING = "draining"  # being emptied, accepts nothing new
+
+
+class BucketRecord(_Record):
+    tier: TierName
+    backend: BackendName
+    name: str
+    capacity_bytes: int = Field(gt=0)
+    used_bytes: int = 0
+    object_count: int = 0
+    status: BucketStatus = BucketStatus.ACTIVE
+    created_at: Timestamp
+
+    @property
+    def used_fraction(self) -> float:
+        return self.used_bytes / self.capacity_bytes
+
+
+class RunKind(StrEnum):
+    LIFECYCLE = "lifecycle"
+    CAPACITY = "capacity"
+    RECONCILE = "reconcile"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RunRecord(_Record):
+    kind: RunKind
+    id: str = Field(min_length=1)
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
+    status: RunStatus = RunStatus.RUNNING
+    dry_run: bool = False
+    counts: dict[str, int] = Field(default_factory=dict)
+    # Where a run that stopped before its time budget ran out continues.
+    cursor: str | None = None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    # Opaque; pass it back to get the next page. None after the last page.
+    cursor: str | None = None
+
+
+def due_shard(image_id: str, shards: int) -> int:
+    """The shard of the due index an image's schedule is written to. Spreading due
+    records over a few partitions keeps a large sweep from reading one hot partition."""
+    return int.from_bytes(hashlib.sha256(image_id.encode()).digest()[:4], "big") % shards
