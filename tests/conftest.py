@@ -23,6 +23,7 @@ os.environ.update(
 )
 
 from collections.abc import Iterator  # noqa: E402
+from typing import Final  # noqa: E402
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -31,7 +32,7 @@ from tests.support import moto_quirks  # noqa: E402
 
 moto_quirks.apply()
 
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"
 R2_ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from shelflife.backends.base import MAX_PRESIGN_SECONDS, BucketPolicy
 from shelflife.errors import (
     BucketNotFound,
@@ -12,7 +13,6 @@ from shelflife.errors import (
     InvalidArgument,
     ObjectNotFound,
 )
-
 from tests.contract.conftest import BackendUnderTest
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40

@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
+
 from shelflife.errors import BackendUnavailable, Conflict, RecordNotFound, Throttled
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.models import (
@@ -156,7 +157,7 @@ class DynamoRepository(Repository):
     def _model(self, image: ImageRecord) -> ImageModel:
         location = image.location
         scheduled = image.next_action is not None and image.due_at is not None
-        return ImageModel(
+        model = ImageModel(
             image_pk(image.id),
             IMAGE_SK,
             id=image.id,
@@ -184,8 +185,10 @@ class DynamoRepository(Repository):
             due_shard=str(due_shard(image.id, self.due_shards)) if scheduled else None,
             rejection_reason=image.rejection_reason,
             expires_at=image.expires_at,
-            version=image.version,
         )
+        if image.version is not None:  # None: a new record, written only if absent
+            model.version = image.version
+        return model
 
     @staticmethod
     def _image(model: ImageModel) -> ImageRecord:

@@ -166,6 +166,11 @@ def bind_table(table_name: str, *, region: str | None = None, host: str | None =
         model._connection = None  # rebuilt from Meta on next use
 
 
+def _hash_first(keys: list[Any]) -> list[dict[str, str]]:
+    # DynamoDB wants the hash key first; pynamodb lists keys in declaration order.
+    return sorted((dict(key) for key in keys), key=lambda key: key["KeyType"] != "HASH")
+
+
 def table_schema() -> dict[str, Any]:
     """The union of the models' keys, attribute definitions and indexes, in the shape
     of DynamoDB's CreateTable."""
@@ -174,15 +179,15 @@ def table_schema() -> dict[str, Any]:
     key_schema: list[Any] = []
     for model in MODELS:
         schema = model._get_schema()
-        key_schema = key_schema or schema["key_schema"]
-        if schema["key_schema"] != key_schema:
+        key_schema = key_schema or _hash_first(schema["key_schema"])
+        if _hash_first(schema["key_schema"]) != key_schema:
             raise AssertionError(f"{model.__name__} has another primary key than the table")
         for definition in schema["attribute_definitions"]:
             attributes[definition["AttributeName"]] = definition["AttributeType"]
         for index in schema["global_secondary_indexes"]:
             indexes[index["index_name"]] = {
                 "IndexName": index["index_name"],
-                "KeySchema": index["key_schema"],
+                "KeySchema": _hash_first(index["key_schema"]),
                 "Projection": index["projection"],
             }
     return {

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
 from shelflife.settings import BackendName, TierName
 
 

@@ -1,0 +1,26 @@
+"""The in-memory backend's presigned URLs behave like real ones: they expire and
+cannot be forged."""
+
+from __future__ import annotations
+
+import pytest
+
+from shelflife.backends import MemoryBackend
+from shelflife.backends.base import BucketPolicy
+from shelflife.errors import PermissionDenied
+
+
+def test_urls_expire_and_cannot_be_altered() -> None:
+    now = [1_000_000.0]
+    backend = MemoryBackend(clock=lambda: now[0])
+    backend.create_bucket("shelflife-mem", BucketPolicy(tier="temp"))
+    backend.put("shelflife-mem", "a.jpg", b"a", content_type="image/jpeg")
+    backend.put("shelflife-mem", "b.jpg", b"b", content_type="image/jpeg")
+    url = backend.presigned_get_url("shelflife-mem", "a.jpg", expires_in=60)
+
+    with pytest.raises(PermissionDenied, match="signature"):
+        backend.open_presigned_url(url.replace("a.jpg", "b.jpg"))
+    assert backend.open_presigned_url(url) == b"a"
+    now[0] += 61
+    with pytest.raises(PermissionDenied, match="expired"):
+        backend.open_presigned_url(url)

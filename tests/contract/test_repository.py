@@ -1,0 +1,340 @@
+"""The repository contract: the same tests for DynamoDB (moto, the table created from
+template.yaml) and the in-memory twin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from moto import mock_aws
+
+from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
+from shelflife.settings import BackendName, TierName
+from shelflife.table.dynamo import DynamoRepository
+from shelflife.table.memory import MemoryRepository
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    ImageAction,
+    ImageRecord,
+    ImageState,
+    Location,
+    RunKind,
+    RunRecord,
+    RunStatus,
+)
+from shelflife.table.repository import Repository
+from tests.conftest import REGION
+from tests.support.template import create_table_from_template
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TABLE = "shelflife-test"
+
+
+@pytest.fixture(params=["dynamo", "memory"])
+def repo(request: pytest.FixtureRequest) -> Iterator[Repository]:
+    if request.param == "memory":
+        yield MemoryRepository(due_shards=4)
+        return
+    with mock_aws():
+        create_table_from_template(TABLE)
+        yield DynamoRepository(TABLE, region=REGION, due_shards=4)
+
+
+def bucket(name: str = "temp-a", tier: TierName = TierName.TEMP) -> BucketRecord:
+    return BucketRecord(
+        tier=tier, backend=BackendName.S3, name=name, capacity_bytes=1000, created_at=NOW
+    )
+
+
+def image(
+    image_id: str = "img-1", *, bucket_name: str = "temp-a", **changes: object
+) -> ImageRecord:
+    fields: dict[str, object] = {
+        "id": image_id,
+        "owner": "alice",
+        "location": Location(
+            tier=TierName.TEMP, backend=BackendName.S3, bucket=bucket_name, key=f"{image_id}.jpg"
+        ),
+        "original_size": 500,
+        "stored_size": 100,
+        "original_sha256": "a" * 64,
+        "stored_sha256": "b" * 64,
+        "uploaded_at": NOW,
+    }
+    return ImageRecord.model_validate({**fields, **changes})
+
+
+def counters(repo: Repository, name: str = "temp-a", tier: str = "temp") -> tuple[int, int]:
+    found = repo.get_bucket(tier, name)
+    return found.used_bytes, found.object_count
+
+
+# ---- images and counters ----------------------------------------------------------
+
+
+def test_every_field_of_an_image_round_trips(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    full = image(
+        draft_id="d1",
+        width=640,
+        height=480,
+        format="JPEG",
+        last_accessed_at=NOW + timedelta(hours=1),
+        access_count=3,
+        published_at=NOW + timedelta(hours=2),
+        next_action=ImageAction.PROMOTE,
+        due_at=NOW + timedelta(hours=48),
+        expires_at=NOW + timedelta(days=400),
+    )
+
+    written = repo.add_image(full)
+
+    assert written.version == 1
+    assert repo.get_image("img-1") == written
+    assert written.model_dump(exclude={"version"}) == full.model_dump(exclude={"version"})
+
+
+def test_adding_a_live_image_counts_it_in_its_bucket(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_image(image("a"))
+    repo.add_image(image("b", stored_size=250))
+
+    assert counters(repo) == (350, 2)
+
+
+def test_redelivered_add_is_refused_and_counts_once(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_image(image())
+
+    with pytest.raises(Conflict):
+        repo.add_image(image())
+
+    assert counters(repo) == (100, 1)
+
+
+def test_rejected_images_do_not_count(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_image(image(state=ImageState.REJECTED, location=None, rejection_reason="not an image"))
+
+    assert counters(repo) == (0, 0)
+    assert repo.get_image("img-1").rejection_reason == "not an image"
+
+
+def test_image_in_an_unrecorded_bucket_is_refused_whole(repo: Repository) -> None:
+    with pytest.raises(Conflict):
+        repo.add_image(image(bucket_name="nowhere"))
+
+    assert repo.find_image("img-1") is None
+
+
+def test_a_move_moves_the_counters_in_the_same_write(repo: Repository) -> None:
+    repo.add_bucket(bucket("temp-a"))
+    repo.add_bucket(bucket("hot-a", TierName.HOT))
+    stored = repo.add_image(image())
+    moved = stored.model_copy(
+        update={
+            "location": Location(
+                tier=TierName.HOT, backend=BackendName.R2, bucket="hot-a", key="img-1.jpg"
+            )
+        }
+    )
+
+    written = repo.replace_image(stored, moved)
+
+    assert written.version == 2
+    assert repo.get_image("img-1").location == moved.location
+    assert counters(repo, "temp-a") == (0, 0)
+    assert counters(repo, "hot-a", "hot") == (100, 1)
+
+
+def test_a_stale_write_is_refused_and_changes_nothing(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    stored = repo.add_image(image())
+    repo.replace_image(stored, stored.model_copy(update={"access_count": 1}))
+
+    with pytest.raises(Conflict):
+        repo.replace_image(stored, stored.model_copy(update={"state": ImageState.DELETED}))
+
+    assert repo.get_image("img-1").state is ImageState.ACTIVE
+    assert counters(repo) == (100, 1)
+
+
+def test_soft_delete_uncounts_and_a_second_one_is_refused(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    stored = repo.add_image(image())
+    deleted = stored.model_copy(
+        update={"state": ImageState.DELETED, "expires_at": NOW + timedelta(days=7)}
+    )
+
+    repo.replace_image(stored, deleted)
+    with pytest.raises(Conflict):
+        repo.replace_image(stored, deleted)
+
+    assert counters(repo) == (0, 0)
+
+
+def test_removing_a_record_uncounts_a_live_image_only(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    live = repo.add_image(image("live"))
+    gone = repo.add_image(image("gone"))
+    gone = repo.replace_image(gone, gone.model_copy(update={"state": ImageState.DELETED}))
+
+    repo.remove_image(live)
+    repo.remove_image(gone)
+
+    assert repo.find_image("live") is None
+    assert repo.find_image("gone") is None
+    assert counters(repo) == (0, 0)
+    with pytest.raises(RecordNotFound):
+        repo.get_image("live")
+
+
+def test_replace_checks_its_arguments(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    stored = repo.add_image(image())
+
+    with pytest.raises(InvalidArgument):
+        repo.replace_image(image(), image())  # never read: no version
+    with pytest.raises(InvalidArgument):
+        repo.replace_image(stored, stored.model_copy(update={"id": "other"}))
+    with pytest.raises(InvalidArgument):
+        repo.add_image(stored)  # already has a version
+
+
+# ---- queries ----------------------------------------------------------------------
+
+
+def test_images_by_owner_newest_first_in_pages(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    for i in range(25):
+        repo.add_image(image(f"img-{i:02d}", uploaded_at=NOW + timedelta(minutes=i)))
+    repo.add_image(image("bob-1", owner="bob"))
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = repo.images_by_owner("alice", limit=10, cursor=cursor)
+        seen += [found.id for found in page.items]
+        pages += 1
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+
+    assert seen == [f"img-{i:02d}" for i in reversed(range(25))]
+    assert pages in (3, 4)  # DynamoDB may hand back an empty last page
+    assert [found.id for found in repo.images_by_owner("bob").items] == ["bob-1"]
+
+
+def test_images_by_hash_finds_duplicates_per_owner(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_image(image("mine", original_sha256="c" * 64))
+    repo.add_image(image("theirs", owner="bob", original_sha256="c" * 64))
+    repo.add_image(image("other", original_sha256="d" * 64))
+
+    assert {found.id for found in repo.images_by_hash("c" * 64)} == {"mine", "theirs"}
+    assert [found.id for found in repo.images_by_hash("c" * 64, owner="alice")] == ["mine"]
+    assert repo.images_by_hash("e" * 64) == []
+
+
+def test_due_index_holds_only_what_is_due(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    for i in range(40):
+        repo.add_image(
+            image(f"due-{i}", next_action=ImageAction.PROMOTE, due_at=NOW - timedelta(minutes=i))
+        )
+    repo.add_image(image("later", next_action=ImageAction.ARCHIVE, due_at=NOW + timedelta(days=1)))
+    repo.add_image(image("unscheduled"))
+
+    found: list[ImageRecord] = []
+    for shard in range(repo.due_shards):
+        cursor = None
+        while True:
+            page = repo.due_images(shard, NOW, limit=7, cursor=cursor)
+            found += page.items
+            assert [item.due_at for item in page.items] == sorted(
+                item.due_at for item in page.items if item.due_at
+            )
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+
+    assert sorted(item.id for item in found) == sorted(f"due-{i}" for i in range(40))
+
+
+def test_clearing_the_schedule_leaves_the_due_index(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    stored = repo.add_image(image(next_action=ImageAction.DELETE, due_at=NOW - timedelta(hours=1)))
+
+    repo.replace_image(stored, stored.model_copy(update={"next_action": None, "due_at": None}))
+
+    assert all(not repo.due_images(shard, NOW).items for shard in range(repo.due_shards))
+
+
+def test_query_arguments_are_checked(repo: Repository) -> None:
+    with pytest.raises(InvalidArgument):
+        repo.due_images(repo.due_shards, NOW)
+    with pytest.raises(InvalidArgument):
+        repo.images_by_owner("alice", limit=0)
+
+
+# ---- buckets ----------------------------------------------------------------------
+
+
+def test_buckets_are_listed_by_tier_in_one_query(repo: Repository) -> None:
+    repo.add_bucket(bucket("temp-b"))
+    repo.add_bucket(bucket("temp-a"))
+    repo.add_bucket(bucket("hot-a", TierName.HOT))
+
+    assert [found.name for found in repo.list_buckets("temp")] == ["temp-a", "temp-b"]
+    assert [found.name for found in repo.list_buckets()] == ["hot-a", "temp-a", "temp-b"]
+
+
+def test_a_bucket_is_recorded_once(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    with pytest.raises(Conflict):
+        repo.add_bucket(bucket())
+
+
+def test_bucket_status_and_counter_repair(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+
+    repo.set_bucket_status("temp", "temp-a", BucketStatus.FULL)
+    repo.set_bucket_counters("temp", "temp-a", used_bytes=42, object_count=2)
+
+    found = repo.get_bucket("temp", "temp-a")
+    assert found.status is BucketStatus.FULL
+    assert (found.used_bytes, found.object_count) == (42, 2)
+    with pytest.raises(RecordNotFound):
+        repo.set_bucket_status("temp", "missing", BucketStatus.FULL)
+    with pytest.raises(RecordNotFound):
+        repo.get_bucket("temp", "missing")
+
+
+# ---- runs -------------------------------------------------------------------------
+
+
+def test_runs_newest_first_and_updated_in_place(repo: Repository) -> None:
+    for day in range(3):
+        repo.save_run(
+            RunRecord(kind=RunKind.LIFECYCLE, id=f"run-{day}", started_at=NOW + timedelta(days=day))
+        )
+    repo.save_run(RunRecord(kind=RunKind.CAPACITY, id="cap", started_at=NOW))
+    finished = RunRecord(
+        kind=RunKind.LIFECYCLE,
+        id="run-2",
+        started_at=NOW + timedelta(days=2),
+        finished_at=NOW + timedelta(days=2, minutes=1),
+        status=RunStatus.COMPLETED,
+        counts={"promoted": 3, "failed": 0},
+        cursor="next",
+    )
+
+    repo.save_run(finished)
+
+    recent = repo.recent_runs(RunKind.LIFECYCLE, limit=2)
+    assert [run.id for run in recent] == ["run-2", "run-1"]
+    assert recent[0] == finished
+    assert [run.id for run in repo.recent_runs(RunKind.CAPACITY)] == ["cap"]

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from shelflife.backends import (
+    BACKENDS,
+    B2Backend,
+    Backends,
+    MemoryBackend,
+    R2Backend,
+    S3Backend,
+    backend_class,
+)
+from shelflife.credentials import Credentials
+from shelflife.errors import ConfigurationError
+from shelflife.settings import Settings
+from tests.unit.test_settings import ENV
+
+
+def test_backends_are_chosen_by_name() -> None:
+    assert backend_class("s3") is S3Backend
+    assert backend_class("r2") is R2Backend
+    assert backend_class("b2") is B2Backend
+    assert backend_class("memory") is MemoryBackend
+    assert sorted(BACKENDS) == ["b2", "memory", "r2", "s3"]
+
+
+def test_an_unknown_name_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigurationError, match="'gcs'; valid: b2, memory, r2, s3"):
+        backend_class("gcs")
+
+
+def test_tiers_get_their_backend_once() -> None:
+    settings = Settings.from_env(ENV, temp={"backend": "memory"}, hot={"backend": "memory"})
+    backends = Backends(settings, credentials=Credentials())
+
+    temp = backends.for_tier("temp")
+
+    assert isinstance(temp, MemoryBackend)
+    assert backends.for_tier("hot") is temp  # one instance per backend name
+
+
+def test_injected_backends_are_used_as_given() -> None:
+    given = B2Backend.simulated()
+    backends = Backends(Settings.from_env(ENV), given={"b2": given})
+
+    assert backends.for_tier("cold") is given
+
+
+def test_r2_is_s3_with_the_account_endpoint_and_region_auto() -> None:
+    settings = Settings.from_env({**ENV, "SHELFLIFE_HOT_BACKEND": "r2"})
+    credentials = Credentials(
+        r2_account_id="abc123", r2_access_key_id="key", r2_secret_access_key="secret"
+    )
+
+    backend = Backends(settings, credentials=credentials).for_tier("hot")
+
+    assert isinstance(backend, R2Backend)
+    assert backend.client.meta.endpoint_url == "https://abc123.r2.cloudflarestorage.com"
+    assert backend.client.meta.region_name == "auto"
+
+
+def test_missing_r2_credentials_name_the_variable() -> None:
+    settings = Settings.from_env({**ENV, "SHELFLIFE_HOT_BACKEND": "r2"})
+
+    with pytest.raises(ConfigurationError, match="SHELFLIFE_R2_ACCOUNT_ID"):
+        Backends(settings, credentials=Credentials()).for_tier("hot")
+
+
+def test_credentials_come_from_the_secret_when_not_set(aws: None) -> None:
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="shelflife/backends",
+        SecretString=json.dumps(
+            {
+                "r2_access_key_id": "from-secret",
+                "r2_secret_access_key": "s",
+                "b2_application_key_id": "k",
+                "b2_application_key": "",
+            }
+        ),
+    )["ARN"]
+    settings = Settings.from_env(
+        {
+            **ENV,
+            "SHELFLIFE_CREDENTIALS_SECRET_ARN": arn,
+            "SHELFLIFE_R2_ACCOUNT_ID": "abc",
+            "SHELFLIFE_B2_APPLICATION_KEY": "from-env",
+        }
+    )
+
+    credentials = Credentials.resolve(settings)
+
+    assert credentials.require_r2() == ("abc", "from-secret", "s")
+    assert credentials.require_b2() == ("k", "from-env")
+
+
+def test_the_secret_is_not_read_when_everything_is_set() -> None:
+    def fail(arn: str) -> dict[str, Any]:
+        raise AssertionError("secret read")
+
+    settings = Settings.from_env(
+        {
+            **ENV,
+            "SHELFLIFE_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            "SHELFLIFE_R2_ACCESS_KEY_ID": "a",
+            "SHELFLIFE_R2_SECRET_ACCESS_KEY": "b",
+            "SHELFLIFE_B2_APPLICATION_KEY_ID": "c",
+            "SHELFLIFE_B2_APPLICATION_KEY": "d",
+        }
+    )
+
+    assert Credentials.resolve(settings, fetch_secret=fail).require_b2() == ("c", "d")
