@@ -152,28 +152,13 @@ class B2Backend(StorageBackend):
         with self._translated(bucket, key):
             downloaded = self._bucket(bucket).download_file_by_name(key)
             downloaded.save(buffer)
-        version = downloaded.download_version
-        info = self._info(
-            bucket,
-            key,
-            version.size,
-            version.content_type,
-            version.upload_timestamp,
-            version.file_info,
-        )
+        info = self._version_info(bucket, key, downloaded.download_version)
         return StoredObject(info=info, data=buffer.getvalue())
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         with self._translated(bucket, key):
             version = self._bucket(bucket).get_file_info_by_name(key)
-        return self._info(
-            bucket,
-            key,
-            version.size,
-            version.content_type,
-            version.upload_timestamp,
-            version.file_info,
-        )
+        return self._version_info(bucket, key, version)
 
     def _delete(self, bucket: str, key: str) -> None:
         with self._translated(bucket, key):
@@ -229,6 +214,17 @@ class B2Backend(StorageBackend):
             target = self._bucket(bucket)
             token = target.get_download_authorization(key, expires_in)
             return f"{target.get_download_url(key)}?Authorization={quote(token, safe='')}"
+
+    def _version_info(self, bucket: str, key: str, version: Any) -> ObjectInfo:
+        """Info from a b2sdk file version (what downloads and HEADs return)."""
+        return self._info(
+            bucket,
+            key,
+            version.size,
+            version.content_type,
+            version.upload_timestamp,
+            version.file_info,
+        )
 
     def _info(
         self,

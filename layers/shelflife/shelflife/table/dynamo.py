@@ -14,7 +14,13 @@ from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError,
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
 
-from shelflife.errors import BackendUnavailable, Conflict, RecordNotFound, Throttled
+from shelflife.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidArgument,
+    RecordNotFound,
+    Throttled,
+)
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.models import (
     BUCKET_PK,
@@ -57,8 +63,6 @@ def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     try:
         key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as e:
-        from shelflife.errors import InvalidArgument
-
         raise InvalidArgument("invalid page cursor") from e
     return key
 
