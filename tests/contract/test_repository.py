@@ -278,6 +278,8 @@ def test_query_arguments_are_checked(repo: Repository) -> None:
         repo.due_images(repo.due_shards, NOW)
     with pytest.raises(InvalidArgument):
         repo.images_by_owner("alice", limit=0)
+    with pytest.raises(InvalidArgument, match="cursor"):
+        repo.images_by_owner("alice", cursor="not a cursor")
 
 
 # ---- buckets ----------------------------------------------------------------------

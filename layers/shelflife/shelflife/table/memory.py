@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from shelflife.errors import Conflict, RecordNotFound
+from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.table.records import (
     BucketRecord,
     BucketStatus,
@@ -26,7 +26,9 @@ def _page(items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str |
     """Items after ``cursor`` (the key of the last item of the previous page)."""
     start = 0
     if cursor is not None:
-        start = next((i + 1 for i, item in enumerate(items) if key(item) == cursor), len(items))
+        start = next((i + 1 for i, item in enumerate(items) if key(item) == cursor), -1)
+        if start < 0:
+            raise InvalidArgument("invalid page cursor")
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
     return Page(items=chunk, cursor=key(chunk[-1]) if more and chunk else None)
