@@ -1,0 +1,228 @@
+"""Image validation and compression: bytes in, a web-ready image (or a reason) out.
+
+``compress`` never trusts the file name or the declared content type: the format comes
+from the bytes' signature, the pixel count is checked before any pixel is decoded (a
+decompression bomb is refused from its header), and anything Pillow cannot decode is a
+``RejectedImage`` with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from shelflife.errors import RejectedImage
+
+if TYPE_CHECKING:
+    from shelflife.settings import Settings
+
+# HEIC/HEIF (iPhone photos) are decoded through the pillow-heif plug-in.
+pillow_heif.register_heif_opener()
+
+OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
+_MIME = {"JPEG": "image/jpeg", "WEBP": "image/webp", "AVIF": "image/avif", "PNG": "image/png"}
+# Signature -> format; HEIF-family files are told apart by their ftyp brand.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+DEFAULT_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF"})
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class CompressionPolicy:
+    max_side_px: int = 2000
+    jpeg_quality: int = 85
+    output_format: OutputFormat = "JPEG"
+    # Animated GIF/WebP: the first frame (default), or the file kept as uploaded.
+    keep_animation: bool = False
+    max_pixels: int = 100_000_000
+    max_bytes: int = 25 * 1024**2
+    allowed_formats: frozenset[str] = field(default=DEFAULT_FORMATS)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CompressionPolicy:
+        return cls(
+            max_side_px=settings.max_side_px,
+            jpeg_quality=settings.jpeg_quality,
+            max_pixels=settings.max_pixels,
+            max_bytes=settings.max_upload_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class CompressedImage:
+    data: bytes
+    width: int
+    height: int
+    format: str
+    mime_type: str
+    source_format: str
+    # False when the original bytes were kept: re-encoding would not have made them
+    # smaller and they already fit the policy.
+    reencoded: bool = True
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format the bytes really are, from their signature; None if none."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if data[4:8] == b"ftyp":
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(len(data), 64), 4)}
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
+    return None
+
+
+def _describe_unknown(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if not data:
+        return "empty file"
+    if head.startswith(b"<?xml") or b"<svg" in head:
+        return "SVG is not accepted: vector images can carry scripts and are not photos"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "an HTML document, not an image"
+    return "not an image in a known format (the file's signature matches none)"
+
+
+def compress(data: bytes, policy: CompressionPolicy | None = None) -> CompressedImage:
+    """Decode, orient, convert to sRGB, flatten, downscale and re-encode ``data``;
+    raise ``RejectedImage`` with a reason for input this will not process."""
+    policy = policy or CompressionPolicy()
+    if len(data) > policy.max_bytes:
+        raise RejectedImage(f"file is {len(data)} bytes, over the {policy.max_bytes}-byte limit")
+    source_format = sniff_format(data)
+    if source_format is None:
+        raise RejectedImage(_describe_unknown(data))
+    if source_format not in policy.allowed_formats:
+        raise RejectedImage(f"{source_format} images are not accepted")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image: Image.Image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > policy.max_pixels:
+            raise RejectedImage(
+                f"{width}x{height} is {width * height} pixels, over the {policy.max_pixels} limit"
+            )
+        if policy.keep_animation and getattr(image, "n_frames", 1) > 1:
+            return CompressedImage(
+                data=data,
+                width=width,
+                height=height,
+                format=source_format,
+                mime_type=Image.MIME.get(image.format or "", "application/octet-stream"),
+                source_format=source_format,
+                reencoded=False,
+            )
+        target = _fit(width, height, policy.max_side_px)
+        if image.format == "JPEG" and target != (width, height):
+            # DCT-domain downscale while decoding (1/2, 1/4, 1/8): most of the work of
+            # a large JPEG never happens. It never goes below the target size.
+            image.draft("RGB" if image.mode == "RGB" else None, target)
+        image.seek(0)  # the first frame of an animation
+        image.load()
+    except RejectedImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise RejectedImage(f"decompression bomb refused: {e}") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise RejectedImage(f"{source_format} file is truncated or corrupt: {e}") from e
+    fits = _fits_policy(image, source_format, policy)
+    decoded_size = image.size
+    image = _normalise(image)
+    if image.size != decoded_size:  # EXIF orientation swapped width and height
+        target = (target[1], target[0])
+    if image.size != target:
+        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    encoded = _encode(image, policy)
+    if fits and len(data) <= len(encoded):
+        return CompressedImage(
+            data=data,
+            width=width,
+            height=height,
+            format=source_format,
+            mime_type=_MIME[source_format],
+            source_format=source_format,
+            reencoded=False,
+        )
+    return CompressedImage(
+        data=encoded,
+        width=image.width,
+        height=image.height,
+        format=policy.output_format,
+        mime_type=_MIME[policy.output_format],
+        source_format=source_format,
+    )
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _fits_policy(image: Image.Image, source_format: str, policy: CompressionPolicy) -> bool:
+    """Whether the original bytes could be stored as they are: the output format,
+    within size, plain colour, and nothing to strip (no EXIF, no profile, no XMP)."""
+    return (
+        source_format == policy.output_format
+        and max(image.size) <= policy.max_side_px
+        and image.mode in ("RGB", "L")
+        and not image.info.get("exif")
+        and not image.info.get("icc_profile")
+        and not image.info.get("xmp")
+        and not image.info.get("comment")
+    )
+
+
+def _normalise(image: Image.Image) -> Image.Image:
+    """Upright, sRGB, no transparency, in a mode the encoders take (RGB or L)."""
+    image = ImageOps.exif_transpose(image)
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            mode = "RGBA" if image.mode == "RGBA" else ("L" if image.mode == "L" else "RGB")
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+            if converted is not None:
+                image = converted
+        except (ImageCms.PyCMSError, OSError):
+            pass  # a broken profile: the pixels are still usable as they are
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, "white")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        image = background
+    elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda value: value / 256).convert("L")
+    elif image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    return image
+
+
+def _encode(image: Image.Image, policy: CompressionPolicy) -> bytes:
+    output = io.BytesIO()
+    if policy.output_format == "JPEG":
+        # No exif, no icc_profile, no comment: everything but the pixels is stripped.
+        image.save(output, "JPEG", quality=policy.jpeg_quality, optimize=True, progressive=True)
+    else:
+        image.save(output, policy.output_format, quality=policy.jpeg_quality)
+    return output.getvalue()

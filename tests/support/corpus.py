@@ -1,0 +1,26 @@
+"""The shared image corpus (../shared/corpus beside the project): read in place, never
+copied into the project."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.template import ROOT
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def corpus_file(relative: str) -> bytes:
+    path = CORPUS / relative
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the corpus lives in ../shared/corpus beside the project")
+    return path.read_bytes()
+
+
+def corpus_names(*folders: str) -> list[str]:
+    return sorted(
+        f"{folder}/{path.name}"
+        for folder in folders
+        for path in (CORPUS / folder).iterdir()
+        if path.is_file()
+    )
