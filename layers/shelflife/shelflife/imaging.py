@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 pillow_heif.register_heif_opener()
 
 OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
-_MIME = {"JPEG": "image/jpeg", "WEBP": "image/webp", "AVIF": "image/avif", "PNG": "image/png"}
+_MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "AVIF": "image/avif",
+    "HEIF": "image/heif",
+    "TIFF": "image/tiff",
+}
 # Signature -> format; HEIF-family files are told apart by their ftyp brand.
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
 _AVIF_BRANDS = {b"avif", b"avis"}
@@ -125,7 +133,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
                 width=width,
                 height=height,
                 format=source_format,
-                mime_type=Image.MIME.get(image.format or "", "application/octet-stream"),
+                mime_type=_MIME[source_format],
                 source_format=source_format,
                 reencoded=False,
             )
