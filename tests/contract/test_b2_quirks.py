@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from b2sdk.v2.exception import ServiceError, TooManyRequests
+from b2sdk.v2.exception import ServiceError, StorageCapExceeded, TooManyRequests
 
 from shelflife.backends import B2Backend
 from shelflife.backends.base import BucketPolicy
-from shelflife.errors import BackendUnavailable, ObjectNotFound, Throttled
+from shelflife.errors import BackendUnavailable, BucketFull, ObjectNotFound, Throttled
 
 
 @pytest.fixture
@@ -83,3 +83,15 @@ def test_transient_errors_are_retryable(
     with pytest.raises(expected) as error:
         b2.list_page("shelflife-cold")
     assert error.value.retryable  # type: ignore[attr-defined]
+
+
+def test_the_storage_cap_means_the_bucket_is_full(
+    b2: B2Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise StorageCapExceeded()
+
+    monkeypatch.setattr(b2.api.session, "upload_file", fail)
+
+    with pytest.raises(BucketFull, match="shelflife-cold/a.jpg"):
+        b2.put("shelflife-cold", "a.jpg", b"data", content_type="image/jpeg")

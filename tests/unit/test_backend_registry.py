@@ -114,3 +114,15 @@ def test_the_secret_is_not_read_when_everything_is_set() -> None:
     )
 
     assert Credentials.resolve(settings, fetch_secret=fail).require_b2() == ("c", "d")
+
+
+def test_an_s3_only_function_never_reads_the_secret(aws: None) -> None:
+    # The secret does not exist: reading it would raise. S3 uses the function's role.
+    settings = Settings.from_env(
+        {**ENV, "SHELFLIFE_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x"}
+    )
+    backends = Backends(settings)
+
+    assert isinstance(backends.for_tier("temp"), S3Backend)
+    with pytest.raises(ConfigurationError, match="SHELFLIFE_CREDENTIALS_SECRET_ARN: cannot read"):
+        backends.for_tier("cold")

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from shelflife.errors import RejectedImage
-from shelflife.imaging import CompressionPolicy, compress, sniff_format
+from shelflife.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
 from tests.support.corpus import corpus_file, corpus_names
 
 RASTER = [
@@ -120,12 +120,26 @@ def test_large_photos_are_downscaled_to_the_longest_side() -> None:
     [
         ("broken/corrupt-header.jpg", "corrupt"),
         ("broken/truncated.jpg", "truncated"),
+        ("broken/corrupted.jpg", "image data is corrupt"),
         ("formats/check.svg", "SVG"),
     ],
 )
 def test_broken_and_unwanted_files_are_rejected_with_a_reason(name: str, reason: str) -> None:
-    with pytest.raises(RejectedImage, match=reason):
+    with pytest.raises(RejectedImage, match=reason) as rejected:
         compress(corpus_file(name))
+    assert rejected.value.code in ("corrupt", "unknown_format")
+
+
+def test_lost_jpeg_data_is_found_by_its_restart_markers() -> None:
+    buffer = io.BytesIO()
+    decoded(corpus_file("photos/flowers.jpeg")).save(buffer, "JPEG", restart_marker_rows=1)
+    sound = buffer.getvalue()
+    cut_from, cut_to = sound.find(b"\xff\xd3"), sound.find(b"\xff\xd5")
+
+    assert jpeg_damage(sound) is None
+    assert "restart marker 5 where 3 was due" in str(jpeg_damage(sound[:cut_from] + sound[cut_to:]))
+    # Pillow alone decodes the damaged file without a word.
+    decoded(sound[:cut_from] + sound[cut_to:])
 
 
 @pytest.mark.parametrize(
@@ -145,8 +159,9 @@ def test_what_is_not_an_image_is_named(data: bytes, reason: str) -> None:
 def test_limits_are_checked_before_decoding() -> None:
     data = corpus_file("photos/flowers.jpeg")
 
-    with pytest.raises(RejectedImage, match="over the 1000-byte limit"):
+    with pytest.raises(RejectedImage, match="over the 1000-byte limit") as too_large:
         compress(data, CompressionPolicy(max_bytes=1000))
+    assert too_large.value.code == "too_large"
     with pytest.raises(RejectedImage, match="pixels, over"):
         compress(data, CompressionPolicy(max_pixels=1920 * 1080 - 1))
     with pytest.raises(RejectedImage, match="not accepted"):

@@ -40,6 +40,8 @@ def test_every_variable_follows_the_naming_rule() -> None:
         "SHELFLIFE_HOT_QUOTA_BYTES": "5000",
         "SHELFLIFE_JPEG_QUALITY": "80",
         "SHELFLIFE_CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example,",
+        "SHELFLIFE_ALLOWED_FORMATS": "jpeg, PNG",
+        "SHELFLIFE_OUTPUT_FORMAT": "WEBP",
         "SHELFLIFE_R2_ACCOUNT_ID": "abc",
         "SHELFLIFE_B2_APPLICATION_KEY": "k3y-v4lue",
     }
@@ -50,6 +52,8 @@ def test_every_variable_follows_the_naming_rule() -> None:
     assert settings.hot.quota_bytes == 5000
     assert settings.jpeg_quality == 80
     assert settings.cors_allowed_origins == ("https://a.example", "https://b.example")
+    assert settings.allowed_formats == ("JPEG", "PNG")
+    assert settings.output_format == "WEBP"
     assert settings.b2_application_key is not None
     assert settings.b2_application_key.get_secret_value() == "k3y-v4lue"
     assert "k3y-v4lue" not in repr(settings)
@@ -84,6 +88,9 @@ def test_explicit_arguments_beat_the_environment() -> None:
         ({"SHELFLIFE_TEMP_BUCKET": "Not_A_Bucket"}, "SHELFLIFE_TEMP_BUCKET"),
         ({"SHELFLIFE_HOT_QUOTA_BYTES": "0"}, "SHELFLIFE_HOT_QUOTA_BYTES"),
         ({"SHELFLIFE_PRICE_B2": "-0.1"}, "SHELFLIFE_PRICE_B2"),
+        ({"SHELFLIFE_ALLOWED_FORMATS": "jpeg,bmp"}, "SHELFLIFE_ALLOWED_FORMATS: Input"),
+        ({"SHELFLIFE_ALLOWED_FORMATS": " , "}, "SHELFLIFE_ALLOWED_FORMATS"),
+        ({"SHELFLIFE_OUTPUT_FORMAT": "PNG"}, "SHELFLIFE_OUTPUT_FORMAT"),
     ],
 )
 def test_a_bad_variable_is_named_in_the_error(change: dict[str, str | None], variable: str) -> None:

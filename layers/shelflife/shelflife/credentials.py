@@ -27,8 +27,17 @@ SecretFetcher = Callable[[str], Mapping[str, Any]]
 def _fetch_secret(arn: str) -> Mapping[str, Any]:
     # Imported here so that settings-only code paths do not pay for the import.
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import (
+        GetParameterError,
+        TransformParameterError,
+    )
 
-    value = parameters.get_secret(arn, transform="json")
+    try:
+        value = parameters.get_secret(arn, transform="json")
+    except (GetParameterError, TransformParameterError) as e:
+        raise ConfigurationError(
+            f"{env_name('credentials_secret_arn')}: cannot read the secret {arn}: {e}"
+        ) from e
     if not isinstance(value, Mapping):
         raise ConfigurationError(
             f"{env_name('credentials_secret_arn')}: secret is not a JSON object"

@@ -35,11 +35,13 @@ class RecordNotFound(ShelflifeError):
 
 
 class RejectedImage(ShelflifeError):
-    """An upload that will not be processed; ``reason`` is for humans and is recorded."""
+    """An upload that will not be processed. ``reason`` is for humans and is recorded;
+    ``code`` is one of a few stable words, for metrics and for clients to branch on."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, code: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 class StorageError(ShelflifeError):
@@ -62,6 +64,10 @@ class ObjectNotFound(StorageError):
 
 class BucketNotFound(StorageError):
     """The bucket does not exist (or is not visible to these credentials)."""
+
+
+class BucketFull(StorageError):
+    """The provider refuses new bytes in this bucket (B2's storage cap)."""
 
 
 class BucketNameTaken(StorageError, Conflict):

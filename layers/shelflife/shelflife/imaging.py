@@ -9,14 +9,16 @@ decompression bomb is refused from its header), and anything Pillow cannot decod
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from shelflife.errors import RejectedImage
+from shelflife.settings import OutputFormat
 
 if TYPE_CHECKING:
     from shelflife.settings import Settings
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 # HEIC/HEIF (iPhone photos) are decoded through the pillow-heif plug-in.
 pillow_heif.register_heif_opener()
 
-OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
 _MIME = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",
@@ -57,8 +58,11 @@ class CompressionPolicy:
         return cls(
             max_side_px=settings.max_side_px,
             jpeg_quality=settings.jpeg_quality,
+            output_format=settings.output_format,
+            keep_animation=settings.keep_animation,
             max_pixels=settings.max_pixels,
             max_bytes=settings.max_upload_bytes,
+            allowed_formats=frozenset(settings.allowed_formats),
         )
 
 
@@ -96,6 +100,54 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+# In a JPEG's entropy-coded data a 0xFF byte is followed by 0x00 (a stuffed byte), by a
+# restart marker RST0-7 (in order), or by the marker that ends the scan. libjpeg skips
+# anything else with a warning Pillow does not surface, and decodes a damaged picture.
+_SCAN_MARKER = re.compile(rb"\xff+([^\x00\xff])")
+_AFTER_SCAN = {0xC4, 0xCC, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE} | set(range(0xE0, 0xF0))
+
+
+def jpeg_damage(data: bytes) -> str | None:
+    """Why the JPEG's compressed image data is damaged, or None if its structure is
+    sound (bytes after the end-of-image marker are not this check's business)."""
+    offset = 2
+    while offset + 2 <= len(data):
+        if data[offset] != 0xFF:
+            return f"JPEG structure is broken at byte {offset}: expected a marker"
+        marker = data[offset + 1]
+        if marker == 0xD9:
+            return None
+        if marker == 0xFF:  # fill byte before a marker
+            offset += 1
+            continue
+        length = int.from_bytes(data[offset + 2 : offset + 4], "big")
+        offset += 2 + length
+        if marker != 0xDA:
+            continue
+        restart = 0
+        while match := _SCAN_MARKER.search(data, offset):
+            found = match.group(1)[0]
+            if 0xD0 <= found <= 0xD7:
+                if found - 0xD0 != restart:
+                    return (
+                        f"JPEG image data is corrupt: restart marker {found - 0xD0} where "
+                        f"{restart} was due, at byte {match.start()} (data is missing)"
+                    )
+                restart = (restart + 1) % 8
+                offset = match.end()
+                continue
+            if found not in _AFTER_SCAN:
+                return (
+                    f"JPEG image data is corrupt: byte 0x{found:02X} after 0xFF at byte "
+                    f"{match.end() - 2}; the decoded picture would be damaged"
+                )
+            offset = match.end() - 2
+            break
+        else:
+            return None  # the data ends inside the scan: Pillow reports the truncation
+    return None
+
+
 def _describe_unknown(data: bytes) -> str:
     head = data[:512].lstrip().lower()
     if not data:
@@ -112,12 +164,16 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     raise ``RejectedImage`` with a reason for input this will not process."""
     policy = policy or CompressionPolicy()
     if len(data) > policy.max_bytes:
-        raise RejectedImage(f"file is {len(data)} bytes, over the {policy.max_bytes}-byte limit")
+        raise RejectedImage(
+            f"file is {len(data)} bytes, over the {policy.max_bytes}-byte limit", code="too_large"
+        )
     source_format = sniff_format(data)
     if source_format is None:
-        raise RejectedImage(_describe_unknown(data))
+        raise RejectedImage(_describe_unknown(data), code="unknown_format")
     if source_format not in policy.allowed_formats:
-        raise RejectedImage(f"{source_format} images are not accepted")
+        raise RejectedImage(f"{source_format} images are not accepted", code="format_not_allowed")
+    if source_format == "JPEG" and (damage := jpeg_damage(data)):
+        raise RejectedImage(damage, code="corrupt")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -125,7 +181,8 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         width, height = image.size
         if width * height > policy.max_pixels:
             raise RejectedImage(
-                f"{width}x{height} is {width * height} pixels, over the {policy.max_pixels} limit"
+                f"{width}x{height} is {width * height} pixels, over the {policy.max_pixels} limit",
+                code="too_many_pixels",
             )
         if policy.keep_animation and getattr(image, "n_frames", 1) > 1:
             return CompressedImage(
@@ -147,9 +204,11 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     except RejectedImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise RejectedImage(f"decompression bomb refused: {e}") from e
+        raise RejectedImage(f"decompression bomb refused: {e}", code="too_many_pixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise RejectedImage(f"{source_format} file is truncated or corrupt: {e}") from e
+        raise RejectedImage(
+            f"{source_format} file is truncated or corrupt: {e}", code="corrupt"
+        ) from e
     fits = _fits_policy(image, source_format, policy)
     decoded_size = image.size
     image = _normalise(image)

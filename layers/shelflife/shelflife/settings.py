@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -50,6 +50,11 @@ class BackendName(StrEnum):
 # 50 characters leave room for the overflow suffixes `-1`, `-2`, ...
 BucketBaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{4,48}[a-z0-9]$")]
 Percent = Annotated[float, Field(gt=0, le=100)]
+# Formats as the image's signature tells them (shelflife.imaging.sniff_format).
+ImageFormat = Literal["JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF"]
+OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
+# Fields set from one comma-separated variable.
+_LIST_FIELDS = ("allowed_formats", "cors_allowed_origins")
 
 
 class _Frozen(BaseModel):
@@ -81,6 +86,12 @@ class Settings(_Frozen):
     max_pixels: int = Field(default=100_000_000, gt=0)
     jpeg_quality: int = Field(default=85, ge=1, le=95)
     max_side_px: int = Field(default=2000, ge=16)
+    allowed_formats: tuple[ImageFormat, ...] = Field(
+        default=("JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF"), min_length=1
+    )
+    output_format: OutputFormat = "JPEG"
+    # Animated GIF/WebP: stored as uploaded (True) or reduced to the first frame.
+    keep_animation: bool = False
 
     # Lifecycle policy.
     temp_hours: int = Field(default=48, gt=0)
@@ -147,12 +158,11 @@ class Settings(_Frozen):
                 raw[field] = tier
             elif env_name(field) in env:
                 raw[field] = env[env_name(field)]
-        if "cors_allowed_origins" in raw:
-            raw["cors_allowed_origins"] = tuple(
-                origin.strip()
-                for origin in raw["cors_allowed_origins"].split(",")
-                if origin.strip()
-            )
+        for field in _LIST_FIELDS:
+            if field in raw:
+                raw[field] = tuple(item.strip() for item in raw[field].split(",") if item.strip())
+        if "allowed_formats" in raw:
+            raw["allowed_formats"] = tuple(name.upper() for name in raw["allowed_formats"])
         if "region" not in raw and "AWS_REGION" in env:
             raw["region"] = env["AWS_REGION"]
         for field, value in overrides.items():
@@ -174,7 +184,8 @@ def env_name(*path: str) -> str:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        path = [str(part) for part in item["loc"]]
+        # Positions inside a list variable (ints) are not part of the variable's name.
+        path = [part for part in item["loc"] if isinstance(part, str)]
         where = env_name(*path) if path else "settings"
         problems.append(f"{where}: {item['msg']}")
     return "invalid configuration: " + "; ".join(problems)

@@ -61,7 +61,8 @@ class Backends:
         with self._lock:
             if name not in self._built:
                 cls = backend_class(name)
-                self._built[name] = cls.from_settings(self._settings, self._resolved_credentials())
+                credentials = self._resolved_credentials() if cls.needs_credentials else None
+                self._built[name] = cls.from_settings(self._settings, credentials)
             return self._built[name]
 
     def for_tier(self, tier: TierName | str) -> StorageBackend:

@@ -32,6 +32,7 @@ from b2sdk.v2.exception import (
     DuplicateBucketName,
     FileNotPresent,
     NonExistentBucket,
+    StorageCapExceeded,
     TooManyRequests,
     TransientErrorMixin,
     Unauthorized,
@@ -46,8 +47,10 @@ from shelflife.backends.base import (
     StorageBackend,
     StoredObject,
 )
+from shelflife.credentials import Credentials
 from shelflife.errors import (
     BackendUnavailable,
+    BucketFull,
     BucketNameTaken,
     BucketNotFound,
     ObjectNotFound,
@@ -57,7 +60,6 @@ from shelflife.errors import (
 )
 
 if TYPE_CHECKING:
-    from shelflife.credentials import Credentials
     from shelflife.settings import Settings
 
 _PRIVATE = "allPrivate"
@@ -86,6 +88,7 @@ def _ms_to_datetime(milliseconds: int) -> datetime:
 
 class B2Backend(StorageBackend):
     name: ClassVar[str] = "b2"
+    needs_credentials: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -113,8 +116,8 @@ class B2Backend(StorageBackend):
         return cls(api)
 
     @classmethod
-    def from_settings(cls, settings: Settings, credentials: Credentials) -> Self:
-        key_id, key = credentials.require_b2()
+    def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
+        key_id, key = (credentials or Credentials()).require_b2()
         return cls(application_key_id=key_id, application_key=key)
 
     @property
@@ -323,6 +326,8 @@ class B2Backend(StorageBackend):
             raise BucketNotFound(str(e), **where) from e
         except TooManyRequests as e:
             raise Throttled(str(e), **where) from e
+        except StorageCapExceeded as e:
+            raise BucketFull(str(e), **where) from e
         except (Unauthorized, AccessDenied) as e:
             raise PermissionDenied(str(e), **where) from e
         except B2Error as e:

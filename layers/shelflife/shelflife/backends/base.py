@@ -97,6 +97,9 @@ class StorageBackend(ABC):
     name: ClassVar[str]
     # Whether ``create_bucket`` can tag buckets (R2 has no bucket tagging).
     supports_bucket_tags: ClassVar[bool] = True
+    # Whether ``from_settings`` needs the R2/B2 credentials (read from Secrets Manager),
+    # so a function using S3 only never fetches the secret.
+    needs_credentials: ClassVar[bool] = False
 
     # ---- public operations -------------------------------------------------------
 

@@ -49,7 +49,7 @@ class MemoryBackend(StorageBackend):
         self._signing_key = secrets.token_bytes(32)
 
     @classmethod
-    def from_settings(cls, settings: Settings, credentials: Credentials) -> Self:
+    def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
         return cls()
 
     def _objects(self, bucket: str) -> dict[str, StoredObject]:

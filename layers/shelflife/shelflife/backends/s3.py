@@ -22,6 +22,7 @@ from shelflife.backends.base import (
     StorageBackend,
     StoredObject,
 )
+from shelflife.credentials import Credentials
 from shelflife.errors import (
     BackendUnavailable,
     BucketNameTaken,
@@ -35,7 +36,6 @@ from shelflife.errors import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from shelflife.credentials import Credentials
     from shelflife.settings import Settings
 
 _OBJECT_MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -89,7 +89,7 @@ class S3Backend(StorageBackend):
         self.region = region or client.meta.region_name or "us-east-1"
 
     @classmethod
-    def from_settings(cls, settings: Settings, credentials: Credentials) -> Self:
+    def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
         return cls(region=settings.region, endpoint_url=settings.s3_endpoint_url)
 
     @property
@@ -368,6 +368,7 @@ class R2Backend(S3Backend):
     """Cloudflare R2: the S3 backend with an account endpoint and region ``auto``."""
 
     name: ClassVar[str] = "r2"
+    needs_credentials: ClassVar[bool] = True
     applies_access_policies: ClassVar[bool] = False
     supports_bucket_tags: ClassVar[bool] = False
 
@@ -399,8 +400,8 @@ class R2Backend(S3Backend):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, credentials: Credentials) -> Self:
-        account_id, key_id, secret = credentials.require_r2()
+    def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
+        account_id, key_id, secret = (credentials or Credentials()).require_r2()
         return cls.for_account(account_id, access_key_id=key_id, secret_access_key=secret)
 
 
