@@ -93,5 +93,5 @@ def test_the_storage_cap_means_the_bucket_is_full(
 
     monkeypatch.setattr(b2.api.session, "upload_file", fail)
 
-    with pytest.raises(BucketFull, match="shelflife-cold/a.jpg"):
+    with pytest.raises(BucketFull, match=r"shelflife-cold/a\.jpg"):
         b2.put("shelflife-cold", "a.jpg", b"data", content_type="image/jpeg")
