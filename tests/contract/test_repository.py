@@ -114,12 +114,21 @@ def test_redelivered_add_is_refused_and_counts_once(repo: Repository) -> None:
     assert counters(repo) == (100, 1)
 
 
-def test_rejected_images_do_not_count(repo: Repository) -> None:
+def test_rejected_and_pending_images_do_not_count(repo: Repository) -> None:
     repo.add_bucket(bucket())
-    repo.add_image(image(state=ImageState.REJECTED, location=None, rejection_reason="not an image"))
+    repo.add_image(
+        image(
+            state=ImageState.REJECTED,
+            location=None,
+            rejection_reason="not an image",
+            quarantine_key="quarantine/alice/img-1/x.jpg",
+        )
+    )
+    repo.add_image(image("img-2", state=ImageState.PENDING))
 
     assert counters(repo) == (0, 0)
     assert repo.get_image("img-1").rejection_reason == "not an image"
+    assert repo.get_image("img-1").quarantine_key == "quarantine/alice/img-1/x.jpg"
 
 
 def test_image_in_an_unrecorded_bucket_is_refused_whole(repo: Repository) -> None:

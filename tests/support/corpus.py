@@ -18,6 +18,10 @@ def corpus_file(relative: str) -> bytes:
 
 
 def corpus_names(*folders: str) -> list[str]:
+    """``folder/name`` of every file in ``folders`` (default: every folder)."""
+    if not CORPUS.is_dir():
+        pytest.fail(f"{CORPUS} is missing: the corpus lives in ../shared/corpus beside the project")
+    folders = folders or tuple(sorted(path.name for path in CORPUS.iterdir() if path.is_dir()))
     return sorted(
         f"{folder}/{path.name}"
         for folder in folders

@@ -44,6 +44,13 @@ class RejectedImage(ShelflifeError):
         self.code = code
 
 
+class NoBucketAvailable(ShelflifeError):
+    """Every bucket of the tier is full, draining or gone; the capacity function opens
+    an overflow bucket, so a later retry succeeds."""
+
+    retryable = True
+
+
 class StorageError(ShelflifeError):
     """A storage backend refused or failed an operation."""
 

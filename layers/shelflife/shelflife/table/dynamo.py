@@ -188,6 +188,7 @@ class DynamoRepository(Repository):
             due_at=image.due_at if scheduled else None,
             due_shard=str(due_shard(image.id, self.due_shards)) if scheduled else None,
             rejection_reason=image.rejection_reason,
+            quarantine_key=image.quarantine_key,
             expires_at=image.expires_at,
         )
         if image.version is not None:  # None: a new record, written only if absent

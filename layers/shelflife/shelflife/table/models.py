@@ -108,6 +108,7 @@ class ImageModel(Model):
     due_at = UTCDateTimeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     rejection_reason = UnicodeAttribute(null=True)
+    quarantine_key = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     version = VersionAttribute()
 

@@ -31,6 +31,9 @@ class _Record(BaseModel):
 
 
 class ImageState(StrEnum):
+    # Placement claimed by ingest: the location is chosen, the object may not be written
+    # yet, nothing is counted. Ingest resumes it on redelivery; not shown as a photo.
+    PENDING = "pending"
     ACTIVE = "active"  # live: its object exists at its location and counts in its bucket
     REJECTED = "rejected"  # the upload was refused; the original waits in quarantine
     DELETED = "deleted"  # soft-deleted: cleanup removes the object, the TTL the record
@@ -71,6 +74,8 @@ class ImageRecord(_Record):
     next_action: ImageAction | None = None
     due_at: Timestamp | None = None
     rejection_reason: str | None = None
+    # Rejected uploads: the key of the original in the upload bucket's quarantine.
+    quarantine_key: str | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
     # Optimistic lock: the repository refuses a write based on a stale read.
     version: int | None = None

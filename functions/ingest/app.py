@@ -1,0 +1,86 @@
+"""ingest: an object created under ``incoming/`` in the upload bucket becomes an image.
+
+S3 invokes this function directly (the stack's wiring), or the same notifications come
+through SQS (the local stack, or a queue you put in front); both are handled. Bad input
+is quarantined and reported as success; only what a retry may cure raises, so Lambda
+retries it and then hands it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shelflife.ingest import IngestResult, IngestService, Outcome
+from shelflife.settings import Settings
+from shelflife.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
+
+settings = Settings.from_env()
+service = IngestService.from_settings(settings)
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def ingest(upload: Upload) -> IngestResult:
+    logger.set_correlation_id(upload.key)
+    result = service.ingest(upload)
+    publish(result)
+    logger.info(
+        "upload %s",
+        result.outcome.value,
+        extra={
+            "image_id": result.image.id if result.image else None,
+            "bytes_in": result.bytes_in,
+            "bytes_out": result.bytes_out,
+            "rejection": result.image.rejection_reason if result.image else None,
+        },
+    )
+    return result
+
+
+def publish(result: IngestResult) -> None:
+    if result.outcome is Outcome.STORED:
+        metrics.add_metric(name="ImagesIngested", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=result.bytes_in)
+        metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=result.bytes_out)
+    elif result.outcome is Outcome.DUPLICATE:
+        metrics.add_metric(name="DuplicateUploads", unit=MetricUnit.Count, value=1)
+    elif result.outcome is Outcome.REJECTED:
+        # Its own metric object: the reason is a dimension of this datapoint only.
+        with single_metric(
+            name="ImagesRejected",
+            unit=MetricUnit.Count,
+            value=1,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="reason", value=result.rejection_code or "invalid")
+
+
+def handle_message(record: SQSRecord) -> None:
+    for upload in uploads_from_sqs_body(record.body):
+        ingest(upload)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
+    if event.get("Records") and event["Records"][0].get("eventSource") == "aws:sqs":
+        return process_partial_response(
+            event=event, record_handler=handle_message, processor=processor, context=context
+        )
+    results = [ingest(upload) for upload in uploads_from_s3_event(event)]
+    return {"results": [{"key": r.upload.key, "outcome": r.outcome.value} for r in results]}

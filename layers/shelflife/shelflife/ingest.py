@@ -1,0 +1,386 @@
+"""Ingest: an upload becomes a stored, recorded image (or a quarantined, recorded
+rejection).
+
+Every step is safe to repeat, so a redelivered event, two events for one object, or a
+retry after a crash between any two steps ends in one record, one object and counters
+moved once:
+
+1. read the upload; if it is gone, an earlier delivery finished the job;
+2. hash it; the image id is derived from the owner and the hash, so the same bytes of
+   the same owner always meet the same record (that is the deduplication, read with a
+   strongly consistent get rather than through an eventually consistent index);
+3. compress it, or quarantine it with its reason and a ``rejected`` record;
+4. claim a place: a ``pending`` record naming the least-full bucket and the
+   content-addressed key (a conditional write: one claim wins);
+5. put the object there (on a bucket that is full or gone, move the claim to the next
+   bucket once and put again);
+6. activate the record and count it in its bucket, in one transaction;
+7. delete the upload, only now that the record is durable.
+
+A retry finds the claim of step 4 and puts to the same place, so a crash never leaves a
+second object behind. A claim nobody finishes is scheduled for deletion a day later,
+and that deletion removes whatever object it may have written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shelflife.backends import Backends, StorageBackend
+from shelflife.backends.base import sha256_hex
+from shelflife.errors import (
+    BucketFull,
+    BucketNotFound,
+    ChecksumMismatch,
+    Conflict,
+    ObjectNotFound,
+    RejectedImage,
+)
+from shelflife.imaging import CompressedImage, CompressionPolicy, compress, sniff_format
+from shelflife.placement import Placement, utc_now
+from shelflife.settings import Settings, TierName
+from shelflife.table.records import ImageAction, ImageRecord, ImageState, Location
+from shelflife.table.repository import Repository
+from shelflife.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
+
+logger = logging.getLogger(__name__)
+
+IMAGES_PREFIX = "images/"
+# Whoever uploaded under a key that names no owner.
+UNKNOWN_OWNER = "_unknown"
+# A claim (pending record) not activated by then is abandoned; the lifecycle sweep
+# deletes it, and the cleanup function the object it may have written.
+CLAIM_LIFETIME = timedelta(days=1)
+# Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
+_ATTEMPTS = 3
+_EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "AVIF": "avif",
+    "HEIF": "heic",
+    "TIFF": "tif",
+}
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # the owner already has these bytes: the existing image
+    REJECTED = "rejected"  # quarantined, with a rejected record
+    GONE = "gone"  # the upload is no longer there: an earlier delivery finished
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    upload: Upload
+    outcome: Outcome
+    image: ImageRecord | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rejection_code: str | None = None  # RejectedImage.code, for metrics
+
+
+def image_id(owner: str, content: str) -> str:
+    """The id of ``owner``'s image whose original has ``content`` (its SHA-256)."""
+    return hashlib.sha256(f"{owner}\n{content}".encode()).hexdigest()[:32]
+
+
+def object_key(image: str, compressed: CompressedImage, stored_sha256: str) -> str:
+    """Content-addressed: the same image and bytes always land on the same key."""
+    return f"{IMAGES_PREFIX}{image}/{stored_sha256}.{_EXTENSIONS[compressed.format]}"
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        backends: Backends,
+        *,
+        uploads: StorageBackend | None = None,
+        policy: CompressionPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.backends = backends
+        # The upload bucket is an S3 bucket of the stack.
+        self.uploads = uploads or backends.get("s3")
+        self.policy = policy or CompressionPolicy.from_settings(settings)
+        self.clock = clock
+        self.placement = Placement(repository, settings, clock=clock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestService:
+        from shelflife.table.dynamo import DynamoRepository
+
+        return cls(settings, DynamoRepository.from_settings(settings), Backends(settings))
+
+    def ingest(self, upload: Upload) -> IngestResult:
+        """Process one upload. Raises only what a retry may cure (throttling, a backend
+        down, no bucket left); bad input is a ``REJECTED`` result, not an error."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return self._ingest(upload)
+            except Conflict:
+                if attempt == _ATTEMPTS:
+                    raise
+                logger.info("lost a race on %s; reading again", upload.key)
+        raise AssertionError("unreachable")
+
+    # ---- the steps ---------------------------------------------------------------
+
+    def _ingest(self, upload: Upload) -> IngestResult:
+        try:
+            where = parse_upload_key(upload.key)
+        except RejectedImage as e:
+            where = UploadKey(UNKNOWN_OWNER, None, upload.key.rsplit("/", 1)[-1] or "upload")
+            return self._reject_unread(upload, where, e)
+        if upload.size is not None and upload.size > self.policy.max_bytes:
+            # Not downloaded: its size alone rejects it (if the event still tells the truth).
+            info = self._head_upload(upload)
+            if info is None:
+                return IngestResult(upload, Outcome.GONE)
+            if info > self.policy.max_bytes:
+                return self._reject_unread(
+                    upload,
+                    where,
+                    RejectedImage(
+                        f"file is {info} bytes, over the {self.policy.max_bytes}-byte limit",
+                        code="too_large",
+                    ),
+                )
+        try:
+            stored = self.uploads.get(upload.bucket, upload.key)
+        except ObjectNotFound:
+            return IngestResult(upload, Outcome.GONE)
+        except ChecksumMismatch as e:
+            return self._reject_unread(
+                upload, where, RejectedImage(f"upload damaged in transit: {e}", code="checksum")
+            )
+        data = stored.data
+        try:
+            where = parse_upload_key(upload.key, stored.info.metadata)
+        except RejectedImage as e:
+            return self._reject(upload, where, data, e)
+        original_sha256 = sha256_hex(data)
+        image = image_id(where.owner, original_sha256)
+        existing = self.repository.find_image(image)
+        if existing is not None and existing.state is ImageState.ACTIVE:
+            self._delete_upload(upload)
+            return IngestResult(upload, Outcome.DUPLICATE, existing, bytes_in=len(data))
+        try:
+            compressed = compress(data, self.policy)
+        except RejectedImage as e:
+            return self._reject(upload, where, data, e, existing=existing)
+        stored_sha256 = sha256_hex(compressed.data)
+        claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
+        claim = self._put(claim, compressed)
+        now = self.clock()
+        active = self.repository.replace_image(
+            claim,
+            claim.model_copy(
+                update={
+                    "state": ImageState.ACTIVE,
+                    "next_action": ImageAction.PROMOTE,
+                    "due_at": now + timedelta(hours=self.settings.temp_hours),
+                }
+            ),
+        )
+        self._delete_upload(upload)
+        return IngestResult(
+            upload, Outcome.STORED, active, bytes_in=len(data), bytes_out=len(compressed.data)
+        )
+
+    def _claim(
+        self,
+        where: UploadKey,
+        data: bytes,
+        original_sha256: str,
+        compressed: CompressedImage,
+        stored_sha256: str,
+        existing: ImageRecord | None,
+    ) -> ImageRecord:
+        image = image_id(where.owner, original_sha256)
+        key = object_key(image, compressed, stored_sha256)
+        if (
+            existing is not None
+            and existing.state is ImageState.PENDING
+            and existing.location is not None
+            and existing.location.key == key
+        ):
+            return existing  # an earlier delivery claimed this place: finish its work
+        bucket = self.placement.choose(TierName.TEMP, len(compressed.data))
+        now = self.clock()
+        claim = ImageRecord(
+            id=image,
+            owner=where.owner,
+            draft_id=where.draft_id,
+            state=ImageState.PENDING,
+            location=Location(
+                tier=TierName.TEMP, backend=bucket.backend, bucket=bucket.name, key=key
+            ),
+            original_size=len(data),
+            stored_size=len(compressed.data),
+            original_sha256=original_sha256,
+            stored_sha256=stored_sha256,
+            width=compressed.width,
+            height=compressed.height,
+            format=compressed.format,
+            uploaded_at=now,
+            next_action=ImageAction.DELETE,
+            due_at=now + CLAIM_LIFETIME,
+        )
+        return self._write(existing, claim)
+
+    def _put(self, claim: ImageRecord, compressed: CompressedImage) -> ImageRecord:
+        """Write the object where the claim says; if that bucket is full or gone, move
+        the claim to the next bucket and write there (once)."""
+        assert claim.location is not None
+        try:
+            self._put_at(claim.location, claim, compressed)
+        except (BucketFull, BucketNotFound) as e:
+            logger.warning("bucket %s refused the object (%s); trying the next", e.bucket, e)
+            bucket = self.placement.choose(
+                TierName.TEMP, len(compressed.data), exclude={claim.location.bucket}
+            )
+            moved = claim.location.model_copy(
+                update={"bucket": bucket.name, "backend": bucket.backend}
+            )
+            claim = self.repository.replace_image(
+                claim, claim.model_copy(update={"location": moved})
+            )
+            self._put_at(moved, claim, compressed)
+        return claim
+
+    def _put_at(self, location: Location, claim: ImageRecord, compressed: CompressedImage) -> None:
+        self.backends.get(location.backend.value).put(
+            location.bucket,
+            location.key,
+            compressed.data,
+            content_type=compressed.mime_type,
+            metadata={"image-id": claim.id, "owner": claim.owner},
+        )
+
+    # ---- rejections --------------------------------------------------------------
+
+    def _reject(
+        self,
+        upload: Upload,
+        where: UploadKey,
+        data: bytes,
+        rejection: RejectedImage,
+        *,
+        existing: ImageRecord | None = None,
+    ) -> IngestResult:
+        original_sha256 = sha256_hex(data)
+        image = image_id(where.owner, original_sha256)
+        if existing is None:
+            existing = self.repository.find_image(image)
+        record = self._quarantine(
+            upload,
+            where,
+            image,
+            rejection,
+            existing,
+            original_size=len(data),
+            original_sha256=original_sha256,
+            source_format=sniff_format(data),
+        )
+        if record is None:
+            return IngestResult(upload, Outcome.GONE)
+        return IngestResult(
+            upload, Outcome.REJECTED, record, bytes_in=len(data), rejection_code=rejection.code
+        )
+
+    def _reject_unread(
+        self, upload: Upload, where: UploadKey, rejection: RejectedImage
+    ) -> IngestResult:
+        """Reject without reading the bytes (too large, or unreadable): the id comes
+        from the object's key and ETag instead of its hash."""
+        image = image_id(where.owner, f"{upload.bucket}/{upload.key}#{upload.etag or ''}")
+        record = self._quarantine(
+            upload,
+            where,
+            image,
+            rejection,
+            self.repository.find_image(image),
+            original_size=upload.size or 0,
+        )
+        if record is None:
+            return IngestResult(upload, Outcome.GONE)
+        return IngestResult(upload, Outcome.REJECTED, record, rejection_code=rejection.code)
+
+    def _quarantine(
+        self,
+        upload: Upload,
+        where: UploadKey,
+        image: str,
+        rejection: RejectedImage,
+        existing: ImageRecord | None,
+        *,
+        original_size: int,
+        original_sha256: str | None = None,
+        source_format: str | None = None,
+    ) -> ImageRecord | None:
+        """Keep the original under the quarantine prefix, record why, then delete the
+        upload. The same bytes rejected again share one quarantined copy and record.
+        None if the upload is gone before it could be copied."""
+        if existing is not None and existing.state is ImageState.REJECTED:
+            key = existing.quarantine_key or self._quarantine_key(where, image)
+        else:
+            key = self._quarantine_key(where, image)
+        try:
+            self.uploads.copy(upload.bucket, upload.key, upload.bucket, key)
+        except ObjectNotFound:
+            return None
+        record = existing
+        if existing is None or existing.state is not ImageState.REJECTED:
+            record = self._write(
+                existing,
+                ImageRecord(
+                    id=image,
+                    owner=where.owner,
+                    draft_id=where.draft_id,
+                    state=ImageState.REJECTED,
+                    original_size=original_size,
+                    original_sha256=original_sha256,
+                    format=source_format,
+                    uploaded_at=self.clock(),
+                    rejection_reason=rejection.reason,
+                    quarantine_key=key,
+                ),
+            )
+        self._delete_upload(upload)
+        logger.warning("upload %s rejected: %s", upload.key, rejection.reason)
+        return record
+
+    @staticmethod
+    def _quarantine_key(where: UploadKey, image: str) -> str:
+        return f"{QUARANTINE_PREFIX}{where.owner}/{image}/{where.filename}"
+
+    # ---- helpers -----------------------------------------------------------------
+
+    def _write(self, existing: ImageRecord | None, record: ImageRecord) -> ImageRecord:
+        """Add ``record``, or replace the record it supersedes (a rejected, deleted or
+        stale pending one); ``Conflict`` if another delivery wrote first."""
+        if existing is None:
+            return self.repository.add_image(record)
+        return self.repository.replace_image(
+            existing, record.model_copy(update={"version": existing.version})
+        )
+
+    def _head_upload(self, upload: Upload) -> int | None:
+        try:
+            return self.uploads.head(upload.bucket, upload.key).size
+        except ObjectNotFound:
+            return None
+
+    def _delete_upload(self, upload: Upload) -> None:
+        self.uploads.delete(upload.bucket, upload.key)

@@ -1,0 +1,77 @@
+"""Crash injection: stop a service right after its N-th side effect.
+
+``Steps`` wraps the objects a service writes through (repositories, backends) and
+counts the calls that change something. With ``crash_after=N`` the N-th such call
+completes and then ``InjectedCrash`` is raised, as if the Lambda had died there; it
+derives from BaseException so no ``except Exception`` in the code under test can
+swallow it. ``before`` runs a callback before the N-th call instead, to interleave a
+concurrent delivery at exactly that point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+WRITES = frozenset(
+    {
+        "add_image",
+        "replace_image",
+        "remove_image",
+        "add_bucket",
+        "set_bucket_status",
+        "set_bucket_counters",
+        "put",
+        "copy",
+        "delete",
+        "create_bucket",
+    }
+)
+
+
+class InjectedCrash(BaseException):
+    pass
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.crash_after: int | None = None
+        self.before: tuple[int, Callable[[], object]] | None = None
+
+    def wrap(self, target: T, label: str) -> T:
+        # The proxy offers the target's interface; typed as the target for the caller.
+        proxy: Any = _Proxy(target, label, self)
+        return proxy  # type: ignore[no-any-return]
+
+    def _call(
+        self, label: str, name: str, method: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Any:
+        number = len(self.log) + 1
+        if self.before is not None and self.before[0] == number:
+            callback, self.before = self.before[1], None
+            callback()
+        result = method(*args, **kw)
+        self.log.append(f"{label}.{name}")
+        if self.crash_after == len(self.log):
+            raise InjectedCrash(f"crash after step {len(self.log)}: {label}.{name}")
+        return result
+
+
+class _Proxy:
+    def __init__(self, target: Any, label: str, steps: Steps) -> None:
+        self._target = target
+        self._label = label
+        self._steps = steps
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name not in WRITES or not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            return self._steps._call(self._label, name, attribute, *args, **kw)
+
+        return counted
