@@ -89,3 +89,18 @@ def test_native_code_is_built_for_arm64_python_312(layer_python: Path) -> None:
         header = extension.read_bytes()[:20]
         assert header[:4] == b"\x7fELF"
         assert int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64
+
+
+@pytest.mark.parametrize("function", ["IngestFunction"])
+def test_each_function_ships_its_handler_and_nothing_else(function: str) -> None:
+    # Dependencies come from the layer only; a function folder with site-packages in it
+    # would shadow the layer's pinned versions.
+    built = BUILD / function
+    handler = load_template(BUILD / "template.yaml")["Resources"][function]["Properties"]["Handler"]
+    module = handler.split(".")[0]
+
+    assert (built / f"{module}.py").is_file()
+    assert sorted(p.name for p in built.iterdir() if p.name != "__pycache__") == [
+        "__init__.py",
+        f"{module}.py",
+    ]

@@ -4,14 +4,17 @@ settings that the settings model accepts."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any
 
 import pytest
 
+from shelflife.ingest import IMAGES_PREFIX
 from shelflife.settings import Settings
 from shelflife.table.models import TTL_ATTRIBUTE, table_schema
-from tests.support.template import load_template, resource
+from shelflife.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
+from tests.support.template import ROOT, load_template, resource
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
@@ -34,9 +37,14 @@ def resolve(value: Any) -> Any:
         name = value["Ref"]
         if name in template.get("Parameters", {}):
             return template["Parameters"][name].get("Default", "")
-        return {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION}.get(
-            name, f"shelflife-{name.lower()}"
-        )
+        pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        named = template["Resources"].get(name, {}).get("Properties", {}).get("BucketName")
+        return resolve(named) if named else f"shelflife-{name.lower()}"
+    if "Fn::GetAtt" in value:
+        target, attribute = value["Fn::GetAtt"]
+        return f"arn-of-{target}.{attribute}"
     if "Fn::Sub" in value:
         return re.sub(
             r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m.group(1)})), value["Fn::Sub"]
@@ -142,7 +150,79 @@ def test_the_functions_environment_makes_valid_settings() -> None:
     settings = Settings.from_env(environ)
 
     assert settings.table_name == "shelflife-table"
-    assert settings.temp.bucket == "shelflife-tempbucket"
+    assert settings.temp.bucket == f"shelflife-temp-{ACCOUNT}-{REGION}"
+    assert settings.upload_bucket == f"shelflife-upload-{ACCOUNT}-{REGION}"
     assert settings.hot.bucket == f"shelflife-hot-{ACCOUNT}-{REGION}"
     assert settings.cold.backend.value == "b2"
     assert environ["POWERTOOLS_SERVICE_NAME"] == "shelflife"
+
+
+# ---- functions: least privilege, wiring ---------------------------------------------
+
+
+def policy_statements(function: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in resource(function)["Properties"]["Policies"]:
+        assert isinstance(policy, dict), "inline statements only"
+        assert "Statement" in policy, "inline statements only"
+        statements.extend(policy["Statement"])
+    return statements
+
+
+def allowed(function: str, action: str, arn: str) -> bool:
+    return any(
+        action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        and fnmatch.fnmatchcase(arn, str(resolve(s["Resource"])))
+        for s in policy_statements(function)
+        if s["Effect"] == "Allow"
+    )
+
+
+@pytest.mark.parametrize("function", ["IngestFunction"])
+def test_no_function_gets_wildcard_actions_or_resources(function: str) -> None:
+    for statement in policy_statements(function):
+        actions = (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+        assert all("*" not in action for action in actions), statement
+        resources = resolve(statement["Resource"])
+        for arn in resources if isinstance(resources, list) else [resources]:
+            assert arn != "*", statement
+            assert not arn.endswith(":::*"), statement
+
+
+def test_ingest_may_do_exactly_what_the_service_does() -> None:
+    uploads = f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}"
+    temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
+    photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
+
+    assert allowed("IngestFunction", "s3:GetObject", f"{uploads}/{INCOMING_PREFIX}alice/a.jpg")
+    assert allowed("IngestFunction", "s3:DeleteObject", f"{uploads}/{INCOMING_PREFIX}alice/a.jpg")
+    assert allowed("IngestFunction", "s3:PutObject", f"{uploads}/{QUARANTINE_PREFIX}alice/x/a.jpg")
+    assert allowed("IngestFunction", "s3:PutObject", f"{temp}/{photo}")
+    assert allowed("IngestFunction", "s3:PutObject", f"{temp}-1/{photo}")  # overflow bucket
+    assert photo.startswith(IMAGES_PREFIX)
+    # Not: overwriting uploads, deleting stored images, other buckets.
+    assert not allowed("IngestFunction", "s3:PutObject", f"{uploads}/{INCOMING_PREFIX}alice/a.jpg")
+    assert not allowed("IngestFunction", "s3:DeleteObject", f"{temp}/{photo}")
+    assert not allowed(
+        "IngestFunction", "s3:PutObject", f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}/{photo}"
+    )
+    assert not allowed("IngestFunction", "dynamodb:DeleteItem", "arn-of-Table.Arn")
+    assert not allowed("IngestFunction", "dynamodb:Scan", "arn-of-Table.Arn")
+
+
+def test_ingest_is_triggered_by_incoming_uploads_only_with_a_dead_letter_queue() -> None:
+    properties = resource("IngestFunction")["Properties"]
+    event = properties["Events"]["Upload"]
+
+    assert event["Type"] == "S3"
+    assert event["Properties"]["Bucket"] == {"Ref": "UploadBucket"}
+    assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": INCOMING_PREFIX}
+    ]
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
+    assert resource("IngestDeadLetterQueue")["Properties"]["SqsManagedSseEnabled"] is True
+    assert properties["CodeUri"] == "functions/ingest/"
+    assert (ROOT / "functions" / "ingest" / "app.py").is_file()

@@ -176,7 +176,9 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         raise RejectedImage(damage, code="corrupt")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The policy's own pixel limit is checked below; Pillow's hard limit (twice
+            # its warning threshold) still raises DecompressionBombError.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
         width, height = image.size
         if width * height > policy.max_pixels:
@@ -210,12 +212,12 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
             f"{source_format} file is truncated or corrupt: {e}", code="corrupt"
         ) from e
     fits = _fits_policy(image, source_format, policy)
-    decoded_size = image.size
-    image = _normalise(image)
-    if image.size != decoded_size:  # EXIF orientation swapped width and height
-        target = (target[1], target[0])
+    image = _resizable(image)
     if image.size != target:
+        # Downscale first: orientation, colour conversion and flattening then touch at
+        # most max_side² pixels instead of the whole decoded image.
         image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    image = _normalise(image)
     encoded = _encode(image, policy)
     if fits and len(data) <= len(encoded):
         return CompressedImage(
@@ -258,6 +260,20 @@ def _fits_policy(image: Image.Image, source_format: str, policy: CompressionPoli
     )
 
 
+def _resizable(image: Image.Image) -> Image.Image:
+    """The image in a mode Pillow's filters resample well (they fall back to nearest
+    neighbour for palette and 1-bit images, and not all handle 16-bit)."""
+    if image.mode == "P" or image.mode == "PA":
+        return image.convert(
+            "RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB"
+        )
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image.point(lambda value: value / 256).convert("L")
+    return image
+
+
 def _normalise(image: Image.Image) -> Image.Image:
     """Upright, sRGB, no transparency, in a mode the encoders take (RGB or L)."""
     image = ImageOps.exif_transpose(image)
@@ -271,15 +287,11 @@ def _normalise(image: Image.Image) -> Image.Image:
                 image = converted
         except (ImageCms.PyCMSError, OSError):
             pass  # a broken profile: the pixels are still usable as they are
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, "white")
         background.paste(rgba, mask=rgba.getchannel("A"))
         image = background
-    elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda value: value / 256).convert("L")
     elif image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     return image
