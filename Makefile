@@ -14,7 +14,7 @@ SAM_CLI_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install lint typecheck validate build unit test clean
+.PHONY: install lint typecheck validate build unit test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,16 @@ unit: $(BIN)/.installed
 
 test: lint typecheck validate build
 	$(BIN)/pytest
+
+# Benchmarks print ratios against references measured in the same run; they assert
+# nothing. Their extra dependencies (pyvips with its libvips wheel, numpy) stay out of
+# the test environment's requirements.
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m bench.compression
 
 clean:
 	rm -rf .aws-sam .mypy_cache .pytest_cache .ruff_cache

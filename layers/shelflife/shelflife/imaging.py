@@ -8,6 +8,7 @@ decompression bomb is refused from its header), and anything Pillow cannot decod
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -274,15 +275,22 @@ def _resizable(image: Image.Image) -> Image.Image:
     return image
 
 
+@functools.lru_cache(maxsize=16)
+def _to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
+    # Building a transform costs more than applying it to a web-sized image, and a
+    # camera or app writes the same profile into every photo: keep the recent ones.
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    output = {"RGBA": "RGBA", "L": "L"}.get(mode, "RGB")
+    return ImageCms.buildTransform(source, _SRGB, mode, output)
+
+
 def _normalise(image: Image.Image) -> Image.Image:
     """Upright, sRGB, no transparency, in a mode the encoders take (RGB or L)."""
     image = ImageOps.exif_transpose(image)
     icc = image.info.get("icc_profile")
     if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            mode = "RGBA" if image.mode == "RGBA" else ("L" if image.mode == "L" else "RGB")
-            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+            converted = ImageCms.applyTransform(image, _to_srgb(icc, image.mode))
             if converted is not None:
                 image = converted
         except (ImageCms.PyCMSError, OSError):

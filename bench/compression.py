@@ -1,0 +1,316 @@
+"""Compression benchmark: shelflife.imaging.compress against a naive Pillow pipeline and
+pyvips, on every raster image of ../shared/corpus plus 12 and 24 MP images made from
+the corpus's largest real photo.
+
+    make bench            (or: .venv/bin/python -m bench.compression [--repeat N])
+
+Everything runs single-threaded (libvips with VIPS_CONCURRENCY=1), in this one process
+for time; peak memory is measured in a fresh child process per image and pipeline,
+because a process's high-water mark only goes up. Quality is SSIM (luminance, 7x7
+window) against a high-quality downscale of the original: full decode, orientation
+applied, embedded ICC profile converted to sRGB, flattened onto white, Lanczos straight
+to the output's size. (pyvips runs with exactly the options the issue names, so it does
+not colour-manage: on the files with a non-sRGB profile its SSIM is against the
+colours the file really means.)
+
+Prints a table and the targets of the ingest issue with what was measured; it does not
+fail on a missed target (speed is not asserted in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("VIPS_CONCURRENCY", "1")
+
+import numpy as np
+import PIL
+import pyvips
+from PIL import Image, ImageCms, ImageOps
+
+from shelflife.errors import RejectedImage
+from shelflife.imaging import compress
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+MAX_SIDE = 2000
+SOURCE_PHOTO = "photos/2569067123_aca715a2ee_o.jpg"
+SRGB = ImageCms.createProfile("sRGB")
+
+
+# ---- the three pipelines ------------------------------------------------------------
+
+
+def shelflife_compress(data: bytes) -> bytes:
+    return compress(data).data
+
+
+def naive_pillow(data: bytes) -> bytes:
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    if image.mode != "RGB":
+        image = image.convert("RGB")  # the least it needs to save as JPEG at all
+    output = io.BytesIO()
+    image.save(output, "JPEG", quality=85)
+    return output.getvalue()
+
+
+def pyvips_thumbnail(data: bytes) -> bytes:
+    image = pyvips.Image.thumbnail_buffer(data, MAX_SIDE, height=MAX_SIDE, size="down")
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    output: bytes = image.jpegsave_buffer(Q=85, strip=True, interlace=True)
+    return output
+
+
+PIPELINES: dict[str, Callable[[bytes], bytes]] = {
+    "shelflife": shelflife_compress,
+    "naive": naive_pillow,
+    "pyvips": pyvips_thumbnail,
+}
+
+
+# ---- quality ------------------------------------------------------------------------
+
+
+def reference(data: bytes, size: tuple[int, int]) -> np.ndarray:
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "CMYK"):
+        # The colours the file means: its embedded profile, converted to sRGB.
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        image = ImageCms.profileToProfile(image, source, SRGB, outputMode="RGB") or image
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        image = flat
+    return np.asarray(image.convert("L").resize(size, Image.Resampling.LANCZOS), dtype=np.float64)
+
+
+def _box(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean over every window x window block (valid positions only)."""
+    summed = values.cumsum(0).cumsum(1)
+    summed = np.pad(summed, ((1, 0), (1, 0)))
+    total = (
+        summed[window:, window:]
+        - summed[:-window, window:]
+        - summed[window:, :-window]
+        + summed[:-window, :-window]
+    )
+    return total / (window * window)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
+    """Mean structural similarity of two greyscale images (Wang et al. 2004, uniform
+    window, the constants of the paper for 8-bit data)."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = _box(a, window), _box(b, window)
+    var_a = _box(a * a, window) - mu_a**2
+    var_b = _box(b * b, window) - mu_b**2
+    covariance = _box(a * b, window) - mu_a * mu_b
+    index = ((2 * mu_a * mu_b + c1) * (2 * covariance + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
+    return float(index.mean())
+
+
+# ---- measuring ----------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    image: str
+    megapixels: float
+    source_format: str
+    pipeline: str
+    median_ms: float = float("nan")
+    peak_mb: float = float("nan")
+    output_bytes: int = 0
+    ssim: float = float("nan")
+    error: str = ""
+
+
+def peak_memory_mb(pipeline: str, path: Path) -> float:
+    """Peak RSS growth of one call, in a fresh interpreter."""
+    code = (
+        "import resource, sys; from bench.compression import PIPELINES;"
+        "data = open(sys.argv[2], 'rb').read();"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "PIPELINES[sys.argv[1]](data);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, pipeline, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if result.returncode != 0:
+        return float("nan")
+    return int(result.stdout.strip()) / 1024
+
+
+def measure(name: str, path: Path, repeat: int, with_memory: bool) -> list[Measure]:
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as probe:
+        megapixels = probe.width * probe.height / 1e6
+        source_format = probe.format or "?"
+    rows = []
+    for pipeline, run in PIPELINES.items():
+        row = Measure(name, megapixels, source_format, pipeline)
+        try:
+            output = run(data)
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                run(data)
+                times.append(time.perf_counter() - start)
+        except (RejectedImage, OSError, pyvips.Error) as e:
+            row.error = str(e).splitlines()[0][:60]
+            rows.append(row)
+            continue
+        row.median_ms = statistics.median(times) * 1000
+        row.output_bytes = len(output)
+        decoded = Image.open(io.BytesIO(output)).convert("L")
+        row.ssim = ssim(np.asarray(decoded, dtype=np.float64), reference(data, decoded.size))
+        if with_memory:
+            row.peak_mb = peak_memory_mb(pipeline, path)
+        rows.append(row)
+    return rows
+
+
+def inputs(workdir: Path) -> list[tuple[str, Path]]:
+    """Every raster image of the corpus (SVG and the broken files have no picture to
+    compare), then 12 and 24 MP JPEGs upscaled from the largest real photo."""
+    found = sorted(
+        (str(path.relative_to(CORPUS)), path)
+        for path in CORPUS.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() != ".svg"
+        and path.parent.name != "broken"
+        and path.name != "README.md"
+    )
+    source = Image.open(CORPUS / SOURCE_PHOTO)
+    for megapixels in (12, 24):
+        width = round((megapixels * 1e6 * source.width / source.height) ** 0.5)
+        height = round(megapixels * 1e6 / width)
+        path = workdir / f"generated-{megapixels}mp.jpg"
+        source.resize((width, height), Image.Resampling.LANCZOS).save(path, "JPEG", quality=92)
+        found.append((f"(generated) {megapixels} MP from {Path(SOURCE_PHOTO).name}", path))
+    return found
+
+
+# ---- report -------------------------------------------------------------------------
+
+
+def table(rows: list[Measure]) -> str:
+    lines = [
+        f"{'image':<44} {'MP':>5} {'pipeline':<9} {'ms':>8} {'peak MB':>8} "
+        f"{'bytes':>9} {'SSIM':>6}",
+    ]
+    for row in rows:
+        if row.error:
+            lines.append(
+                f"{row.image[:44]:<44} {row.megapixels:>5.1f} {row.pipeline:<9} failed: {row.error}"
+            )
+            continue
+        lines.append(
+            f"{row.image[:44]:<44} {row.megapixels:>5.1f} {row.pipeline:<9} "
+            f"{row.median_ms:>8.1f} {row.peak_mb:>8.1f} {row.output_bytes:>9} {row.ssim:>6.4f}"
+        )
+    return "\n".join(lines)
+
+
+def by_image(rows: list[Measure]) -> dict[str, dict[str, Measure]]:
+    grouped: dict[str, dict[str, Measure]] = {}
+    for row in rows:
+        if not row.error:
+            grouped.setdefault(row.image, {})[row.pipeline] = row
+    return {image: pipelines for image, pipelines in grouped.items() if len(pipelines) == 3}
+
+
+def targets(rows: list[Measure]) -> str:
+    grouped = by_image(rows)
+    ours = [group["shelflife"] for group in grouped.values()]
+    median_ms = {
+        name: statistics.median(group[name].median_ms for group in grouped.values())
+        for name in PIPELINES
+    }
+    big_jpegs = [
+        group
+        for group in grouped.values()
+        if group["shelflife"].megapixels >= 12 and group["shelflife"].source_format == "JPEG"
+    ]
+    speedup_naive = [g["naive"].median_ms / g["shelflife"].median_ms for g in big_jpegs]
+    vs_vips = [g["pyvips"].median_ms / g["shelflife"].median_ms for g in grouped.values()]
+    bytes_ours = sum(row.output_bytes for row in ours)
+    bytes_vips = sum(group["pyvips"].output_bytes for group in grouped.values())
+    ssim_ours = statistics.mean(row.ssim for row in ours)
+    ssim_vips = statistics.mean(group["pyvips"].ssim for group in grouped.values())
+    smaller = sum(g["shelflife"].output_bytes <= g["pyvips"].output_bytes for g in grouped.values())
+    not_worse = sum(g["shelflife"].ssim >= g["pyvips"].ssim - 0.001 for g in grouped.values())
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    return "\n".join(
+        [
+            f"images compared (all three pipelines succeeded): {len(grouped)}",
+            f"median time over images: shelflife {median_ms['shelflife']:.1f} ms, "
+            f"pyvips {median_ms['pyvips']:.1f} ms, naive {median_ms['naive']:.1f} ms",
+            f"  at least as fast as pyvips on the median image: pyvips/shelflife = "
+            f"{median_ms['pyvips'] / median_ms['shelflife']:.2f}x "
+            f"(per-image median {statistics.median(vs_vips):.2f}x) -> "
+            f"{verdict(median_ms['shelflife'] <= median_ms['pyvips'])}",
+            "  at least 2x faster than naive on 12+ MP JPEGs: "
+            + ", ".join(f"{s:.1f}x" for s in speedup_naive)
+            + f" -> {verdict(bool(speedup_naive) and min(speedup_naive) >= 2)}",
+            f"  output bytes at most pyvips': {bytes_ours} vs {bytes_vips} in total "
+            f"({bytes_ours / bytes_vips:.2f}x), smaller or equal on {smaller}/{len(grouped)} "
+            f"images -> {verdict(bytes_ours <= bytes_vips)}",
+            f"  at equal or better SSIM: mean {ssim_ours:.4f} vs {ssim_vips:.4f}, not worse "
+            f"(within 0.001) on {not_worse}/{len(grouped)} images -> "
+            f"{verdict(ssim_ours >= ssim_vips - 0.001)}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per image (median)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    if not CORPUS.is_dir():
+        sys.exit(f"{CORPUS} is missing: the corpus lives in ../shared/corpus beside the project")
+    print(
+        f"Pillow {PIL.__version__}, libvips {pyvips.version(0)}.{pyvips.version(1)}."
+        f"{pyvips.version(2)} (VIPS_CONCURRENCY={os.environ['VIPS_CONCURRENCY']}), "
+        f"{args.repeat} timed runs per image\n"
+    )
+    rows: list[Measure] = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, path in inputs(Path(workdir)):
+            rows.extend(measure(name, path, args.repeat, not args.no_memory))
+    print(table(rows))
+    print()
+    print(targets(rows))
+    if args.json:
+        args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=1))
+
+
+if __name__ == "__main__":
+    main()
