@@ -305,11 +305,20 @@ def _normalise(image: Image.Image) -> Image.Image:
     return image
 
 
+def _without_jfif_header(jpeg: bytes) -> bytes:
+    """The JPEG without the JFIF APP0 segment libjpeg always writes: 18 bytes of pixel
+    density no browser reads (EXIF files never have one either)."""
+    if jpeg[2:4] == b"\xff\xe0" and jpeg[6:11] == b"JFIF\x00":
+        return jpeg[:2] + jpeg[4 + int.from_bytes(jpeg[4:6], "big") :]
+    return jpeg
+
+
 def _encode(image: Image.Image, policy: CompressionPolicy) -> bytes:
     output = io.BytesIO()
     if policy.output_format == "JPEG":
         # No exif, no icc_profile, no comment: everything but the pixels is stripped.
         image.save(output, "JPEG", quality=policy.jpeg_quality, optimize=True, progressive=True)
+        return _without_jfif_header(output.getvalue())
     else:
         image.save(output, policy.output_format, quality=policy.jpeg_quality)
     return output.getvalue()
