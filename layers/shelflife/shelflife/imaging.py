@@ -319,6 +319,5 @@ def _encode(image: Image.Image, policy: CompressionPolicy) -> bytes:
         # No exif, no icc_profile, no comment: everything but the pixels is stripped.
         image.save(output, "JPEG", quality=policy.jpeg_quality, optimize=True, progressive=True)
         return _without_jfif_header(output.getvalue())
-    else:
-        image.save(output, policy.output_format, quality=policy.jpeg_quality)
+    image.save(output, policy.output_format, quality=policy.jpeg_quality)
     return output.getvalue()
