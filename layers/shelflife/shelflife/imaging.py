@@ -73,11 +73,24 @@ class CompressedImage:
     width: int
     height: int
     format: str
-    mime_type: str
     source_format: str
     # False when the original bytes were kept: re-encoding would not have made them
-    # smaller and they already fit the policy.
+    # smaller and they already fit the policy (or the policy keeps animations).
     reencoded: bool = True
+
+    @property
+    def mime_type(self) -> str:
+        return _MIME[self.format]
+
+    @classmethod
+    def as_uploaded(
+        cls, data: bytes, width: int, height: int, source_format: str
+    ) -> CompressedImage:
+        return cls(data, width, height, source_format, source_format, reencoded=False)
+
+
+def too_large(size: int, limit: int) -> RejectedImage:
+    return RejectedImage(f"file is {size} bytes, over the {limit}-byte limit", code="too_large")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -165,9 +178,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     raise ``RejectedImage`` with a reason for input this will not process."""
     policy = policy or CompressionPolicy()
     if len(data) > policy.max_bytes:
-        raise RejectedImage(
-            f"file is {len(data)} bytes, over the {policy.max_bytes}-byte limit", code="too_large"
-        )
+        raise too_large(len(data), policy.max_bytes)
     source_format = sniff_format(data)
     if source_format is None:
         raise RejectedImage(_describe_unknown(data), code="unknown_format")
@@ -188,15 +199,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
                 code="too_many_pixels",
             )
         if policy.keep_animation and getattr(image, "n_frames", 1) > 1:
-            return CompressedImage(
-                data=data,
-                width=width,
-                height=height,
-                format=source_format,
-                mime_type=_MIME[source_format],
-                source_format=source_format,
-                reencoded=False,
-            )
+            return CompressedImage.as_uploaded(data, width, height, source_format)
         target = _fit(width, height, policy.max_side_px)
         if image.format == "JPEG" and target != (width, height):
             # DCT-domain downscale while decoding (1/2, 1/4, 1/8): most of the work of
@@ -206,7 +209,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         image.load()
     except RejectedImage:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombError as e:
         raise RejectedImage(f"decompression bomb refused: {e}", code="too_many_pixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise RejectedImage(
@@ -221,21 +224,12 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     image = _normalise(image)
     encoded = _encode(image, policy)
     if fits and len(data) <= len(encoded):
-        return CompressedImage(
-            data=data,
-            width=width,
-            height=height,
-            format=source_format,
-            mime_type=_MIME[source_format],
-            source_format=source_format,
-            reencoded=False,
-        )
+        return CompressedImage.as_uploaded(data, width, height, source_format)
     return CompressedImage(
         data=encoded,
         width=image.width,
         height=image.height,
         format=policy.output_format,
-        mime_type=_MIME[policy.output_format],
         source_format=source_format,
     )
 

@@ -41,7 +41,13 @@ from shelflife.errors import (
     ObjectNotFound,
     RejectedImage,
 )
-from shelflife.imaging import CompressedImage, CompressionPolicy, compress, sniff_format
+from shelflife.imaging import (
+    CompressedImage,
+    CompressionPolicy,
+    compress,
+    sniff_format,
+    too_large,
+)
 from shelflife.placement import Placement, utc_now
 from shelflife.settings import Settings, TierName
 from shelflife.table.records import ImageAction, ImageRecord, ImageState, Location
@@ -144,17 +150,12 @@ class IngestService:
             return self._reject_unread(upload, where, e)
         if upload.size is not None and upload.size > self.policy.max_bytes:
             # Not downloaded: its size alone rejects it (if the event still tells the truth).
-            info = self._head_upload(upload)
-            if info is None:
+            current_size = self._head_upload(upload)
+            if current_size is None:
                 return IngestResult(upload, Outcome.GONE)
-            if info > self.policy.max_bytes:
+            if current_size > self.policy.max_bytes:
                 return self._reject_unread(
-                    upload,
-                    where,
-                    RejectedImage(
-                        f"file is {info} bytes, over the {self.policy.max_bytes}-byte limit",
-                        code="too_large",
-                    ),
+                    upload, where, too_large(current_size, self.policy.max_bytes)
                 )
         try:
             stored = self.uploads.get(upload.bucket, upload.key)
