@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from shelflife.errors import RejectedImage
 from shelflife.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
+from shelflife.settings import OutputFormat
 from tests.support.corpus import corpus_file, corpus_names
 
 RASTER = [
@@ -53,6 +55,53 @@ def test_raster_files_become_small_clean_progressive_jpegs(name: str) -> None:
     assert image.info.get("progressive") or image.info.get("progression")
     assert not image.getexif()  # no GPS, no camera data, no orientation tag
     assert "icc_profile" not in image.info
+    if result.reencoded:
+        assert metadata_segments(result.data) == []  # no comment, XMP or JFIF either
+
+
+METADATA_CARRIERS = [
+    "animated/animated-loop-3.gif",  # a comment
+    "camera/canon_hdr_NO.jpg",  # EXIF with GPS
+    "orientation/Landscape_6.jpg",  # EXIF orientation and an ICC profile
+    "alpha/16-bit-grey-alpha.png",  # XMP and a grey ICC profile
+]
+
+
+@pytest.mark.parametrize("output_format", ["JPEG", "WEBP", "AVIF"])
+@pytest.mark.parametrize("name", METADATA_CARRIERS)
+def test_no_metadata_survives_in_any_output_format(name: str, output_format: OutputFormat) -> None:
+    result = compress(corpus_file(name), CompressionPolicy(output_format=output_format))
+    image = decoded(result.data)
+
+    assert image.format == output_format
+    assert not image.getexif()
+    assert not {"exif", "icc_profile", "xmp", "XML:com.adobe.xmp", "comment"} & set(image.info)
+
+
+def grey_photo_in_rgb() -> bytes:
+    buffer = io.BytesIO()
+    decoded(corpus_file("photos/concert.jpg")).convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [lambda: corpus_file("alpha/16-bit-grey-alpha.png"), grey_photo_in_rgb],
+    ids=["16-bit grey PNG with alpha", "grey photo saved as RGB"],
+)
+def test_grey_pictures_are_stored_as_one_grey_channel(data: Callable[[], bytes]) -> None:
+    assert decoded(data()).mode in ("RGB", "RGBA")  # Pillow opens them in colour
+
+    result = decoded(compress(data()).data)
+
+    assert result.mode == "L"
+
+
+def test_a_nearly_grey_picture_keeps_its_colour() -> None:
+    # The GIF's palette is dark greys with a tint of up to 5 levels: colour, just.
+    result = decoded(compress(corpus_file("animated/animated-loop-3.gif")).data)
+
+    assert result.mode == "RGB"
 
 
 @pytest.mark.parametrize("name", ["camera/canon_hdr_NO.jpg", "camera/DSCN0010.jpg"])
@@ -91,10 +140,27 @@ def test_cmyk_is_converted_to_srgb_not_inverted() -> None:
     assert max(difference) < 40  # an inverted picture differs by ~128 per channel
 
 
+def test_a_grey_profile_is_applied_and_the_picture_stays_grey() -> None:
+    data = corpus_file("photos/concert.jpg")  # grey, with a "Gray Gamma 2.2" profile
+    plain = decoded(data)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(plain.info["icc_profile"]))
+    managed = ImageCms.profileToProfile(
+        plain, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"
+    )
+    assert managed is not None
+
+    result = decoded(compress(data).data)
+
+    assert result.mode == "L"
+    to_managed = ImageStat.Stat(ImageChops.difference(result, managed.convert("L"))).mean[0]
+    to_plain = ImageStat.Stat(ImageChops.difference(result, plain)).mean[0]
+    assert to_managed < to_plain / 2, (to_managed, to_plain)
+
+
 def test_transparency_is_flattened_onto_white() -> None:
     result = decoded(compress(corpus_file("alpha/full-transparent.png")).data)
 
-    assert ImageStat.Stat(result).mean == pytest.approx([255, 255, 255], abs=1)
+    assert ImageStat.Stat(result.convert("RGB")).mean == pytest.approx([255, 255, 255], abs=1)
 
 
 def test_animations_give_the_first_frame_or_are_kept() -> None:
@@ -106,6 +172,31 @@ def test_animations_give_the_first_frame_or_are_kept() -> None:
 
     assert ImageStat.Stat(ImageChops.difference(decoded(still.data), first)).mean[0] < 8
     assert (kept.data, kept.format, kept.reencoded) == (data, "GIF", False)
+
+
+def jpeg_of_size(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    photo = decoded(corpus_file("photos/2569067123_aca715a2ee_o.jpg"))
+    photo.resize((width, height)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "slack", "expected"),
+    [
+        ((3840, 2160), 0.05, (1920, 1080)),  # a half-size decode is within 5 % of 2000
+        ((3840, 2160), 0.0, (2000, 1125)),  # no slack: full decode and resample
+        ((3600, 2400), 0.05, (2000, 1333)),  # 1800 px would be 10 % under: resample
+        ((4032, 3024), 0.05, (2000, 1500)),  # 2016 px from the half-size decode, resampled
+    ],
+)
+def test_jpegs_shrink_while_decoding_within_the_slack(
+    size: tuple[int, int], slack: float, expected: tuple[int, int]
+) -> None:
+    result = compress(jpeg_of_size(*size), CompressionPolicy(draft_slack=slack))
+
+    assert (result.width, result.height) == expected
+    assert decoded(result.data).size == expected
 
 
 def test_large_photos_are_downscaled_to_the_longest_side() -> None:
@@ -140,6 +231,17 @@ def test_lost_jpeg_data_is_found_by_its_restart_markers() -> None:
     assert "restart marker 5 where 3 was due" in str(jpeg_damage(sound[:cut_from] + sound[cut_to:]))
     # Pillow alone decodes the damaged file without a word.
     decoded(sound[:cut_from] + sound[cut_to:])
+
+
+def test_fill_bytes_are_sound_and_stray_markers_are_damage() -> None:
+    sound = corpus_file("camera/jolla.jpg")
+    end = sound.rindex(b"\xff\xd9")
+    scan = sound.index(b"\xff\xda")
+    stuffed = sound.index(b"\xff\x00", scan)
+
+    assert jpeg_damage(sound[:end] + b"\xff\xff\xff" + sound[end:]) is None
+    damaged = sound[: stuffed + 1] + b"\x12" + sound[stuffed + 2 :]
+    assert f"byte 0x12 after 0xFF at byte {stuffed}" in str(jpeg_damage(damaged))
 
 
 @pytest.mark.parametrize(
