@@ -282,6 +282,29 @@ def test_clearing_the_schedule_leaves_the_due_index(repo: Repository) -> None:
     assert all(not repo.due_images(shard, NOW).items for shard in range(repo.due_shards))
 
 
+def test_images_in_a_bucket_oldest_first_live_only(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_bucket(bucket("temp-b"))
+    for day in (3, 1, 2):
+        repo.add_image(image(f"day-{day}", uploaded_at=NOW + timedelta(days=day)))
+    repo.add_image(image("elsewhere", bucket_name="temp-b"))
+    repo.add_image(image("pending", state=ImageState.PENDING))
+    deleted = repo.add_image(image("deleted"))
+    repo.replace_image(deleted, deleted.model_copy(update={"state": ImageState.DELETED}))
+    moved = repo.add_image(image("moved"))
+    away = moved.location.model_copy(update={"bucket": "temp-b"})  # type: ignore[union-attr]
+    repo.replace_image(moved, moved.model_copy(update={"location": away}))
+
+    first = repo.images_in_bucket("temp", "temp-a", limit=2)
+    rest = repo.images_in_bucket("temp", "temp-a", limit=2, cursor=first.cursor)
+
+    assert [i.id for i in first.items + rest.items] == ["day-1", "day-2", "day-3"]
+    assert rest.cursor is None
+    older = repo.images_in_bucket("temp", "temp-a", uploaded_before=NOW + timedelta(days=2))
+    assert [i.id for i in older.items] == ["day-1"]
+    assert {i.id for i in repo.images_in_bucket("temp", "temp-b").items} == {"elsewhere", "moved"}
+
+
 def test_query_arguments_are_checked(repo: Repository) -> None:
     with pytest.raises(InvalidArgument):
         repo.due_images(repo.due_shards, NOW)
@@ -341,6 +364,7 @@ def test_runs_newest_first_and_updated_in_place(repo: Repository) -> None:
         status=RunStatus.COMPLETED,
         counts={"promoted": 3, "failed": 0},
         cursor="next",
+        expires_at=NOW + timedelta(days=32),
     )
 
     repo.save_run(finished)

@@ -31,6 +31,7 @@ from shelflife.table.models import (
     bind_table,
     bucket_sk,
     image_pk,
+    location_bucket,
     run_pk,
 )
 from shelflife.table.records import (
@@ -124,6 +125,25 @@ class DynamoRepository(Repository):
         )
         return self._page(results, f"due images of shard {shard}")
 
+    def _images_in_bucket(
+        self,
+        tier: str,
+        bucket: str,
+        *,
+        uploaded_before: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[ImageRecord]:
+        results = ImageModel.by_location.query(
+            location_bucket(tier, bucket),
+            range_key_condition=ImageModel.uploaded_at < uploaded_before
+            if uploaded_before is not None
+            else None,
+            limit=limit,
+            last_evaluated_key=_decode_cursor(cursor),
+        )
+        return self._page(results, f"images in bucket {bucket!r}")
+
     def _page(self, results: ResultIterator[ImageModel], what: str) -> Page[ImageRecord]:
         with self._translated(what):
             items = [self._image(model) for model in results]
@@ -187,6 +207,9 @@ class DynamoRepository(Repository):
             # The due index is sparse: only scheduled images carry its keys.
             due_at=image.due_at if scheduled else None,
             due_shard=str(due_shard(image.id, self.due_shards)) if scheduled else None,
+            location_bucket=location_bucket(location.tier.value, location.bucket)
+            if image.live and location
+            else None,
             rejection_reason=image.rejection_reason,
             quarantine_key=image.quarantine_key,
             expires_at=image.expires_at,
@@ -210,7 +233,7 @@ class DynamoRepository(Repository):
                 **{
                     name: getattr(model, name)
                     for name in ImageRecord.model_fields
-                    if name not in {"location", "next_action", "due_at"}
+                    if name not in {"location", "next_action", "due_at", "location_bucket"}
                 },
                 "location": location,
                 "next_action": model.next_action,
@@ -300,6 +323,7 @@ class DynamoRepository(Repository):
             dry_run=run.dry_run,
             counts=dict(run.counts),
             cursor=run.cursor,
+            expires_at=run.expires_at,
         )
         with self._translated(f"run {run.id!r}"):
             model.save()
@@ -318,6 +342,7 @@ class DynamoRepository(Repository):
                 dry_run=model.dry_run,
                 counts={name: int(value) for name, value in model.counts.as_dict().items()},
                 cursor=model.cursor,
+                expires_at=model.expires_at,
             )
             for model in models
         ]

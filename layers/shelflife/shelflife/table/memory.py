@@ -86,6 +86,42 @@ class MemoryRepository(Repository):
             )
         return _page(due, lambda image: image.id, limit, cursor)
 
+    def _images_in_bucket(
+        self,
+        tier: str,
+        bucket: str,
+        *,
+        uploaded_before: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[ImageRecord]:
+        with self._lock:
+            found = sorted(
+                (
+                    image
+                    for image in self._images.values()
+                    if image.live
+                    and image.location is not None
+                    and (image.location.tier.value, image.location.bucket) == (tier, bucket)
+                    and (uploaded_before is None or image.uploaded_at < uploaded_before)
+                ),
+                key=lambda image: (image.uploaded_at, image.id),
+            )
+        # The cursor is a position (upload time and id), not an item: the caller may
+        # soft-delete what it read, which takes it out of this listing, as in the index.
+        after = [
+            image
+            for image in found
+            if cursor is None or f"{image.uploaded_at.isoformat()}|{image.id}" > cursor
+        ]
+        chunk = after[:limit]
+        more = len(after) > limit
+        last = chunk[-1] if chunk else None
+        return Page(
+            items=chunk,
+            cursor=f"{last.uploaded_at.isoformat()}|{last.id}" if more and last else None,
+        )
+
     def _write_image(
         self, previous: ImageRecord | None, updated: ImageRecord | None
     ) -> ImageRecord | None:

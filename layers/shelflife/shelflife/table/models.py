@@ -79,6 +79,22 @@ class HashIndex(GlobalSecondaryIndex["ImageModel"]):
     owner = UnicodeAttribute(range_key=True)
 
 
+class LocationIndex(GlobalSecondaryIndex["ImageModel"]):
+    """Live images of one bucket, oldest upload first (age-based cleanup, reconciliation).
+    Sparse: only live images carry ``location_bucket``."""
+
+    class Meta:
+        index_name = "by_location"
+        projection = AllProjection()
+
+    location_bucket = UnicodeAttribute(hash_key=True)
+    uploaded_at = UTCDateTimeAttribute(range_key=True)
+
+
+def location_bucket(tier: str, bucket: str) -> str:
+    return f"{tier}#{bucket}"
+
+
 class ImageModel(Model):
     class Meta(_TableMeta):
         pass
@@ -107,6 +123,7 @@ class ImageModel(Model):
     next_action = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
+    location_bucket = UnicodeAttribute(null=True)
     rejection_reason = UnicodeAttribute(null=True)
     quarantine_key = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
@@ -115,6 +132,7 @@ class ImageModel(Model):
     by_due = DueIndex()
     by_owner = OwnerIndex()
     by_hash = HashIndex()
+    by_location = LocationIndex()
 
 
 class BucketModel(Model):

@@ -90,6 +90,9 @@ class BucketStatus(StrEnum):
     ACTIVE = "active"  # accepts new objects
     FULL = "full"  # past the overflow threshold; reads and deletes only
     DRAINING = "draining"  # being emptied, accepts nothing new
+    # The provider says the bucket is gone (a put failed with NoSuchBucket): nothing is
+    # placed there; the reconciler reports the records that still point to it.
+    MISSING = "missing"
 
 
 class BucketRecord(_Record):
@@ -129,6 +132,7 @@ class RunRecord(_Record):
     counts: dict[str, int] = Field(default_factory=dict)
     # Where a run that stopped before its time budget ran out continues.
     cursor: str | None = None
+    expires_at: Timestamp | None = None  # the table's TTL removes the record after this
 
 
 T = TypeVar("T")

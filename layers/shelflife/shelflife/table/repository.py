@@ -127,6 +127,22 @@ class Repository(ABC):
             raise InvalidArgument(f"shard must be in 0..{self.due_shards - 1}, got {shard}")
         return self._due_images(shard, now, limit=limit, cursor=cursor)
 
+    def images_in_bucket(
+        self,
+        tier: str,
+        bucket: str,
+        *,
+        uploaded_before: datetime | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[ImageRecord]:
+        """Live images stored in one bucket (uploaded before ``uploaded_before``), oldest
+        upload first, from a sparse index: records of other buckets are never read."""
+        _check_limit(limit)
+        return self._images_in_bucket(
+            tier, bucket, uploaded_before=uploaded_before, limit=limit, cursor=cursor
+        )
+
     # ---- buckets -----------------------------------------------------------------
 
     @abstractmethod
@@ -174,6 +190,17 @@ class Repository(ABC):
     @abstractmethod
     def _images_by_owner(
         self, owner: str, *, limit: int, cursor: str | None
+    ) -> Page[ImageRecord]: ...
+
+    @abstractmethod
+    def _images_in_bucket(
+        self,
+        tier: str,
+        bucket: str,
+        *,
+        uploaded_before: datetime | None,
+        limit: int,
+        cursor: str | None,
     ) -> Page[ImageRecord]: ...
 
     @abstractmethod
