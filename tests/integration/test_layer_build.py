@@ -59,7 +59,8 @@ def test_shelflife_imports_from_the_layer_alone(layer_python: Path) -> None:
         "print(shelflife.__file__); print(shelflife.errors.ObjectNotFound.__mro__[1].__name__)"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(layer_python)],
+        # -B: no __pycache__ written into the build (a second run would find it).
+        [sys.executable, "-B", "-I", "-S", "-c", code, str(layer_python)],
         capture_output=True,
         text=True,
         check=True,
