@@ -23,6 +23,7 @@ WRITES = frozenset(
         "add_bucket",
         "set_bucket_status",
         "set_bucket_counters",
+        "save_run",
         "put",
         "copy",
         "delete",

@@ -15,7 +15,13 @@ from shelflife.errors import NoBucketAvailable, RecordNotFound
 from shelflife.ingest import IngestResult, IngestService, Outcome, image_id
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import BucketRecord, ImageAction, ImageRecord, ImageState
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    ImageAction,
+    ImageRecord,
+    ImageState,
+)
 from shelflife.table.repository import Repository
 from shelflife.uploads import Upload
 from tests.support.corpus import corpus_file, corpus_names
@@ -281,11 +287,27 @@ def test_a_bucket_that_is_gone_is_skipped_once(world: World) -> None:
     assert world.counters("shelflife-gone") == (0, 0)
 
 
-def test_with_no_bucket_left_the_upload_waits_for_a_retry(world: World) -> None:
+def test_with_no_bucket_left_an_overflow_bucket_is_opened(world: World) -> None:
     world.record_bucket("shelflife-gone", capacity=10**9)
+
+    result = world.ingest(world.upload(corpus_file(PHOTO)))
+
+    assert result.outcome is Outcome.STORED
+    assert result.image is not None
+    assert result.image.location is not None
+    assert result.image.location.bucket == f"{TEMP}-1"
+    assert world.stored_keys(f"{TEMP}-1") == [result.image.location.key]
+    assert world.counters(f"{TEMP}-1") == (result.bytes_out, 1)
+    statuses = {b.name: b.status for b in world.repository.list_buckets("temp")}
+    assert statuses == {"shelflife-gone": BucketStatus.MISSING, f"{TEMP}-1": BucketStatus.ACTIVE}
+
+
+def test_when_no_overflow_bucket_can_open_the_upload_waits_for_a_retry(world: World) -> None:
+    world.record_bucket("shelflife-gone", capacity=10**9)
+    world.storage.foreign_buckets.update(f"{TEMP}-{n}" for n in range(1, 10))
     upload = world.upload(corpus_file(PHOTO))
 
-    with pytest.raises(NoBucketAvailable, match="shelflife-gone") as error:
+    with pytest.raises(NoBucketAvailable, match="belong to other accounts") as error:
         world.ingest(upload)
 
     assert error.value.retryable

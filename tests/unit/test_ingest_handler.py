@@ -21,6 +21,7 @@ from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.records import ImageRecord, ImageState
 from tests.conftest import REGION
 from tests.support.corpus import corpus_file
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event, s3_put_event, sqs_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.template import create_table_from_template
@@ -88,20 +89,6 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     yield Stack(app, s3, DynamoRepository(TABLE, region=REGION), logs)
     app.logger.removeHandler(handler)
     sys.modules.pop("functions.ingest.app", None)
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Metric name -> value of the EMF blobs Powertools printed."""
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                found[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    return found
 
 
 def test_the_sample_event_names_an_encoded_key() -> None:

@@ -46,9 +46,14 @@ def resolve(value: Any) -> Any:
         target, attribute = value["Fn::GetAtt"]
         return f"arn-of-{target}.{attribute}"
     if "Fn::Sub" in value:
-        return re.sub(
-            r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m.group(1)})), value["Fn::Sub"]
-        )
+
+        def variable(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if "." in name and not name.startswith("AWS::"):  # ${Resource.Attribute}
+                return str(resolve({"Fn::GetAtt": name.split(".", 1)}))
+            return str(resolve({"Ref": name}))
+
+        return re.sub(r"\$\{([^}]+)\}", variable, value["Fn::Sub"])
     if "Fn::Join" in value:
         separator, items = value["Fn::Join"]
         resolved = resolve(items)
@@ -73,6 +78,7 @@ def test_table_keys_attributes_and_indexes_match_the_models() -> None:
         "by_due",
         "by_owner",
         "by_hash",
+        "by_location",
     }
 
 
@@ -178,7 +184,7 @@ def allowed(function: str, action: str, arn: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("function", ["IngestFunction"])
+@pytest.mark.parametrize("function", ["IngestFunction", "CapacityFunction"])
 def test_no_function_gets_wildcard_actions_or_resources(function: str) -> None:
     for statement in policy_statements(function):
         actions = (
@@ -226,3 +232,71 @@ def test_ingest_is_triggered_by_incoming_uploads_only_with_a_dead_letter_queue()
     assert resource("IngestDeadLetterQueue")["Properties"]["SqsManagedSseEnabled"] is True
     assert properties["CodeUri"] == "functions/ingest/"
     assert (ROOT / "functions" / "ingest" / "app.py").is_file()
+
+
+OVERFLOW_SETUP = [
+    "s3:CreateBucket",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketTagging",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketCORS",
+    "s3:GetBucketPolicy",
+]
+
+
+def test_capacity_may_do_exactly_what_the_service_does() -> None:
+    table = "arn-of-Table.Arn"
+    for tier in ("temp", "hot"):
+        base = f"arn:aws:s3:::shelflife-{tier}-{ACCOUNT}-{REGION}"
+        for action in OVERFLOW_SETUP:
+            assert allowed("CapacityFunction", action, f"{base}-1"), (action, tier)
+            assert allowed("CapacityFunction", action, f"{base}-12"), (action, tier)
+            # Not the stack's own first bucket (CloudFormation owns its settings), not
+            # another stack's or account's buckets.
+            assert not allowed("CapacityFunction", action, base), (action, tier)
+            assert not allowed("CapacityFunction", action, "arn:aws:s3:::someone-else-1")
+    assert not allowed(
+        "CapacityFunction", "s3:CreateBucket", f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}-1"
+    )
+    for action in ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"):
+        assert allowed("CapacityFunction", action, table)
+    assert allowed("CapacityFunction", "dynamodb:Query", "arn-of-Table.Arn/index/by_location")
+    assert not allowed("CapacityFunction", "dynamodb:Query", "arn-of-Table.Arn/index/by_owner")
+    assert not allowed("CapacityFunction", "dynamodb:DeleteItem", table)
+    assert not allowed("CapacityFunction", "dynamodb:Scan", table)
+    # Objects are deleted by the cleanup function only (invariant 2).
+    assert not allowed(
+        "CapacityFunction", "s3:DeleteObject", f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}/x"
+    )
+
+
+def test_ingest_may_open_temp_overflow_buckets_only() -> None:
+    temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
+    for action in OVERFLOW_SETUP:
+        assert allowed("IngestFunction", action, f"{temp}-1"), action
+        assert not allowed(
+            "IngestFunction", action, f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}-1"
+        )
+
+
+def test_capacity_runs_every_five_minutes_and_alarms_watch_what_it_publishes() -> None:
+    properties = resource("CapacityFunction")["Properties"]
+    [event] = properties["Events"].values()
+    assert event == {
+        "Type": "Schedule",
+        "Properties": {"Schedule": "rate(5 minutes)", "Description": "shelflife capacity check"},
+    }
+    assert properties["CodeUri"] == "functions/capacity/"
+    assert (ROOT / "functions" / "capacity" / "app.py").is_file()
+    source = (ROOT / "functions" / "capacity" / "app.py").read_text()
+    environment = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    for alarm in ("BucketFullAlarm", "OverflowFailedAlarm"):
+        alarm_properties = resource(alarm)["Properties"]
+        assert f'name="{alarm_properties["MetricName"]}"' in source
+        assert alarm_properties["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
+        assert alarm_properties["Dimensions"] == [
+            {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
+        ]
+        assert alarm_properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]

@@ -120,7 +120,7 @@ class IngestService:
         self.uploads = uploads or backends.get("s3")
         self.policy = policy or CompressionPolicy.from_settings(settings)
         self.clock = clock
-        self.placement = Placement(repository, settings, clock=clock)
+        self.placement = Placement(repository, settings, backends, clock=clock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestService:
@@ -248,6 +248,7 @@ class IngestService:
             self._put_at(claim.location, claim, compressed)
         except (BucketFull, BucketNotFound) as e:
             logger.warning("bucket %s refused the object (%s); trying the next", e.bucket, e)
+            self.placement.refused(TierName.TEMP, claim.location.bucket, e)
             bucket = self.placement.choose(
                 TierName.TEMP, len(compressed.data), exclude={claim.location.bucket}
             )

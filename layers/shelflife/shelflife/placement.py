@@ -1,7 +1,20 @@
-"""Where a new object goes: the least-full active bucket of a tier.
+"""Where a new object goes: the least-full active bucket of a tier, and the overflow
+bucket that opens when none is left.
 
 The bucket records' counters (moved in the same transaction as the image records) are
 the usage; choosing a bucket costs one query, whatever the number of objects.
+
+Opening an overflow bucket is create-then-record, both idempotent:
+
+1. the name is the next free suffix of the tier's first bucket (``<base>-1``,
+   ``<base>-2``, ...) after the recorded ones;
+2. ``create_bucket`` creates it with the tier's policies, or, if this account already
+   owns it, applies them again;
+3. the record is added on condition that it does not exist.
+
+Two runs at once compute the same name, both create (the second create is a no-op),
+and one record wins; the loser reads it. A crash between 2 and 3 leaves a bucket
+without a record: the next run computes the same name again and adopts it.
 """
 
 from __future__ import annotations
@@ -9,15 +22,41 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from contextlib import suppress
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from shelflife.errors import Conflict, NoBucketAvailable
+from shelflife.backends.base import BucketPolicy
+from shelflife.errors import (
+    BucketFull,
+    BucketNameTaken,
+    BucketNotFound,
+    Conflict,
+    NoBucketAvailable,
+    StorageError,
+)
 from shelflife.settings import Settings, TierName
 from shelflife.table.records import BucketRecord, BucketStatus
 from shelflife.table.repository import Repository
 
+if TYPE_CHECKING:
+    from shelflife.backends import Backends
+
+# Names taken by other accounts are skipped; this many in a row means something else is
+# wrong (a base name squatted on a provider with global names).
+MAX_NAME_ATTEMPTS = 5
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def overflow_number(name: str, base: str) -> int | None:
+    """0 for the tier's first bucket, N for ``<base>-N``, None for other names."""
+    if name == base:
+        return 0
+    suffix = name.removeprefix(f"{base}-")
+    if suffix != name and suffix.isdigit() and not suffix.startswith("0"):
+        return int(suffix)
+    return None
 
 
 class Placement:
@@ -25,11 +64,15 @@ class Placement:
         self,
         repository: Repository,
         settings: Settings,
+        backends: Backends | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.repository = repository
         self.settings = settings
+        # Without backends, placement chooses among recorded buckets but cannot open
+        # an overflow bucket.
+        self.backends = backends
         self.clock = clock
 
     def buckets(self, tier: TierName) -> list[BucketRecord]:
@@ -40,28 +83,89 @@ class Placement:
             return found
         configured = self.settings.tier(tier)
         with suppress(Conflict):  # a concurrent first use recorded it
-            self.repository.add_bucket(
-                BucketRecord(
-                    tier=tier,
-                    backend=configured.backend,
-                    name=configured.bucket,
-                    capacity_bytes=configured.quota_bytes,
-                    created_at=self.clock(),
-                )
-            )
+            self.repository.add_bucket(self._record(tier, configured.bucket))
         return self.repository.list_buckets(tier.value)
 
     def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
-        """The active bucket that is least full once ``size`` more bytes are in it."""
-        candidates = [
-            bucket
-            for bucket in self.buckets(tier)
-            if bucket.status is BucketStatus.ACTIVE and bucket.name not in exclude
-        ]
-        if not candidates:
+        """The active bucket that is least full once ``size`` more bytes are in it; if
+        none is left, a new overflow bucket (when this placement has backends)."""
+        candidates = self._active(self.buckets(tier), exclude)
+        if candidates:
+            return min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
+        if self.backends is None:
             skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
             raise NoBucketAvailable(f"no active bucket in tier {tier.value!r}{skipped}")
-        return min(
-            candidates,
-            key=lambda bucket: ((bucket.used_bytes + size) / bucket.capacity_bytes, bucket.name),
+        return self.open_overflow(tier, exclude=exclude)
+
+    def refused(self, tier: TierName, name: str, error: StorageError) -> BucketRecord | None:
+        """Record that a put into ``name`` failed for good: ``full`` when the provider
+        refused the bytes, ``missing`` when the bucket is gone. Other errors change
+        nothing (they are retried, not placed around)."""
+        status = {BucketFull: BucketStatus.FULL, BucketNotFound: BucketStatus.MISSING}.get(
+            type(error)
         )
+        if status is None:
+            return None
+        return self.repository.set_bucket_status(tier.value, name, status)
+
+    def open_overflow(self, tier: TierName, *, exclude: Collection[str] = ()) -> BucketRecord:
+        """An active bucket of ``tier`` under the overflow threshold: one that a
+        concurrent run just opened, or a new ``<base>-N`` (see the module docstring)."""
+        if self.backends is None:
+            raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
+        buckets = self.buckets(tier)
+        roomy = [
+            bucket
+            for bucket in self._active(buckets, exclude)
+            if bucket.used_fraction * 100 < self.settings.overflow_threshold_percent
+        ]
+        if roomy:
+            return min(roomy, key=lambda bucket: (self._fill(bucket, 0), bucket.name))
+        base = self.settings.tier(tier).bucket
+        numbers = [overflow_number(bucket.name, base) for bucket in buckets]
+        number = max((n for n in numbers if n is not None), default=0) + 1
+        backend = self.backends.for_tier(tier)
+        taken = []
+        for _ in range(MAX_NAME_ATTEMPTS):
+            name = f"{base}-{number}"
+            try:
+                backend.create_bucket(name, self.bucket_policy(tier))
+            except BucketNameTaken:
+                taken.append(name)
+                number += 1
+                continue
+            try:
+                return self.repository.add_bucket(self._record(tier, name))
+            except Conflict:  # a concurrent run recorded it first
+                return self.repository.get_bucket(tier.value, name)
+        raise NoBucketAvailable(
+            f"cannot open an overflow bucket for tier {tier.value!r}: "
+            f"{', '.join(taken)} belong to other accounts"
+        )
+
+    def bucket_policy(self, tier: TierName) -> BucketPolicy:
+        """What every bucket of the tier gets: the stack's first buckets are declared in
+        template.yaml with the same settings (tests compare the two)."""
+        return BucketPolicy(tier=tier.value, cors_origins=self.settings.cors_allowed_origins)
+
+    def _record(self, tier: TierName, name: str) -> BucketRecord:
+        configured = self.settings.tier(tier)
+        return BucketRecord(
+            tier=tier,
+            backend=configured.backend,
+            name=name,
+            capacity_bytes=configured.quota_bytes,
+            created_at=self.clock(),
+        )
+
+    @staticmethod
+    def _active(buckets: list[BucketRecord], exclude: Collection[str]) -> list[BucketRecord]:
+        return [
+            bucket
+            for bucket in buckets
+            if bucket.status is BucketStatus.ACTIVE and bucket.name not in exclude
+        ]
+
+    @staticmethod
+    def _fill(bucket: BucketRecord, size: int) -> float:
+        return (bucket.used_bytes + size) / bucket.capacity_bytes

@@ -105,6 +105,11 @@ class Settings(_Frozen):
     overflow_threshold_percent: Percent = 95
     cleanup_min_age_days: int = Field(default=30, ge=0)
 
+    # How long records stay after they stop mattering: soft-deleted images (the object
+    # is gone, the record answers "what happened to it?") and run records (history).
+    deleted_record_days: int = Field(default=30, ge=1)
+    run_record_days: int = Field(default=30, ge=1)
+
     # Prices per GB-month, by backend.
     price_s3: float = Field(default=0.023, ge=0)
     price_r2: float = Field(default=0.015, ge=0)

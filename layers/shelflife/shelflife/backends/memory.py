@@ -12,7 +12,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Self
@@ -26,7 +26,13 @@ from shelflife.backends.base import (
     StorageBackend,
     StoredObject,
 )
-from shelflife.errors import BucketNotFound, InvalidArgument, ObjectNotFound, PermissionDenied
+from shelflife.errors import (
+    BucketNameTaken,
+    BucketNotFound,
+    InvalidArgument,
+    ObjectNotFound,
+    PermissionDenied,
+)
 
 if TYPE_CHECKING:
     from shelflife.credentials import Credentials
@@ -42,8 +48,12 @@ class _Bucket:
 class MemoryBackend(StorageBackend):
     name: ClassVar[str] = "memory"
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, foreign_buckets: Collection[str] = ()
+    ) -> None:
         self._buckets: dict[str, _Bucket] = {}
+        # Names "another account" owns, as on providers with global bucket names.
+        self.foreign_buckets = set(foreign_buckets)
         self._lock = threading.Lock()
         self._clock = clock
         self._signing_key = secrets.token_bytes(32)
@@ -165,6 +175,10 @@ class MemoryBackend(StorageBackend):
             abort_incomplete_uploads_after_days=policy.abort_incomplete_uploads_after_days,
             tags=policy.all_tags(),
         )
+        if name in self.foreign_buckets:
+            raise BucketNameTaken(
+                "bucket name belongs to another account", backend=self.name, bucket=name
+            )
         with self._lock:
             existing = self._buckets.get(name)
             if existing is None:

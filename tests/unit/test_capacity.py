@@ -1,0 +1,264 @@
+"""The capacity check on the in-memory twins: usage, cleanup at 85 %, overflow at 95 %,
+crashes, and the age-based cleanup's eligibility rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shelflife.backends import Backends, MemoryBackend
+from shelflife.backends.base import BucketPolicy
+from shelflife.capacity import CapacityService
+from shelflife.placement import overflow_number
+from shelflife.policy import cleanup_eligible
+from shelflife.settings import BackendName, Settings, TierName
+from shelflife.table.memory import MemoryRepository
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    ImageRecord,
+    ImageState,
+    Location,
+    RunKind,
+    RunStatus,
+)
+from shelflife.table.repository import Repository
+from tests.support.crashes import InjectedCrash, Steps
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TEMP, HOT, COLD = "shelflife-temp", "shelflife-hot", "shelflife-cold"
+CAPACITY = 1000
+
+
+@dataclass
+class World:
+    repository: Repository = field(default_factory=MemoryRepository)
+    storage: MemoryBackend = field(default_factory=MemoryBackend)
+    settings: Settings = field(
+        default_factory=lambda: Settings.from_env(
+            {},
+            table_name="shelflife-test",
+            temp={"backend": "memory", "bucket": TEMP, "quota_bytes": CAPACITY},
+            hot={"backend": "memory", "bucket": HOT, "quota_bytes": CAPACITY},
+            cold={"backend": "memory", "bucket": COLD, "quota_bytes": CAPACITY},
+            cors_allowed_origins=("https://photos.example",),
+        )
+    )
+    images: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (TEMP, HOT, COLD):
+            self.storage.create_bucket(name, BucketPolicy(tier=name.rsplit("-")[-1]))
+
+    def service(self, steps: Steps | None = None) -> CapacityService:
+        repository: Repository = self.repository
+        storage: MemoryBackend = self.storage
+        if steps is not None:
+            repository = steps.wrap(repository, "table")
+            storage = steps.wrap(storage, "storage")
+        backends = Backends(self.settings, given={"memory": storage})
+        return CapacityService(self.settings, repository, backends, clock=lambda: NOW)
+
+    def image(self, size: int = 100, *, age_days: float = 60, **changes: object) -> ImageRecord:
+        """A live image of ``size`` bytes in the TEMP bucket, uploaded ``age_days`` ago."""
+        self.images += 1
+        self.service().placement.buckets(TierName.TEMP)
+        record = ImageRecord.model_validate(
+            {
+                "id": f"img-{self.images:03d}",
+                "owner": "alice",
+                "location": Location(
+                    tier=TierName.TEMP,
+                    backend=BackendName.MEMORY,
+                    bucket=TEMP,
+                    key=f"images/{self.images}.jpg",
+                ),
+                "stored_size": size,
+                "uploaded_at": NOW - timedelta(days=age_days),
+                **changes,
+            }
+        )
+        return self.repository.add_image(record)
+
+    def bucket(self, name: str = TEMP, tier: str = "temp") -> BucketRecord:
+        return self.repository.get_bucket(tier, name)
+
+    def fill(self, percent: float, name: str = TEMP) -> None:
+        """Set the bucket's counters as if it held ``percent`` of its quota in objects
+        the cleanup may not touch (too young)."""
+        self.service().placement.buckets(TierName.TEMP)
+        used = round(CAPACITY * percent / 100)
+        self.repository.set_bucket_counters("temp", name, used_bytes=used, object_count=1)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# ---- the report ---------------------------------------------------------------------
+
+
+def test_the_report_reads_every_bucket_from_its_counters(world: World) -> None:
+    world.image(120)
+    world.image(80)
+
+    report = world.service().check()
+
+    temp = next(bucket for bucket in report.buckets if bucket.name == TEMP)
+    assert (temp.used_bytes, temp.capacity_bytes, temp.object_count) == (200, CAPACITY, 2)
+    assert (temp.percent, temp.status) == (20.0, "active")
+    assert {bucket.name for bucket in report.buckets} == {TEMP, HOT, COLD}
+    assert (report.cleanups, report.marked_full, report.opened) == ([], [], [])
+    [run] = world.repository.recent_runs(RunKind.CAPACITY)
+    assert (run.id, run.status, run.counts["buckets"]) == (report.run_id, RunStatus.COMPLETED, 3)
+    assert run.expires_at == NOW + timedelta(days=30)
+
+
+# ---- cleanup at 85 % -------------------------------------------------------------------
+
+
+def test_cleanup_deletes_eligible_images_oldest_first_until_under_the_threshold(
+    world: World,
+) -> None:
+    oldest_draft = world.image(age_days=400, draft_id="d-1")  # the policy keeps drafts
+    oldest = world.image(age_days=300)
+    published = world.image(age_days=200, published_at=NOW - timedelta(days=2))  # kept 7 d
+    second = world.image(age_days=100)
+    third = world.image(age_days=90)
+    young = [world.image(age_days=5) for _ in range(4)]  # 900 bytes in all: 90 %
+
+    report = world.service().check()
+
+    [cleanup] = report.cleanups
+    assert cleanup.deleted == [oldest.id]  # 800 bytes left: under 85 %, stop
+    assert (cleanup.examined, cleanup.not_eligible, cleanup.freed_bytes) == (2, 1, 100)
+    assert world.repository.get_image(oldest.id).state is ImageState.DELETED
+    for kept in (oldest_draft, published, second, third, *young):
+        assert world.repository.get_image(kept.id).state is ImageState.ACTIVE
+    assert (world.bucket().used_bytes, world.bucket().object_count) == (800, 8)
+
+
+def test_cleanup_stops_when_nothing_more_is_eligible(world: World) -> None:
+    old = world.image(age_days=60)
+    for _ in range(9):
+        world.image(age_days=1)  # 1000 bytes in all
+
+    report = world.service().check()
+
+    [cleanup] = report.cleanups
+    assert (cleanup.deleted, cleanup.under_threshold) == ([old.id], False)
+    assert world.bucket().used_bytes == 900  # 90 %: over 85 %, under 95 %
+    assert (report.marked_full, report.opened) == ([], [])
+
+
+def test_a_published_image_past_its_retention_is_eligible(world: World) -> None:
+    settings = world.settings
+    live = world.image(age_days=60, published_at=NOW - timedelta(days=8), draft_id="d-1")
+
+    assert cleanup_eligible(live, NOW, settings)
+    assert not cleanup_eligible(live.model_copy(update={"published_at": NOW}), NOW, settings)
+    assert not cleanup_eligible(live.model_copy(update={"published_at": None}), NOW, settings)
+    young = live.model_copy(update={"uploaded_at": NOW - timedelta(days=29)})
+    assert not cleanup_eligible(young, NOW, settings)
+    gone = live.model_copy(update={"state": ImageState.DELETED})
+    assert not cleanup_eligible(gone, NOW, settings)
+
+
+def test_a_dry_run_reports_and_changes_nothing(world: World) -> None:
+    old = world.image(age_days=60)
+    world.image(950, age_days=1)  # 105 %; 95 % without the old one
+
+    report = world.service().check(dry_run=True)
+
+    assert report.cleanups[0].deleted == [old.id]
+    assert (report.marked_full, report.overflow_needed, report.opened) == ([TEMP], ["temp"], [])
+    assert world.repository.get_image(old.id).state is ImageState.ACTIVE
+    assert world.bucket().status is BucketStatus.ACTIVE
+    assert not world.storage.bucket_exists(f"{TEMP}-1")
+    assert world.repository.recent_runs(RunKind.CAPACITY)[0].dry_run
+
+
+# ---- overflow at 95 % ------------------------------------------------------------------
+
+
+def test_past_95_percent_the_bucket_is_marked_full_and_an_overflow_bucket_opens(
+    world: World,
+) -> None:
+    world.fill(96)
+
+    report = world.service().check()
+
+    assert (report.marked_full, report.opened) == ([TEMP], [f"{TEMP}-1"])
+    assert world.bucket().status is BucketStatus.FULL
+    overflow = world.bucket(f"{TEMP}-1")
+    assert (overflow.status, overflow.capacity_bytes, overflow.used_bytes) == (
+        BucketStatus.ACTIVE,
+        CAPACITY,
+        0,
+    )
+    description = world.storage.describe_bucket(f"{TEMP}-1")
+    assert description.cors_origins == ("https://photos.example",)
+    assert description.tags == {"shelflife:tier": "temp"}
+    assert description.abort_incomplete_uploads_after_days == 1
+    # The next check finds room in the overflow bucket and opens nothing more.
+    assert world.service().check().opened == []
+    world.fill(97, f"{TEMP}-1")
+    assert world.service().check().opened == [f"{TEMP}-2"]
+
+
+def test_a_full_bucket_back_under_the_cleanup_threshold_takes_objects_again(
+    world: World,
+) -> None:
+    world.fill(96)
+    world.service().check()
+    world.fill(50)
+
+    report = world.service().check()
+
+    assert report.reopened == [TEMP]
+    assert world.bucket().status is BucketStatus.ACTIVE
+
+
+def test_a_failed_overflow_is_reported_and_the_check_completes(world: World) -> None:
+    world.storage.foreign_buckets.update(f"{TEMP}-{n}" for n in range(1, 10))
+    world.fill(99)
+
+    report = world.service().check()
+
+    assert report.opened == []
+    assert len(report.failures) == 1
+    assert "belong to other accounts" in report.failures[0]
+    [run] = world.repository.recent_runs(RunKind.CAPACITY)
+    assert (run.status, run.counts["overflow_failed"]) == (RunStatus.COMPLETED, 1)
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3])
+def test_a_crash_anywhere_in_opening_an_overflow_bucket_is_repaired_by_the_next_check(
+    world: World, crash_after: int
+) -> None:
+    # Steps: 1 mark full, 2 create the bucket, 3 record it, 4 save the run.
+    world.fill(96)
+    steps = Steps()
+    steps.crash_after = crash_after
+
+    with pytest.raises(InjectedCrash):
+        world.service(steps).check()
+    report = world.service().check()
+
+    assert world.bucket().status is BucketStatus.FULL
+    assert [b.name for b in world.repository.list_buckets("temp")] == [TEMP, f"{TEMP}-1"]
+    assert world.bucket(f"{TEMP}-1").status is BucketStatus.ACTIVE
+    assert world.storage.bucket_exists(f"{TEMP}-1")
+    assert not world.storage.bucket_exists(f"{TEMP}-2")
+    if crash_after == 2:  # created, not recorded: adopted, not created again
+        assert report.opened == [f"{TEMP}-1"]
+
+
+def test_overflow_names_are_numbered_after_the_base() -> None:
+    assert overflow_number("photos", "photos") == 0
+    assert overflow_number("photos-12", "photos") == 12
+    for other in ("photos-01", "photos-x", "photosx-1", "other-1"):
+        assert overflow_number(other, "photos") is None
