@@ -273,6 +273,28 @@ def test_due_index_holds_only_what_is_due(repo: Repository) -> None:
     assert sorted(item.id for item in found) == sorted(f"due-{i}" for i in range(40))
 
 
+def test_a_page_follows_on_after_its_last_item_left_the_listing(repo: Repository) -> None:
+    # What a sweep does: read a page, reschedule what it read, ask for the next page.
+    repo.add_bucket(bucket())
+    for i in range(6):
+        repo.add_image(image(f"due-{i}", next_action=ImageAction.DELETE, due_at=NOW))
+    done: list[str] = []
+    for shard in range(repo.due_shards):
+        cursor = None
+        while True:
+            page = repo.due_images(shard, NOW, limit=1, cursor=cursor)
+            for item in page.items:
+                repo.replace_image(
+                    item, item.model_copy(update={"next_action": None, "due_at": None})
+                )
+                done.append(item.id)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+
+    assert sorted(done) == [f"due-{i}" for i in range(6)]
+
+
 def test_clearing_the_schedule_leaves_the_due_index(repo: Repository) -> None:
     repo.add_bucket(bucket())
     stored = repo.add_image(image(next_action=ImageAction.DELETE, due_at=NOW - timedelta(hours=1)))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
@@ -22,16 +22,43 @@ from shelflife.table.repository import Repository, counter_changes
 T = TypeVar("T")
 
 
-def _page(items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None) -> Page[T]:
-    """Items after ``cursor`` (the key of the last item of the previous page)."""
-    start = 0
-    if cursor is not None:
-        start = next((i + 1 for i, item in enumerate(items) if key(item) == cursor), -1)
-        if start < 0:
-            raise InvalidArgument("invalid page cursor")
-    chunk = list(items[start : start + limit])
-    more = start + limit < len(items)
-    return Page(items=chunk, cursor=key(chunk[-1]) if more and chunk else None)
+def _position(moment: datetime, image_id: str) -> str:
+    """An image's place in a listing ordered by ``moment``: strings sort as the times do."""
+    return f"{moment.astimezone(UTC).isoformat()}|{image_id}"
+
+
+def _page(
+    items: Iterable[T],
+    position: Callable[[T], str],
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
+) -> Page[T]:
+    """One page of ``items`` in ``position`` order, after ``cursor`` (the position of
+    the last item of the previous page). A position, not an item, as in a DynamoDB
+    index: the caller may change what it read (soft-delete it, reschedule it), which
+    takes it out of the listing, and the next page still follows on."""
+    if cursor is not None and "|" not in cursor:
+        raise InvalidArgument("invalid page cursor")
+    ordered = sorted(items, key=position, reverse=newest_first)
+    after = [
+        item
+        for item in ordered
+        if cursor is None or (position(item) < cursor if newest_first else position(item) > cursor)
+    ]
+    chunk = after[:limit]
+    more = len(after) > limit
+    return Page(items=chunk, cursor=position(chunk[-1]) if more and chunk else None)
+
+
+def _uploaded(image: ImageRecord) -> str:
+    return _position(image.uploaded_at, image.id)
+
+
+def _due(image: ImageRecord) -> str:
+    assert image.due_at is not None  # only scheduled images are listed by due time
+    return _position(image.due_at, image.id)
 
 
 class MemoryRepository(Repository):
@@ -62,29 +89,22 @@ class MemoryRepository(Repository):
 
     def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         with self._lock:
-            mine = sorted(
-                (image for image in self._images.values() if image.owner == owner),
-                key=lambda image: (image.uploaded_at, image.id),
-                reverse=True,
-            )
-        return _page(mine, lambda image: image.id, limit, cursor)
+            mine = [image for image in self._images.values() if image.owner == owner]
+        return _page(mine, _uploaded, limit, cursor, newest_first=True)
 
     def _due_images(
         self, shard: int, now: datetime, *, limit: int, cursor: str | None
     ) -> Page[ImageRecord]:
         with self._lock:
-            due = sorted(
-                (
-                    image
-                    for image in self._images.values()
-                    if image.next_action is not None
-                    and image.due_at is not None
-                    and image.due_at <= now
-                    and due_shard(image.id, self.due_shards) == shard
-                ),
-                key=lambda image: (image.due_at, image.id),
-            )
-        return _page(due, lambda image: image.id, limit, cursor)
+            due = [
+                image
+                for image in self._images.values()
+                if image.next_action is not None
+                and image.due_at is not None
+                and image.due_at <= now
+                and due_shard(image.id, self.due_shards) == shard
+            ]
+        return _page(due, _due, limit, cursor)
 
     def _images_in_bucket(
         self,
@@ -96,31 +116,15 @@ class MemoryRepository(Repository):
         cursor: str | None,
     ) -> Page[ImageRecord]:
         with self._lock:
-            found = sorted(
-                (
-                    image
-                    for image in self._images.values()
-                    if image.live
-                    and image.location is not None
-                    and (image.location.tier.value, image.location.bucket) == (tier, bucket)
-                    and (uploaded_before is None or image.uploaded_at < uploaded_before)
-                ),
-                key=lambda image: (image.uploaded_at, image.id),
-            )
-        # The cursor is a position (upload time and id), not an item: the caller may
-        # soft-delete what it read, which takes it out of this listing, as in the index.
-        after = [
-            image
-            for image in found
-            if cursor is None or f"{image.uploaded_at.isoformat()}|{image.id}" > cursor
-        ]
-        chunk = after[:limit]
-        more = len(after) > limit
-        last = chunk[-1] if chunk else None
-        return Page(
-            items=chunk,
-            cursor=f"{last.uploaded_at.isoformat()}|{last.id}" if more and last else None,
-        )
+            found = [
+                image
+                for image in self._images.values()
+                if image.live
+                and image.location is not None
+                and (image.location.tier.value, image.location.bucket) == (tier, bucket)
+                and (uploaded_before is None or image.uploaded_at < uploaded_before)
+            ]
+        return _page(found, _uploaded, limit, cursor)
 
     def _write_image(
         self, previous: ImageRecord | None, updated: ImageRecord | None
