@@ -84,6 +84,10 @@ def test_every_field_of_an_image_round_trips(repo: Repository) -> None:
         last_accessed_at=NOW + timedelta(hours=1),
         access_count=3,
         published_at=NOW + timedelta(hours=2),
+        placed_at=NOW + timedelta(hours=3),
+        placed_access_count=2,
+        move_to=Location(tier=TierName.HOT, backend=BackendName.R2, bucket="hot-a", key="k"),
+        archive_skipped_at=NOW + timedelta(hours=4),
         next_action=ImageAction.PROMOTE,
         due_at=NOW + timedelta(hours=48),
         expires_at=NOW + timedelta(days=400),
@@ -395,3 +399,34 @@ def test_runs_newest_first_and_updated_in_place(repo: Repository) -> None:
     assert [run.id for run in recent] == ["run-2", "run-1"]
     assert recent[0] == finished
     assert [run.id for run in repo.recent_runs(RunKind.CAPACITY)] == ["cap"]
+
+
+def test_a_run_is_found_by_its_start_and_id_and_runs_are_listed_since_a_time(
+    repo: Repository,
+) -> None:
+    for day in range(4):
+        repo.save_run(
+            RunRecord(kind=RunKind.LIFECYCLE, id=f"run-{day}", started_at=NOW + timedelta(days=day))
+        )
+
+    found = repo.find_run(RunKind.LIFECYCLE, NOW + timedelta(days=1), "run-1")
+
+    assert found is not None
+    assert found.id == "run-1"
+    assert repo.find_run(RunKind.LIFECYCLE, NOW, "run-1") is None  # another start
+    assert repo.find_run(RunKind.CAPACITY, NOW + timedelta(days=1), "run-1") is None
+    since = repo.recent_runs(RunKind.LIFECYCLE, since=NOW + timedelta(days=2))
+    assert [run.id for run in since] == ["run-3", "run-2"]
+
+
+def test_a_move_in_flight_is_not_counted_until_the_record_points_there(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_bucket(bucket("hot-a", TierName.HOT))
+    stored = repo.add_image(image())
+    target = Location(tier=TierName.HOT, backend=BackendName.S3, bucket="hot-a", key="img-1.jpg")
+
+    claimed = repo.replace_image(stored, stored.model_copy(update={"move_to": target}))
+
+    assert (counters(repo), counters(repo, "hot-a", "hot")) == ((100, 1), (0, 0))
+    repo.replace_image(claimed, claimed.model_copy(update={"location": target, "move_to": None}))
+    assert (counters(repo), counters(repo, "hot-a", "hot")) == ((0, 0), (100, 1))

@@ -33,6 +33,7 @@ from shelflife.table.models import (
     image_pk,
     location_bucket,
     run_pk,
+    run_sk,
 )
 from shelflife.table.records import (
     BucketRecord,
@@ -66,6 +67,14 @@ def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     except ValueError as e:
         raise InvalidArgument("invalid page cursor") from e
     return key
+
+
+def _location(
+    tier: str | None, backend: str | None, bucket: str | None, key: str | None
+) -> Location | None:
+    if not (tier and backend and bucket and key):
+        return None
+    return Location(tier=TierName(tier), backend=BackendName(backend), bucket=bucket, key=key)
 
 
 class DynamoRepository(Repository):
@@ -179,7 +188,7 @@ class DynamoRepository(Repository):
         return updated.model_copy(update={"version": (updated.version or 0) + 1})
 
     def _model(self, image: ImageRecord) -> ImageModel:
-        location = image.location
+        location, move = image.location, image.move_to
         scheduled = image.next_action is not None and image.due_at is not None
         model = ImageModel(
             image_pk(image.id),
@@ -203,6 +212,13 @@ class DynamoRepository(Repository):
             last_accessed_at=image.last_accessed_at,
             access_count=image.access_count,
             published_at=image.published_at,
+            placed_at=image.placed_at,
+            placed_access_count=image.placed_access_count,
+            move_tier=move.tier.value if move else None,
+            move_backend=move.backend.value if move else None,
+            move_bucket=move.bucket if move else None,
+            move_key=move.key if move else None,
+            archive_skipped_at=image.archive_skipped_at,
             next_action=image.next_action.value if image.next_action else None,
             # The due index is sparse: only scheduled images carry its keys.
             due_at=image.due_at if scheduled else None,
@@ -220,27 +236,23 @@ class DynamoRepository(Repository):
 
     @staticmethod
     def _image(model: ImageModel) -> ImageRecord:
-        location = None
-        if model.tier and model.backend and model.bucket and model.key:
-            location = Location(
-                tier=TierName(model.tier),
-                backend=BackendName(model.backend),
-                bucket=model.bucket,
-                key=model.key,
-            )
         return ImageRecord.model_validate(
             {
                 **{
                     name: getattr(model, name)
                     for name in ImageRecord.model_fields
-                    if name not in {"location", "next_action", "due_at", "location_bucket"}
+                    if name not in {"location", "move_to", "next_action", "due_at"}
                 },
-                "location": location,
+                "location": _location(model.tier, model.backend, model.bucket, model.key),
+                "move_to": _location(
+                    model.move_tier, model.move_backend, model.move_bucket, model.move_key
+                ),
                 "next_action": model.next_action,
                 "due_at": model.due_at if model.next_action else None,
                 "original_size": int(model.original_size),
                 "stored_size": int(model.stored_size),
                 "access_count": int(model.access_count),
+                "placed_access_count": int(model.placed_access_count or 0),
                 "width": int(model.width) if model.width is not None else None,
                 "height": int(model.height) if model.height is not None else None,
             }
@@ -314,7 +326,7 @@ class DynamoRepository(Repository):
     def save_run(self, run: RunRecord) -> RunRecord:
         model = RunModel(
             run_pk(run.kind.value),
-            f"{run.started_at.isoformat()}#{run.id}",
+            run_sk(run.started_at, run.id),
             kind=run.kind.value,
             id=run.id,
             started_at=run.started_at,
@@ -329,23 +341,44 @@ class DynamoRepository(Repository):
             model.save()
         return run
 
-    def recent_runs(self, kind: RunKind, *, limit: int = 20) -> list[RunRecord]:
+    def recent_runs(
+        self, kind: RunKind, *, limit: int = 20, since: datetime | None = None
+    ) -> list[RunRecord]:
+        condition = RunModel.sk >= run_sk(since, "") if since is not None else None
         with self._translated(f"{kind.value} runs"):
-            models = list(RunModel.query(run_pk(kind.value), scan_index_forward=False, limit=limit))
-        return [
-            RunRecord(
-                kind=RunKind(model.kind),
-                id=model.id,
-                started_at=model.started_at,
-                finished_at=model.finished_at,
-                status=RunStatus(model.status),
-                dry_run=model.dry_run,
-                counts={name: int(value) for name, value in model.counts.as_dict().items()},
-                cursor=model.cursor,
-                expires_at=model.expires_at,
+            models = list(
+                RunModel.query(
+                    run_pk(kind.value),
+                    range_key_condition=condition,
+                    scan_index_forward=False,
+                    limit=limit,
+                )
             )
-            for model in models
-        ]
+        return [self._run(model) for model in models]
+
+    def find_run(self, kind: RunKind, started_at: datetime, run_id: str) -> RunRecord | None:
+        with self._translated(f"run {run_id!r}"):
+            try:
+                model = RunModel.get(
+                    run_pk(kind.value), run_sk(started_at, run_id), consistent_read=True
+                )
+            except RunModel.DoesNotExist:
+                return None
+        return self._run(model)
+
+    @staticmethod
+    def _run(model: RunModel) -> RunRecord:
+        return RunRecord(
+            kind=RunKind(model.kind),
+            id=model.id,
+            started_at=model.started_at,
+            finished_at=model.finished_at,
+            status=RunStatus(model.status),
+            dry_run=model.dry_run,
+            counts={name: int(value) for name, value in model.counts.as_dict().items()},
+            cursor=model.cursor,
+            expires_at=model.expires_at,
+        )
 
     # ---- errors ------------------------------------------------------------------
 

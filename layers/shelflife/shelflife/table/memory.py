@@ -68,6 +68,9 @@ class MemoryRepository(Repository):
         self._buckets: dict[tuple[str, str], BucketRecord] = {}
         self._runs: dict[tuple[str, str], RunRecord] = {}
         self._lock = threading.RLock()
+        # Every image change as (old, new), in order: what the table's stream shows
+        # the cleanup function (NEW_AND_OLD_IMAGES), for tests that play its part.
+        self.stream: list[tuple[ImageRecord | None, ImageRecord | None]] = []
 
     # ---- images ------------------------------------------------------------------
 
@@ -152,11 +155,13 @@ class MemoryRepository(Repository):
                 )
             if updated is None:
                 del self._images[image_id]
+                self.stream.append((stored, None))
                 return None
             written = updated.model_copy(
                 update={"version": (stored.version or 0) + 1 if stored else 1}
             )
             self._images[image_id] = written
+            self.stream.append((stored, written))
             return written
 
     # ---- buckets -----------------------------------------------------------------
@@ -201,7 +206,18 @@ class MemoryRepository(Repository):
             self._runs[(run.kind.value, run.id)] = run
             return run
 
-    def recent_runs(self, kind: RunKind, *, limit: int = 20) -> list[RunRecord]:
+    def recent_runs(
+        self, kind: RunKind, *, limit: int = 20, since: datetime | None = None
+    ) -> list[RunRecord]:
         with self._lock:
-            runs = [run for (k, _), run in self._runs.items() if k == kind.value]
+            runs = [
+                run
+                for (k, _), run in self._runs.items()
+                if k == kind.value and (since is None or run.started_at >= since)
+            ]
         return sorted(runs, key=lambda run: (run.started_at, run.id), reverse=True)[:limit]
+
+    def find_run(self, kind: RunKind, started_at: datetime, run_id: str) -> RunRecord | None:
+        with self._lock:
+            run = self._runs.get((kind.value, run_id))
+        return run if run is not None and run.started_at == started_at else None

@@ -15,6 +15,7 @@ and only scheduled images carry the due index's keys, so a sweep reads only what
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -43,6 +44,11 @@ def bucket_sk(tier: str, name: str) -> str:
 
 def run_pk(kind: str) -> str:
     return f"RUN#{kind}"
+
+
+def run_sk(started_at: datetime, run_id: str) -> str:
+    # UTC ISO times sort as the times do, so "runs since T" is one key condition.
+    return f"{started_at.astimezone(UTC).isoformat()}#{run_id}"
 
 
 class _TableMeta:
@@ -120,6 +126,14 @@ class ImageModel(Model):
     last_accessed_at = UTCDateTimeAttribute(null=True)
     access_count = NumberAttribute(default=0)
     published_at = UTCDateTimeAttribute(null=True)
+    placed_at = UTCDateTimeAttribute(null=True)
+    placed_access_count = NumberAttribute(default=0)
+    # A move's claimed destination (``ImageRecord.move_to``), flat like the location.
+    move_tier = UnicodeAttribute(null=True)
+    move_backend = UnicodeAttribute(null=True)
+    move_bucket = UnicodeAttribute(null=True)
+    move_key = UnicodeAttribute(null=True)
+    archive_skipped_at = UTCDateTimeAttribute(null=True)
     next_action = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)

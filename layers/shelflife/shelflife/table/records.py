@@ -71,6 +71,16 @@ class ImageRecord(_Record):
     last_accessed_at: Timestamp | None = None
     access_count: int = Field(default=0, ge=0)
     published_at: Timestamp | None = None
+    # When the object arrived at ``location``, and ``access_count`` then: the COLD
+    # retention and the restore-on-access rule count from here (None: at upload).
+    placed_at: Timestamp | None = None
+    placed_access_count: int = Field(default=0, ge=0)
+    # A move in flight: the destination claimed before the copy, so a sweep that
+    # crashed resumes to the same place instead of leaving a second copy elsewhere.
+    move_to: Location | None = None
+    # The lifecycle found archiving not worth its one-time cost: the image stays in HOT
+    # and is deleted when it would have left COLD.
+    archive_skipped_at: Timestamp | None = None
     next_action: ImageAction | None = None
     due_at: Timestamp | None = None
     rejection_reason: str | None = None
@@ -84,6 +94,15 @@ class ImageRecord(_Record):
     def live(self) -> bool:
         """Counts in its bucket's usage (invariant 4 sums exactly these)."""
         return self.state is ImageState.ACTIVE and self.location is not None
+
+    def referenced(self) -> frozenset[Location]:
+        """The objects this record keeps: its location (a pending claim's may exist
+        already; a lost one is left for a human) and a move's claimed destination. An
+        object the old record of a change referenced and the new one does not is the
+        cleanup function's to delete (``released_objects``)."""
+        if self.state in (ImageState.DELETED, ImageState.REJECTED):
+            return frozenset()
+        return frozenset(place for place in (self.location, self.move_to) if place is not None)
 
 
 class BucketStatus(StrEnum):
@@ -142,6 +161,13 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     # Opaque; pass it back to get the next page. None after the last page.
     cursor: str | None = None
+
+
+def released_objects(old: ImageRecord | None, new: ImageRecord | None) -> frozenset[Location]:
+    """What a change of one record (as the table's stream shows it) lets go of: moved
+    away from, soft-deleted, removed, or a move's destination given up."""
+    kept = new.referenced() if new is not None else frozenset()
+    return (old.referenced() if old is not None else frozenset()) - kept
 
 
 def due_shard(image_id: str, shards: int) -> int:

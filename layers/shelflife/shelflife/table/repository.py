@@ -174,8 +174,14 @@ class Repository(ABC):
     def save_run(self, run: RunRecord) -> RunRecord: ...
 
     @abstractmethod
-    def recent_runs(self, kind: RunKind, *, limit: int = 20) -> list[RunRecord]:
-        """The latest runs of one kind, newest first."""
+    def recent_runs(
+        self, kind: RunKind, *, limit: int = 20, since: datetime | None = None
+    ) -> list[RunRecord]:
+        """The latest runs of one kind (started at or after ``since``), newest first."""
+
+    @abstractmethod
+    def find_run(self, kind: RunKind, started_at: datetime, run_id: str) -> RunRecord | None:
+        """One run, by the start time and id its record is keyed on."""
 
     # ---- primitives --------------------------------------------------------------
 
