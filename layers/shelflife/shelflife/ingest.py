@@ -28,7 +28,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from shelflife.backends import Backends, StorageBackend
@@ -49,8 +49,9 @@ from shelflife.imaging import (
     too_large,
 )
 from shelflife.placement import Placement, utc_now
+from shelflife.policy import scheduled
 from shelflife.settings import Settings, TierName
-from shelflife.table.records import ImageAction, ImageRecord, ImageState, Location
+from shelflife.table.records import ImageRecord, ImageState, Location
 from shelflife.table.repository import Repository
 from shelflife.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
 
@@ -59,9 +60,6 @@ logger = logging.getLogger(__name__)
 IMAGES_PREFIX = "images/"
 # Whoever uploaded under a key that names no owner.
 UNKNOWN_OWNER = "_unknown"
-# A claim (pending record) not activated by then is abandoned; the lifecycle sweep
-# deletes it, and the cleanup function the object it may have written.
-CLAIM_LIFETIME = timedelta(days=1)
 # Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
 _ATTEMPTS = 3
 _EXTENSIONS = {
@@ -183,15 +181,12 @@ class IngestService:
         stored_sha256 = sha256_hex(compressed.data)
         claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
         claim = self._put(claim, compressed)
-        now = self.clock()
+        # Active from now on; the policy schedules its promotion out of TEMP.
         active = self.repository.replace_image(
             claim,
-            claim.model_copy(
-                update={
-                    "state": ImageState.ACTIVE,
-                    "next_action": ImageAction.PROMOTE,
-                    "due_at": now + timedelta(hours=self.settings.temp_hours),
-                }
+            scheduled(
+                claim.model_copy(update={"state": ImageState.ACTIVE, "placed_at": self.clock()}),
+                self.settings,
             ),
         )
         self._delete_upload(upload)
@@ -218,7 +213,6 @@ class IngestService:
         ):
             return existing  # an earlier delivery claimed this place: finish its work
         bucket = self.placement.choose(TierName.TEMP, len(compressed.data))
-        now = self.clock()
         claim = ImageRecord(
             id=image,
             owner=where.owner,
@@ -234,11 +228,10 @@ class IngestService:
             width=compressed.width,
             height=compressed.height,
             format=compressed.format,
-            uploaded_at=now,
-            next_action=ImageAction.DELETE,
-            due_at=now + CLAIM_LIFETIME,
+            uploaded_at=self.clock(),
         )
-        return self._write(existing, claim)
+        # The policy deletes a claim nobody finishes (and so the object it may have left).
+        return self._write(existing, scheduled(claim, self.settings))
 
     def _put(self, claim: ImageRecord, compressed: CompressedImage) -> ImageRecord:
         """Write the object where the claim says; if that bucket is full or gone, move

@@ -98,7 +98,16 @@ class Settings(_Frozen):
     published_retention_days: int = Field(default=7, gt=0)
     hot_idle_days: int = Field(default=90, gt=0)
     cold_retention_days: int = Field(default=365, gt=0)
+    # A COLD image accessed this many times since it was archived goes back to HOT.
+    restore_after_accesses: int = Field(default=1, ge=1)
+    # Skip an archive whose one-time cost exceeds what it saves (shelflife.costs).
+    cost_aware_moves: bool = True
     due_shards: int = Field(default=4, ge=1, le=64)
+    # The sweep: records per page of the due index, moves in flight at once, and how
+    # much of the Lambda's time is left when it stops and hands over to a continuation.
+    lifecycle_page_size: int = Field(default=100, ge=1, le=1000)
+    lifecycle_workers: int = Field(default=4, ge=1, le=32)
+    lifecycle_time_margin_seconds: int = Field(default=60, ge=1)
 
     # Capacity.
     cleanup_threshold_percent: Percent = 85
@@ -114,6 +123,15 @@ class Settings(_Frozen):
     price_s3: float = Field(default=0.023, ge=0)
     price_r2: float = Field(default=0.015, ge=0)
     price_b2: float = Field(default=0.006, ge=0)
+    # Data transfer out per GB, paid by a move that leaves the provider (B2's download
+    # fee; R2 has none), and the minimum storage duration charged on early deletion
+    # (R2 Infrequent Access: 30).
+    egress_s3: float = Field(default=0.09, ge=0)
+    egress_r2: float = Field(default=0.0, ge=0)
+    egress_b2: float = Field(default=0.01, ge=0)
+    min_storage_days_s3: int = Field(default=0, ge=0)
+    min_storage_days_r2: int = Field(default=0, ge=0)
+    min_storage_days_b2: int = Field(default=0, ge=0)
 
     # Endpoints and credentials. In Lambda the secrets come from Secrets Manager
     # (``credentials_secret_arn``); locally and in tests they can be set directly.
