@@ -1,4 +1,4 @@
-"""Crash injection: stop a service right after its N-th side effect.
+"""Crash injection: stop a service right after its N-th side effect (or read).
 
 ``Steps`` wraps the objects a service writes through (repositories, backends) and
 counts the calls that change something. With ``crash_after=N`` the N-th such call
@@ -36,8 +36,15 @@ class InjectedCrash(BaseException):
     pass
 
 
+# Reads worth a crash or a fault between them: a verification, a page of due records.
+READS = frozenset({"get", "head", "find_image", "due_images", "list_buckets"})
+
+
 class Steps:
-    def __init__(self) -> None:
+    def __init__(self, watched: frozenset[str] = WRITES) -> None:
+        # The calls that count as steps: writes by default; WRITES | READS for "between
+        # any two steps", reads included.
+        self.watched = watched
         self.log: list[str] = []
         self.crash_after: int | None = None
         self.before: tuple[int, Callable[[], object]] | None = None
@@ -69,7 +76,7 @@ class _Proxy:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
-        if name not in WRITES or not callable(attribute):
+        if name not in self._steps.watched or not callable(attribute):
             return attribute
 
         def counted(*args: Any, **kw: Any) -> Any:

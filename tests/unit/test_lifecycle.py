@@ -4,160 +4,21 @@ its continuation, and the run records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.cleanup import CleanupService
 from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import LifecycleReport, LifecycleService, SweepCursor
-from shelflife.policy import accessed, published, scheduled
-from shelflife.settings import BackendName, Settings, TierName
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import (
-    ImageAction,
-    ImageRecord,
-    ImageState,
-    Location,
-    RunKind,
-    RunStatus,
-)
-
-NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
-TEMP, HOT, COLD = "shelflife-temp", "shelflife-hot", "shelflife-cold"
-BUCKETS = {TierName.TEMP: TEMP, TierName.HOT: HOT, TierName.COLD: COLD}
-
-
-def memory_settings(**overrides: object) -> Settings:
-    """Every tier in memory (tiers may name another backend: the world serves every
-    name from the same store, and the name sets the prices)."""
-    tiers = {
-        tier.value: {"backend": "memory", "bucket": name, **overrides.pop(tier.value, {})}  # type: ignore[dict-item]
-        for tier, name in BUCKETS.items()
-    }
-    return Settings.from_env(
-        {}, table_name="shelflife-test", lifecycle_workers=1, **tiers, **overrides
-    )
-
-
-@dataclass
-class World:
-    """One deployment on the in-memory twins, with a clock the test moves and the
-    cleanup function played from the repository's change feed."""
-
-    settings: Settings = field(default_factory=memory_settings)
-    repository: MemoryRepository = field(default_factory=MemoryRepository)
-    storage: MemoryBackend = field(default_factory=MemoryBackend)
-    now: datetime = NOW
-    images: int = 0
-    _played: int = 0
-
-    def __post_init__(self) -> None:
-        for tier, name in BUCKETS.items():
-            self.storage.create_bucket(name, BucketPolicy(tier=tier.value))
-
-    @property
-    def backends(self) -> Backends:
-        return Backends(self.settings, given={name: self.storage for name in BackendName})
-
-    def service(self) -> LifecycleService:
-        return LifecycleService(
-            self.settings, self.repository, self.backends, clock=lambda: self.now
-        )
-
-    def sweep(self, **kw: object) -> LifecycleReport:
-        report = self.service().run(**kw)  # type: ignore[arg-type]
-        self.cleanup()
-        return report
-
-    def cleanup(self) -> None:
-        """What the cleanup function does with the stream since it last ran."""
-        cleanup = CleanupService(self.repository, self.backends)
-        for old, new in self.repository.stream[self._played :]:
-            cleanup.release(old, new)
-        self._played = len(self.repository.stream)
-
-    def upload(
-        self,
-        tier: TierName = TierName.TEMP,
-        *,
-        age: timedelta = timedelta(0),
-        size: int = 100,
-        **changes: object,
-    ) -> ImageRecord:
-        """A live image of ``size`` bytes stored in ``tier``, uploaded ``age`` ago, as
-        ingest (or an earlier move) left it."""
-        self.images += 1
-        self.service().placement.buckets(tier)
-        data = (f"image {self.images} ".encode() * size)[:size]
-        key = f"images/img-{self.images:03d}/{sha256_hex(data)}.jpg"
-        self.storage.put(BUCKETS[tier], key, data, content_type="image/jpeg")
-        record = ImageRecord.model_validate(
-            {
-                "id": f"img-{self.images:03d}",
-                "owner": "alice",
-                "location": Location(
-                    tier=tier,
-                    backend=self.settings.tier(tier).backend,
-                    bucket=BUCKETS[tier],
-                    key=key,
-                ),
-                "stored_size": len(data),
-                "stored_sha256": sha256_hex(data),
-                "uploaded_at": self.now - age,
-                "placed_at": self.now - age,
-                **changes,
-            }
-        )
-        return self.repository.add_image(scheduled(record, self.settings))
-
-    def get(self, image: ImageRecord) -> ImageRecord:
-        return self.repository.get_image(image.id)
-
-    def change(self, image: ImageRecord, how: Callable[..., ImageRecord]) -> ImageRecord:
-        current = self.get(image)
-        return self.repository.replace_image(current, how(current, self.now, self.settings))
-
-    def objects(self) -> set[tuple[str, str]]:
-        return {
-            (name, info.key)
-            for name in BUCKETS.values()
-            for info in self.storage.iter_objects(name)
-        }
-
-    def assert_consistent(self) -> None:
-        """Invariants 1 and 4, and no orphan: every live record's object exists with its
-        checksum, every object belongs to a record, counters equal their records."""
-        records = [image for _, image in self.repository.stream if image is not None]
-        latest = {image.id: self.repository.find_image(image.id) for image in records}
-        referenced: set[tuple[str, str]] = set()
-        usage: dict[str, list[int]] = {name: [0, 0] for name in BUCKETS.values()}
-        for image in latest.values():
-            if image is None or not image.live:
-                continue
-            assert image.location is not None
-            stored = self.storage.get(image.location.bucket, image.location.key)
-            assert sha256_hex(stored.data) == image.stored_sha256
-            referenced |= {(place.bucket, place.key) for place in image.referenced()}
-            usage[image.location.bucket][0] += image.stored_size
-            usage[image.location.bucket][1] += 1
-        assert self.objects() == referenced
-        for bucket in self.repository.list_buckets():
-            assert [bucket.used_bytes, bucket.object_count] == usage[bucket.name], bucket.name
+from shelflife.lifecycle import SweepCursor
+from shelflife.policy import accessed, published
+from shelflife.settings import TierName
+from shelflife.table.records import ImageAction, ImageState, RunKind, RunStatus
+from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 
 
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def tier_of(world: World, image: ImageRecord) -> TierName | None:
-    current = world.get(image)
-    return current.location.tier if current.live and current.location else None
 
 
 # ---- the rules ----------------------------------------------------------------------
@@ -169,7 +30,7 @@ def test_an_upload_is_promoted_after_48_hours_and_not_before(world: World) -> No
 
     report = world.sweep()
 
-    assert (tier_of(world, young), tier_of(world, due)) == (TierName.TEMP, TierName.HOT)
+    assert (world.tier_of(young), world.tier_of(due)) == (TierName.TEMP, TierName.HOT)
     moved = world.get(due)
     assert moved.location is not None
     assert (moved.location.bucket, moved.placed_at) == (HOT, NOW)
@@ -195,7 +56,7 @@ def test_a_published_image_is_deleted_7_days_after_publishing_wherever_it_is(
     assert world.get(in_temp).state is ImageState.DELETED
     assert world.get(in_hot).state is ImageState.DELETED
     assert world.get(in_temp).expires_at == NOW + timedelta(days=30)  # then the TTL
-    assert tier_of(world, not_yet) is TierName.TEMP  # published: never promoted
+    assert world.tier_of(not_yet) is TierName.TEMP  # published: never promoted
     assert report.counts["deleted"] == 2
     world.assert_consistent()
 
@@ -211,7 +72,7 @@ def test_hot_images_idle_for_90_days_are_archived_and_an_access_resets_the_clock
 
     report = world.sweep()
 
-    assert (tier_of(world, idle), tier_of(world, used)) == (TierName.COLD, TierName.HOT)
+    assert (world.tier_of(idle), world.tier_of(used)) == (TierName.COLD, TierName.HOT)
     assert world.get(used).due_at == NOW + timedelta(days=80)
     assert world.get(idle).due_at == NOW + timedelta(days=365)  # COLD retention from now
     assert report.counts["archived"] == 1
@@ -225,7 +86,7 @@ def test_cold_images_are_deleted_after_365_days_in_cold(world: World) -> None:
     world.sweep()
 
     assert world.get(old).state is ImageState.DELETED
-    assert tier_of(world, younger) is TierName.COLD
+    assert world.tier_of(younger) is TierName.COLD
     world.assert_consistent()
 
 
@@ -236,7 +97,7 @@ def test_a_cold_image_accessed_again_is_restored_to_hot(world: World) -> None:
     report = world.sweep()
 
     restored = world.get(image)
-    assert tier_of(world, image) is TierName.HOT
+    assert world.tier_of(image) is TierName.HOT
     assert (restored.next_action, restored.due_at) == (
         ImageAction.ARCHIVE,
         NOW + timedelta(days=90),
@@ -246,16 +107,16 @@ def test_a_cold_image_accessed_again_is_restored_to_hot(world: World) -> None:
 
 
 def test_the_restore_count_is_a_setting(world: World) -> None:
-    world.settings = memory_settings(restore_after_accesses=2)
+    world.settings = lifecycle_settings(restore_after_accesses=2)
     image = world.upload(TierName.COLD, age=timedelta(days=10))
     world.change(image, accessed)
 
     world.sweep()
-    assert tier_of(world, image) is TierName.COLD
+    assert world.tier_of(image) is TierName.COLD
 
     world.change(image, accessed)
     world.sweep()
-    assert tier_of(world, image) is TierName.HOT
+    assert world.tier_of(image) is TierName.HOT
 
 
 def test_a_claim_nobody_finished_is_deleted_after_a_day_with_its_object(world: World) -> None:
@@ -279,7 +140,7 @@ def test_a_record_no_longer_due_is_rescheduled_not_moved(world: World) -> None:
 
     report = world.sweep()
 
-    assert tier_of(world, image) is TierName.HOT
+    assert world.tier_of(image) is TierName.HOT
     assert world.get(image).due_at == NOW + timedelta(days=89)
     assert report.counts["rescheduled"] == 1
 
@@ -289,7 +150,7 @@ def test_a_record_no_longer_due_is_rescheduled_not_moved(world: World) -> None:
 
 def test_an_archive_that_costs_more_than_it_saves_is_skipped_and_counted(world: World) -> None:
     # One day in COLD cannot pay for the egress of leaving S3.
-    world.settings = memory_settings(
+    world.settings = lifecycle_settings(
         hot={"backend": "s3"}, cold={"backend": "b2"}, cold_retention_days=1
     )
     image = world.upload(TierName.HOT, age=timedelta(days=90), size=400_000)
@@ -307,12 +168,12 @@ def test_an_archive_that_costs_more_than_it_saves_is_skipped_and_counted(world: 
 
 
 def test_the_same_archive_with_a_year_in_cold_ahead_goes_ahead(world: World) -> None:
-    world.settings = memory_settings(hot={"backend": "s3"}, cold={"backend": "b2"})
+    world.settings = lifecycle_settings(hot={"backend": "s3"}, cold={"backend": "b2"})
     image = world.upload(TierName.HOT, age=timedelta(days=90), size=400_000)
 
     report = world.sweep()
 
-    assert tier_of(world, image) is TierName.COLD
+    assert world.tier_of(image) is TierName.COLD
     assert report.counts["skipped"] == 0
 
 
@@ -338,7 +199,7 @@ def test_a_claimed_move_the_policy_no_longer_wants_is_rolled_back(world: World) 
     current = world.get(image)
     assert current.location is not None
     target = current.location.model_copy(update={"tier": TierName.COLD, "bucket": COLD})
-    world.storage.copy(HOT, current.location.key, COLD, target.key)
+    world.memory.copy(HOT, current.location.key, COLD, target.key)
     current = world.repository.replace_image(
         current, current.model_copy(update={"move_to": target})
     )
@@ -347,7 +208,7 @@ def test_a_claimed_move_the_policy_no_longer_wants_is_rolled_back(world: World) 
     report = world.sweep()
 
     after = world.get(image)
-    assert (after.move_to, tier_of(world, image)) == (None, TierName.HOT)
+    assert (after.move_to, world.tier_of(image)) == (None, TierName.HOT)
     assert after.next_action is ImageAction.DELETE
     assert report.counts["rolled_back"] == 1
     world.assert_consistent()  # the copy in COLD was released and deleted
@@ -356,7 +217,7 @@ def test_a_claimed_move_the_policy_no_longer_wants_is_rolled_back(world: World) 
 def test_a_full_destination_is_marked_and_the_move_goes_to_the_next_bucket(world: World) -> None:
     image = world.upload(age=timedelta(days=3))
     world.service().placement.buckets(TierName.HOT)
-    world.storage._buckets.pop(HOT)  # the provider lost the bucket
+    world.memory._buckets.pop(HOT)  # the provider lost the bucket
 
     report = world.sweep()
 
@@ -388,7 +249,7 @@ def test_a_dry_run_reports_what_it_would_do_and_changes_nothing(world: World) ->
 def test_a_sweep_stops_before_its_time_runs_out_and_its_continuation_finishes(
     world: World,
 ) -> None:
-    world.settings = memory_settings(lifecycle_page_size=3, lifecycle_time_margin_seconds=1)
+    world.settings = lifecycle_settings(lifecycle_page_size=3, lifecycle_time_margin_seconds=1)
     images = [world.upload(age=timedelta(days=3)) for _ in range(20)]
     budget = iter([5000, 5000, 0])  # two pages, then the Lambda's time is nearly up
 
@@ -403,7 +264,7 @@ def test_a_sweep_stops_before_its_time_runs_out_and_its_continuation_finishes(
 
     assert resumed.complete
     assert resumed.counts["promoted"] == 20  # the run's counts, both invocations
-    assert all(tier_of(world, image) is TierName.HOT for image in images)
+    assert all(world.tier_of(image) is TierName.HOT for image in images)
     [run] = world.repository.recent_runs(RunKind.LIFECYCLE)
     assert (run.status, run.cursor, run.counts["examined"]) == (RunStatus.COMPLETED, None, 20)
     # Delivered twice, the continuation finds the run complete and does nothing.
@@ -412,17 +273,17 @@ def test_a_sweep_stops_before_its_time_runs_out_and_its_continuation_finishes(
 
 
 def test_a_continuation_skips_past_an_image_that_keeps_failing(world: World) -> None:
-    world.settings = memory_settings(lifecycle_page_size=2, lifecycle_time_margin_seconds=1)
+    world.settings = lifecycle_settings(lifecycle_page_size=2, lifecycle_time_margin_seconds=1)
     stuck = world.upload(age=timedelta(days=5))  # due first
     others = [world.upload(age=timedelta(days=3)) for _ in range(3)]
-    world.storage._buckets[TEMP].objects.pop(world.get(stuck).location.key)  # type: ignore[union-attr]
+    world.memory._buckets[TEMP].objects.pop(world.get(stuck).location.key)  # type: ignore[union-attr]
     budget = iter([5000, 0])
 
     first = world.service().run(remaining_ms=lambda: next(budget, 0))
     resumed = world.service().resume(first.run_id, first.started_at)
 
     assert world.get(stuck).state is ImageState.LOST
-    assert all(tier_of(world, image) is TierName.HOT for image in others)
+    assert all(world.tier_of(image) is TierName.HOT for image in others)
     assert (resumed.counts["lost"], resumed.counts["promoted"]) == (1, 3)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from shelflife.policy import accessed, next_step, published
 from shelflife.settings import TierName
 from shelflife.table.records import ImageAction, ImageRecord, ImageState
-from tests.unit.test_lifecycle import NOW, World
+from tests.support.lifecycle import NOW, World
 
 SWEEP_INTERVAL = timedelta(days=1)
 DAYS = timedelta(days=1)

@@ -1,0 +1,181 @@
+"""A deployment for lifecycle tests: the three tiers' buckets, the in-memory table with
+its change feed, a clock the test moves, and the cleanup function played from that
+feed, so a test sees what the stack would do, objects included.
+
+Stores are given per backend name: by default one in-memory store serves every name
+(a tier may then name ``s3`` or ``b2`` to be priced as such), or real adapters on moto
+and b2sdk's simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shelflife.backends import Backends, MemoryBackend, StorageBackend
+from shelflife.backends.base import BucketPolicy, sha256_hex
+from shelflife.cleanup import CleanupService
+from shelflife.lifecycle import LifecycleReport, LifecycleService
+from shelflife.policy import scheduled
+from shelflife.settings import BackendName, Settings, TierName
+from shelflife.table.memory import MemoryRepository
+from shelflife.table.records import ImageRecord, Location
+from tests.support.crashes import Steps
+
+NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+TEMP, HOT, COLD = "shelflife-temp", "shelflife-hot", "shelflife-cold"
+BUCKETS = {TierName.TEMP: TEMP, TierName.HOT: HOT, TierName.COLD: COLD}
+
+
+def lifecycle_settings(**overrides: Any) -> Settings:
+    """Every tier in memory unless ``overrides`` name another backend for a tier
+    (``hot={"backend": "r2"}``); one worker, so crash points are deterministic."""
+    tiers = {
+        tier.value: {"backend": "memory", "bucket": name, **overrides.pop(tier.value, {})}
+        for tier, name in BUCKETS.items()
+    }
+    return Settings.from_env(
+        {}, table_name="shelflife-test", lifecycle_workers=1, **tiers, **overrides
+    )
+
+
+def _one_memory_store() -> dict[BackendName, StorageBackend]:
+    store = MemoryBackend()
+    return {name: store for name in BackendName}
+
+
+@dataclass
+class World:
+    settings: Settings = field(default_factory=lifecycle_settings)
+    stores: Mapping[BackendName, StorageBackend] = field(default_factory=_one_memory_store)
+    repository: MemoryRepository = field(default_factory=MemoryRepository)
+    now: datetime = NOW
+    images: int = 0
+    _played: int = 0
+
+    def __post_init__(self) -> None:
+        for tier, name in BUCKETS.items():
+            self.store(tier).create_bucket(name, BucketPolicy(tier=tier.value))
+
+    def store(self, tier: TierName) -> StorageBackend:
+        return self.stores[self.settings.tier(tier).backend]
+
+    @property
+    def memory(self) -> MemoryBackend:
+        """The in-memory store, for tests that reach behind the interface."""
+        store = self.stores[BackendName.MEMORY]
+        assert isinstance(store, MemoryBackend)
+        return store
+
+    def backends(self, steps: Steps | None = None) -> Backends:
+        given = {
+            name.value: steps.wrap(store, name.value) if steps else store
+            for name, store in self.stores.items()
+        }
+        return Backends(self.settings, given=given)
+
+    def service(self, steps: Steps | None = None) -> LifecycleService:
+        repository = steps.wrap(self.repository, "table") if steps else self.repository
+        return LifecycleService(
+            self.settings, repository, self.backends(steps), clock=lambda: self.now
+        )
+
+    def sweep(self, *, dry_run: bool = False) -> LifecycleReport:
+        """One scheduled run, then the cleanup function catching up with the stream."""
+        report = self.service().run(dry_run=dry_run)
+        self.cleanup()
+        return report
+
+    def cleanup(self) -> None:
+        cleanup = CleanupService(self.repository, self.backends())
+        for old, new in self.repository.stream[self._played :]:
+            cleanup.release(old, new)
+        self._played = len(self.repository.stream)
+
+    def upload(
+        self,
+        tier: TierName = TierName.TEMP,
+        *,
+        age: timedelta = timedelta(0),
+        size: int = 100,
+        **changes: object,
+    ) -> ImageRecord:
+        """A live image of ``size`` bytes stored in ``tier``, uploaded (and placed
+        there) ``age`` ago, as ingest or an earlier move left it."""
+        self.images += 1
+        self.service().placement.buckets(tier)
+        data = (f"image {self.images} ".encode() * size)[:size]
+        key = f"images/img-{self.images:03d}/{sha256_hex(data)}.jpg"
+        self.store(tier).put(BUCKETS[tier], key, data, content_type="image/jpeg")
+        record = ImageRecord.model_validate(
+            {
+                "id": f"img-{self.images:03d}",
+                "owner": "alice",
+                "location": Location(
+                    tier=tier,
+                    backend=self.settings.tier(tier).backend,
+                    bucket=BUCKETS[tier],
+                    key=key,
+                ),
+                "stored_size": len(data),
+                "stored_sha256": sha256_hex(data),
+                "uploaded_at": self.now - age,
+                "placed_at": self.now - age,
+                **changes,
+            }
+        )
+        return self.repository.add_image(scheduled(record, self.settings))
+
+    def get(self, image: ImageRecord) -> ImageRecord:
+        return self.repository.get_image(image.id)
+
+    def tier_of(self, image: ImageRecord) -> TierName | None:
+        current = self.get(image)
+        return current.location.tier if current.live and current.location else None
+
+    def change(self, image: ImageRecord, how: Callable[..., ImageRecord]) -> ImageRecord:
+        """Apply a policy transition (``accessed``, ``published``) as the API would."""
+        current = self.get(image)
+        return self.repository.replace_image(current, how(current, self.now, self.settings))
+
+    def objects(self) -> set[tuple[str, str, str]]:
+        """(backend, bucket, key) of every object in every bucket of every tier."""
+        found = set()
+        for tier in TierName:
+            store = self.store(tier)
+            names = {b.name for b in self.repository.list_buckets(tier.value)} | {BUCKETS[tier]}
+            for name in sorted(names):
+                if store.bucket_exists(name):
+                    found |= {(store.name, name, info.key) for info in store.iter_objects(name)}
+        return found
+
+    def assert_consistent(self) -> None:
+        """Invariants 1 and 4, and no orphan: every live record's object exists with its
+        checksum, every object belongs to a record, counters equal their records."""
+        ids = {image.id for pair in self.repository.stream for image in pair if image}
+        referenced: set[tuple[str, str, str]] = set()
+        usage: dict[tuple[str, str], list[int]] = {
+            (b.tier.value, b.name): [0, 0] for b in self.repository.list_buckets()
+        }
+        for image_id in ids:
+            image = self.repository.find_image(image_id)
+            if image is None:
+                continue
+            for place in image.referenced():
+                store = self.stores[place.backend]
+                referenced.add((store.name, place.bucket, place.key))
+            if not image.live:
+                continue
+            assert image.location is not None
+            stored = self.stores[image.location.backend].get(
+                image.location.bucket, image.location.key
+            )
+            assert sha256_hex(stored.data) == image.stored_sha256, image.id
+            usage[(image.location.tier.value, image.location.bucket)][0] += image.stored_size
+            usage[(image.location.tier.value, image.location.bucket)][1] += 1
+        assert self.objects() == referenced
+        for bucket in self.repository.list_buckets():
+            counted = [bucket.used_bytes, bucket.object_count]
+            assert counted == usage[(bucket.tier.value, bucket.name)], bucket.name
