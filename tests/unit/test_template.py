@@ -167,24 +167,35 @@ def test_the_functions_environment_makes_valid_settings() -> None:
 
 
 def policy_statements(function: str) -> list[dict[str, Any]]:
+    """The function's inline statements and those of the stack's managed policies it
+    refers to (no AWS managed policies, no SAM policy templates)."""
     statements: list[dict[str, Any]] = []
     for policy in resource(function)["Properties"]["Policies"]:
-        assert isinstance(policy, dict), "inline statements only"
-        assert "Statement" in policy, "inline statements only"
+        assert isinstance(policy, dict), "inline statements or the stack's own policies only"
+        if "Ref" in policy:
+            managed = resource(policy["Ref"])
+            assert managed["Type"] == "AWS::IAM::ManagedPolicy"
+            policy = managed["Properties"]["PolicyDocument"]
+        assert "Statement" in policy, "inline statements or the stack's own policies only"
         statements.extend(policy["Statement"])
     return statements
 
 
 def allowed(function: str, action: str, arn: str) -> bool:
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
     return any(
-        action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-        and fnmatch.fnmatchcase(arn, str(resolve(s["Resource"])))
+        action in listed(s["Action"])
+        and any(
+            fnmatch.fnmatchcase(arn, str(pattern)) for pattern in listed(resolve(s["Resource"]))
+        )
         for s in policy_statements(function)
         if s["Effect"] == "Allow"
     )
 
 
-@pytest.mark.parametrize("function", ["IngestFunction", "CapacityFunction"])
+@pytest.mark.parametrize("function", ["IngestFunction", "CapacityFunction", "LifecycleFunction"])
 def test_no_function_gets_wildcard_actions_or_resources(function: str) -> None:
     for statement in policy_statements(function):
         actions = (
@@ -300,3 +311,66 @@ def test_capacity_runs_every_five_minutes_and_alarms_watch_what_it_publishes() -
             {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
         ]
         assert alarm_properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_lifecycle_may_do_exactly_what_the_service_does() -> None:
+    table = "arn-of-Table.Arn"
+    photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
+    temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
+    hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
+    for bucket in (temp, f"{temp}-2", hot, f"{hot}-1"):
+        assert allowed("LifecycleFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
+        assert allowed("LifecycleFunction", "s3:ListBucket", bucket), bucket
+    for bucket in (hot, f"{hot}-1"):
+        assert allowed("LifecycleFunction", "s3:PutObject", f"{bucket}/{photo}"), bucket
+    for action in OVERFLOW_SETUP:
+        assert allowed("LifecycleFunction", action, f"{hot}-1"), action
+        assert not allowed("LifecycleFunction", action, f"{temp}-1"), action
+    # Nothing goes back into TEMP; objects are deleted by the cleanup function only.
+    assert not allowed("LifecycleFunction", "s3:PutObject", f"{temp}/{photo}")
+    assert not allowed("LifecycleFunction", "s3:DeleteObject", f"{hot}/{photo}")
+    assert not allowed("LifecycleFunction", "s3:DeleteObject", f"{temp}/{photo}")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+        assert allowed("LifecycleFunction", action, table), action
+    assert allowed("LifecycleFunction", "dynamodb:Query", f"{table}/index/by_due")
+    assert not allowed("LifecycleFunction", "dynamodb:Query", f"{table}/index/by_owner")
+    assert not allowed("LifecycleFunction", "dynamodb:Scan", table)
+    assert allowed("LifecycleFunction", "sqs:SendMessage", "arn-of-LifecycleContinuationQueue.Arn")
+    assert allowed(
+        "LifecycleFunction", "secretsmanager:GetSecretValue", "shelflife-backendcredentials"
+    )
+
+
+def test_lifecycle_runs_daily_at_3_and_continues_through_its_queue() -> None:
+    properties = resource("LifecycleFunction")["Properties"]
+    events = properties["Events"]
+    assert events["Daily"]["Properties"]["Schedule"] == "cron(0 3 * * ? *)"
+    continuation = events["Continuation"]["Properties"]
+    assert continuation["Queue"] == {"Fn::GetAtt": ["LifecycleContinuationQueue", "Arn"]}
+    assert continuation["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    variables = properties["Environment"]["Variables"]
+    assert Settings.from_env(
+        {
+            "SHELFLIFE_LIFECYCLE_CONTINUATION_QUEUE_URL": str(
+                resolve(next(iter(variables.values())))
+            )
+        },
+        table_name="t-1",
+        temp={"bucket": "temp-bucket"},
+        hot={"bucket": "hot-bucket"},
+        cold={"bucket": "cold-bucket"},
+    ).lifecycle_continuation_queue_url
+    queue = resource("LifecycleContinuationQueue")["Properties"]
+    # A message is not handed out again while its invocation may still run.
+    assert queue["VisibilityTimeout"] >= properties["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["LifecycleDeadLetterQueue", "Arn"]
+    }
+    for name in ("LifecycleContinuationQueue", "LifecycleDeadLetterQueue"):
+        assert resource(name)["Properties"]["SqsManagedSseEnabled"] is True
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["LifecycleDeadLetterQueue", "Arn"]}
+    source = (ROOT / "functions" / "lifecycle" / "app.py").read_text()
+    alarm = resource("LifecycleFailuresAlarm")["Properties"]
+    assert f'"{alarm["MetricName"]}"' in source
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

@@ -140,7 +140,9 @@ class LifecycleReport:
     run_id: str
     started_at: datetime
     dry_run: bool
+    # The run's counts, every invocation of it; ``added``: this invocation's alone.
     counts: Counter[str] = field(default_factory=Counter)
+    added: Counter[str] = field(default_factory=Counter)
     # What was done (or, in a dry run, would be), one line per image.
     actions: list[dict[str, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -152,12 +154,13 @@ class LifecycleReport:
         return self.cursor is None
 
     def add(self, result: ItemResult) -> None:
-        self.counts["examined"] += 1
-        self.counts[result.outcome.value] += 1
+        names = ["examined", result.outcome.value]
         if result.outcome is Outcome.SKIPPED:
-            self.counts[f"skipped_{result.detail.split(':')[0]}"] += 1
+            names.append(f"skipped_{result.detail.split(':')[0]}")
         if result.rolled_back:
-            self.counts["rolled_back"] += 1
+            names.append("rolled_back")
+        self.counts.update(names)
+        self.added.update(names)
         if result.outcome is Outcome.FAILED and len(self.failures) < REPORT_LIMIT:
             self.failures.append(f"{result.image_id}: {result.detail}")
         if result.action is not None and len(self.actions) < REPORT_LIMIT:
@@ -220,11 +223,17 @@ class LifecycleService:
         return self._sweep(report, SweepCursor(), remaining_ms)
 
     def resume(
-        self, run_id: str, started_at: datetime, *, remaining_ms: Callable[[], int] | None = None
+        self,
+        run_id: str,
+        started_at: datetime,
+        *,
+        cursor: str | None = None,
+        remaining_ms: Callable[[], int] | None = None,
     ) -> LifecycleReport:
         """Continue the run ``run_id`` where it stopped, with the same notion of "due"
-        (its start time). A run already complete is reported as it is, so a
-        continuation delivered twice does nothing the second time."""
+        (its start time). Given ``cursor`` (what the continuation was queued with), a
+        run that has moved past it or is complete is reported as it is: a continuation
+        delivered twice does nothing the second time."""
         run = self.repository.find_run(RunKind.LIFECYCLE, started_at, run_id)
         if run is None:
             raise RecordNotFound(f"no lifecycle run {run_id!r} started at {started_at}")
@@ -235,9 +244,21 @@ class LifecycleService:
             counts=Counter(run.counts),
             cursor=run.cursor,
         )
-        if run.status is not RunStatus.RUNNING or run.cursor is None:
+        stale = cursor is not None and cursor != run.cursor
+        if run.status is not RunStatus.RUNNING or run.cursor is None or stale:
             return report
         return self._sweep(report, SweepCursor.decode(run.cursor), remaining_ms)
+
+    def continuation(self, report: LifecycleReport) -> dict[str, str]:
+        """The event that continues ``report``'s unfinished run."""
+        if report.cursor is None:
+            raise InvalidArgument(f"run {report.run_id!r} is complete")
+        return {
+            "action": "continue",
+            "run_id": report.run_id,
+            "started_at": report.started_at.isoformat(),
+            "cursor": report.cursor,
+        }
 
     def summary(self, days: int) -> dict[str, int]:
         """The counts of every lifecycle run of the last ``days`` days, added up (dry

@@ -108,6 +108,9 @@ class Settings(_Frozen):
     lifecycle_page_size: int = Field(default=100, ge=1, le=1000)
     lifecycle_workers: int = Field(default=4, ge=1, le=32)
     lifecycle_time_margin_seconds: int = Field(default=60, ge=1)
+    # Where an unfinished sweep queues its continuation (the stack's queue); without
+    # one, the next scheduled run picks up what is still due.
+    lifecycle_continuation_queue_url: str | None = None
 
     # Capacity.
     cleanup_threshold_percent: Percent = 85
