@@ -4,15 +4,18 @@ its continuation, and the run records."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
+from shelflife.backends.base import BucketPolicy
 from shelflife.errors import InvalidArgument
 from shelflife.lifecycle import SweepCursor
 from shelflife.policy import accessed, published
 from shelflife.settings import TierName
 from shelflife.table.records import ImageAction, ImageState, RunKind, RunStatus
+from tests.support.crashes import Steps
 from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 
 
@@ -306,3 +309,21 @@ def test_the_summary_adds_up_the_runs_of_the_last_days(world: World) -> None:
     assert world.service().summary(days=1)["promoted"] == 0  # the first run is older
     with pytest.raises(InvalidArgument):
         world.service().summary(days=0)
+
+
+def test_a_sweep_reads_the_bucket_records_once_and_still_spreads_its_moves(
+    world: World,
+) -> None:
+    world.service().placement.buckets(TierName.HOT)
+    world.memory.create_bucket(f"{HOT}-1", BucketPolicy(tier="hot"))
+    world.repository.add_bucket(
+        world.repository.get_bucket("hot", HOT).model_copy(update={"name": f"{HOT}-1"})
+    )
+    images = [world.upload(age=timedelta(days=3)) for _ in range(10)]
+    steps = Steps(frozenset({"list_buckets"}))
+
+    world.service(steps).run()
+
+    assert steps.log.count("table.list_buckets") == 1
+    buckets = [world.get(image).location.bucket for image in images]  # type: ignore[union-attr]
+    assert Counter(buckets) == {HOT: 5, f"{HOT}-1": 5}

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +68,7 @@ from shelflife.table.records import (
     RunKind,
     RunRecord,
     RunStatus,
+    new_run_id,
 )
 from shelflife.table.repository import Repository
 
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PLACEMENT_CACHE_SECONDS = 30
 # How many planned actions and failures a report lists (the counts are always whole).
 REPORT_LIMIT = 1000
 
@@ -199,7 +200,10 @@ class LifecycleService:
         self.backends = backends
         self.clock = clock
         self.costs = CostModel(settings)
-        self.placement = Placement(repository, settings, backends, clock=clock)
+        # One read of a tier's bucket records per half minute, not one per move.
+        self.placement = Placement(
+            repository, settings, backends, clock=clock, cache_seconds=PLACEMENT_CACHE_SECONDS
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LifecycleService:
@@ -217,9 +221,7 @@ class LifecycleService:
         clock) leaves time for; an incomplete report's run is finished by
         ``resume``."""
         now = self.clock()
-        report = LifecycleReport(
-            run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", started_at=now, dry_run=dry_run
-        )
+        report = LifecycleReport(run_id=new_run_id(now), started_at=now, dry_run=dry_run)
         return self._sweep(report, SweepCursor(), remaining_ms)
 
     def resume(

@@ -19,6 +19,8 @@ without a record: the next run computes the same name again and adopts it.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Collection
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -67,6 +69,7 @@ class Placement:
         backends: Backends | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        cache_seconds: float = 0,
     ) -> None:
         self.repository = repository
         self.settings = settings
@@ -74,24 +77,58 @@ class Placement:
         # an overflow bucket.
         self.backends = backends
         self.clock = clock
+        # A service placing many objects in a row (the lifecycle sweep) reads the bucket
+        # records once per ``cache_seconds`` rather than once per object, and counts its
+        # own choices meanwhile, so they still spread over the buckets.
+        self.cache_seconds = cache_seconds
+        self._cache: dict[TierName, tuple[float, list[BucketRecord]]] = {}
+        self._lock = threading.Lock()
 
     def buckets(self, tier: TierName) -> list[BucketRecord]:
         """The tier's bucket records. On first use the tier's configured bucket (created
         by the stack) is recorded, so a fresh deployment places without a manual step."""
+        with self._lock:
+            cached = self._cache.get(tier)
+            if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+                return list(cached[1])
         found = self.repository.list_buckets(tier.value)
-        if found:
-            return found
-        configured = self.settings.tier(tier)
-        with suppress(Conflict):  # a concurrent first use recorded it
-            self.repository.add_bucket(self._record(tier, configured.bucket))
-        return self.repository.list_buckets(tier.value)
+        if not found:
+            configured = self.settings.tier(tier)
+            with suppress(Conflict):  # a concurrent first use recorded it
+                self.repository.add_bucket(self._record(tier, configured.bucket))
+            found = self.repository.list_buckets(tier.value)
+        if self.cache_seconds:
+            with self._lock:
+                self._cache[tier] = (time.monotonic(), list(found))
+        return found
+
+    def _placed(self, tier: TierName, chosen: BucketRecord, size: int) -> BucketRecord:
+        """Count a choice in the cached records until they are read again."""
+        with self._lock:
+            cached = self._cache.get(tier)
+            if cached is not None:
+                self._cache[tier] = (
+                    cached[0],
+                    [
+                        b.model_copy(update={"used_bytes": b.used_bytes + size})
+                        if b.name == chosen.name
+                        else b
+                        for b in cached[1]
+                    ],
+                )
+        return chosen
+
+    def _forget(self, tier: TierName) -> None:
+        with self._lock:
+            self._cache.pop(tier, None)
 
     def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
         """The active bucket that is least full once ``size`` more bytes are in it; if
         none is left, a new overflow bucket (when this placement has backends)."""
         candidates = self._active(self.buckets(tier), exclude)
         if candidates:
-            return min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
+            chosen = min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
+            return self._placed(tier, chosen, size)
         if self.backends is None:
             skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
             raise NoBucketAvailable(f"no active bucket in tier {tier.value!r}{skipped}")
@@ -106,6 +143,7 @@ class Placement:
         )
         if status is None:
             return None
+        self._forget(tier)
         return self.repository.set_bucket_status(tier.value, name, status)
 
     def open_overflow(self, tier: TierName, *, exclude: Collection[str] = ()) -> BucketRecord:
@@ -113,6 +151,7 @@ class Placement:
         concurrent run just opened, or a new ``<base>-N`` (see the module docstring)."""
         if self.backends is None:
             raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
+        self._forget(tier)  # decide on the records as they are now
         buckets = self.buckets(tier)
         roomy = [
             bucket
