@@ -61,6 +61,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 bench: $(BIN)/.bench-installed
 	$(BIN)/python -m bench.compression
 	$(BIN)/python -m bench.capacity
+	$(BIN)/python -m bench.lifecycle
 
 clean:
 	rm -rf .aws-sam .mypy_cache .pytest_cache .ruff_cache

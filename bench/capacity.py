@@ -28,7 +28,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 os.environ.update(
     {
@@ -38,9 +37,9 @@ os.environ.update(
     }
 )
 
-import botocore.client
 from moto import mock_aws
 
+from bench.aws import observed_calls
 from shelflife.backends import Backends, S3Backend
 from shelflife.capacity import CapacityService
 from shelflife.settings import Settings, TierName
@@ -64,19 +63,8 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 def counted_calls() -> Iterator[Counter[str]]:
     """Every AWS API call made inside, by operation name."""
     calls: Counter[str] = Counter()
-    # Every botocore client (boto3's and pynamodb's) goes through this one method.
-    client_class: Any = botocore.client.BaseClient
-    original = client_class._make_api_call
-
-    def counting(self: Any, operation: str, params: Any) -> Any:
-        calls[operation] += 1
-        return original(self, operation, params)
-
-    client_class._make_api_call = counting
-    try:
+    with observed_calls(lambda operation, _: calls.update([operation])):
         yield calls
-    finally:
-        client_class._make_api_call = original
 
 
 def timed(run: Callable[[], object], repeat: int) -> tuple[float, Counter[str]]:

@@ -12,7 +12,6 @@ at worst, never two different things (see ``shelflife.placement`` for overflow).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +21,14 @@ from shelflife.errors import Conflict, NoBucketAvailable, StorageError
 from shelflife.placement import Placement, utc_now
 from shelflife.policy import cleanup_eligible, soft_deleted
 from shelflife.settings import Settings, TierName
-from shelflife.table.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
+from shelflife.table.records import (
+    BucketRecord,
+    BucketStatus,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    new_run_id,
+)
 from shelflife.table.repository import Repository
 
 if TYPE_CHECKING:
@@ -156,9 +162,7 @@ class CapacityService:
         an overflow bucket past the overflow threshold. ``dry_run`` changes nothing and
         reports what would be done."""
         now = self.clock()
-        report = CapacityReport(
-            run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", checked_at=now, dry_run=dry_run
-        )
+        report = CapacityReport(run_id=new_run_id(now), checked_at=now, dry_run=dry_run)
         try:
             buckets = self._buckets()
             for tier in TierName:

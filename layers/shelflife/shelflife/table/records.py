@@ -7,6 +7,7 @@ them to and from pynamodb models (``table.models``) or keep them in memory.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
@@ -139,6 +140,11 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+def new_run_id(started_at: datetime) -> str:
+    """A run's id: when it started, readable, and unique among runs started together."""
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
 class RunRecord(_Record):
