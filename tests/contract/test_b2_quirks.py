@@ -7,7 +7,13 @@ from b2sdk.v2.exception import ServiceError, StorageCapExceeded, TooManyRequests
 
 from shelflife.backends import B2Backend
 from shelflife.backends.base import BucketPolicy
-from shelflife.errors import BackendUnavailable, BucketFull, ObjectNotFound, Throttled
+from shelflife.errors import (
+    BackendUnavailable,
+    BucketFull,
+    ChecksumMismatch,
+    ObjectNotFound,
+    Throttled,
+)
 
 
 @pytest.fixture
@@ -95,3 +101,19 @@ def test_the_storage_cap_means_the_bucket_is_full(
 
     with pytest.raises(BucketFull, match=r"shelflife-cold/a\.jpg"):
         b2.put("shelflife-cold", "a.jpg", b"data", content_type="image/jpeg")
+
+
+def test_a_stream_that_does_not_match_its_sha256_is_not_stored(b2: B2Backend) -> None:
+    """B2 checks SHA-1 of what it received, not our SHA-256: the bytes are gathered
+    and checked before the upload."""
+    with pytest.raises(ChecksumMismatch):
+        b2.put_stream(
+            "shelflife-cold",
+            "k.jpg",
+            iter([b"not what was promised"]),
+            size=21,
+            sha256="0" * 64,
+            content_type="image/jpeg",
+        )
+
+    assert not b2.exists("shelflife-cold", "k.jpg")

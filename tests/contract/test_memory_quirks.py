@@ -1,5 +1,5 @@
-"""The in-memory backend's presigned URLs behave like real ones: they expire and
-cannot be forged."""
+"""The in-memory backend: presigned URLs behave like real ones (they expire and
+cannot be forged), and a stream is checked before it is stored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from shelflife.backends import MemoryBackend
 from shelflife.backends.base import BucketPolicy
-from shelflife.errors import PermissionDenied
+from shelflife.errors import ChecksumMismatch, PermissionDenied
 
 
 def test_urls_expire_and_cannot_be_altered() -> None:
@@ -24,3 +24,15 @@ def test_urls_expire_and_cannot_be_altered() -> None:
     now[0] += 61
     with pytest.raises(PermissionDenied, match="expired"):
         backend.open_presigned_url(url)
+
+
+def test_a_stream_that_does_not_match_its_sha256_is_not_stored() -> None:
+    memory = MemoryBackend()
+    memory.create_bucket("shelflife-temp", BucketPolicy(tier="temp"))
+
+    with pytest.raises(ChecksumMismatch):
+        memory.put_stream(
+            "shelflife-temp", "k.jpg", iter([b"abc"]), size=3, sha256="0" * 64, content_type="x/y"
+        )
+
+    assert not memory.exists("shelflife-temp", "k.jpg")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -16,6 +19,7 @@ from shelflife.errors import (
     BackendUnavailable,
     BucketNameTaken,
     BucketNotFound,
+    ChecksumMismatch,
     PermissionDenied,
     StorageError,
     Throttled,
@@ -87,6 +91,7 @@ def stubbed() -> Iterator[tuple[S3Backend, Stubber]]:
         ("InternalError", 500, BackendUnavailable),
         ("AccessDenied", 403, PermissionDenied),
         ("NoSuchBucket", 404, BucketNotFound),
+        ("BadDigest", 400, ChecksumMismatch),
         ("InvalidRequest", 400, StorageError),
     ],
 )
@@ -109,3 +114,28 @@ def test_someone_elses_bucket_name_is_a_conflict(stubbed: tuple[S3Backend, Stubb
 
     with pytest.raises(BucketNameTaken):
         backend.create_bucket("taken-name", BucketPolicy(tier="temp"))
+
+
+def test_a_stream_is_sent_with_its_sha256_for_s3_to_verify(s3: S3Backend) -> None:
+    """moto stores what it is sent; S3 and R2 refuse bytes that do not match the
+    x-amz-checksum-sha256 header (BadDigest, above), so the header must be there."""
+    s3.create_bucket("shelflife-temp", BucketPolicy(tier="temp"))
+    data = b"streamed bytes" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    sent: dict[str, str] = {}
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.update({name.lower(): value for name, value in request.headers.items()})
+
+    s3.client.meta.events.register("before-send.s3.PutObject", capture)
+    s3.put_stream(
+        "shelflife-temp",
+        "k.jpg",
+        iter([data[:5000], data[5000:]]),
+        size=len(data),
+        sha256=digest,
+        content_type="image/jpeg",
+    )
+
+    assert base64.b64decode(sent["x-amz-checksum-sha256"]).hex() == digest
+    assert s3.get("shelflife-temp", "k.jpg").data == data

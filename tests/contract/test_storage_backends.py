@@ -118,6 +118,58 @@ def test_copy_keeps_bytes_type_and_checksum(subject: BackendUnderTest) -> None:
     assert backend.exists(bucket, "src.jpg")
 
 
+def test_open_reads_the_object_in_chunks_with_its_info(subject: BackendUnderTest) -> None:
+    backend, bucket = subject.backend, subject.new_bucket()
+    big = bytes(range(256)) * (3 * 4096 + 7)  # a little over 3 MiB: several chunks
+    backend.put(bucket, "big.jpg", big, content_type="image/jpeg", metadata={"owner": "bob"})
+
+    info, chunks = backend.open(bucket, "big.jpg")
+
+    assert b"".join(chunks) == big
+    assert (info.size, info.sha256) == (len(big), hashlib.sha256(big).hexdigest())
+    assert (info.content_type, info.metadata["owner"]) == ("image/jpeg", "bob")
+    with pytest.raises(ObjectNotFound):
+        backend.open(bucket, "nothing-here.jpg")
+
+
+def test_put_stream_stores_what_arrives_in_chunks(subject: BackendUnderTest) -> None:
+    backend, bucket = subject.backend, subject.new_bucket()
+    big = bytes(range(256)) * (3 * 4096 + 7)
+    pieces = (big[i : i + 65536] for i in range(0, len(big), 65536))
+
+    backend.put_stream(
+        bucket,
+        "streamed.jpg",
+        pieces,
+        size=len(big),
+        sha256=hashlib.sha256(big).hexdigest(),
+        content_type="image/jpeg",
+        metadata={"owner": "carol"},
+    )
+
+    assert backend.get(bucket, "streamed.jpg").data == big  # verified against its SHA-256
+    head = backend.head(bucket, "streamed.jpg")
+    assert (head.sha256, head.content_type) == (hashlib.sha256(big).hexdigest(), "image/jpeg")
+    assert head.metadata["owner"] == "carol"
+
+
+def test_a_stream_from_one_backend_lands_in_another(subject: BackendUnderTest) -> None:
+    from shelflife.backends import MemoryBackend
+
+    source = MemoryBackend()
+    source.create_bucket("source-bucket", BucketPolicy(tier="hot"))
+    source.put("source-bucket", "a.jpg", JPEG, content_type="image/jpeg")
+    backend, bucket = subject.backend, subject.new_bucket()
+    info, chunks = source.open("source-bucket", "a.jpg")
+    assert info.sha256 is not None
+
+    backend.put_stream(
+        bucket, "a.jpg", chunks, size=info.size, sha256=info.sha256, content_type="image/jpeg"
+    )
+
+    assert backend.get(bucket, "a.jpg").data == JPEG
+
+
 def test_changed_bytes_fail_verification(subject: BackendUnderTest) -> None:
     backend, bucket = subject.backend, subject.new_bucket()
     backend.put(bucket, "rot.jpg", JPEG, content_type="image/jpeg")

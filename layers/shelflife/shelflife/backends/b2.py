@@ -39,6 +39,7 @@ from b2sdk.v2.exception import (
 )
 
 from shelflife.backends.base import (
+    CHUNK_SIZE,
     SHA256_METADATA_KEY,
     BucketDescription,
     BucketPolicy,
@@ -157,6 +158,17 @@ class B2Backend(StorageBackend):
             downloaded.save(buffer)
         info = self._version_info(bucket, key, downloaded.download_version)
         return StoredObject(info=info, data=buffer.getvalue())
+
+    def _open(self, bucket: str, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        with self._translated(bucket, key):
+            downloaded = self._bucket(bucket).download_file_by_name(key)
+        info = self._version_info(bucket, key, downloaded.download_version)
+
+        def chunks() -> Iterator[bytes]:
+            with self._translated(bucket, key), downloaded.response as response:
+                yield from response.iter_content(chunk_size=CHUNK_SIZE)
+
+        return info, chunks()
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         with self._translated(bucket, key):

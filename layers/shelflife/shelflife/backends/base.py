@@ -9,17 +9,20 @@ provider's.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shelflife.errors import ChecksumMismatch, InvalidArgument, ObjectNotFound
 
 SHA256_METADATA_KEY = "sha256"
 MAX_PAGE_SIZE = 1000
+# What a streamed read hands over at a time.
+CHUNK_SIZE = 1024 * 1024
 # SigV4 presigned URLs are valid for at most 7 days; B2 download authorizations too.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 DEFAULT_PRESIGN_SECONDS = 15 * 60
@@ -91,6 +94,29 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class ChunkReader(io.RawIOBase):
+    """A readable, non-seekable file over an iterator of chunks, for clients that take
+    a file to upload from."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
 class StorageBackend(ABC):
     """Objects in buckets, on one provider account."""
 
@@ -100,6 +126,10 @@ class StorageBackend(ABC):
     # Whether ``from_settings`` needs the R2/B2 credentials (read from Secrets Manager),
     # so a function using S3 only never fetches the secret.
     needs_credentials: ClassVar[bool] = False
+    # Whether the provider refuses a write whose bytes do not hash to the SHA-256 sent
+    # with it (S3 and R2 do; B2 checks SHA-1 of what it received only). Only then can
+    # ``put_stream`` stream: the bytes are verified before the object exists.
+    verifies_sha256_on_write: ClassVar[bool] = False
 
     # ---- public operations -------------------------------------------------------
 
@@ -132,6 +162,49 @@ class StorageBackend(ABC):
                 key=key,
             )
         return stored
+
+    def open(self, bucket: str, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """An object's info and its bytes in chunks, read as they are consumed (the
+        caller checks them: see ``put_stream``)."""
+        self._check_location(bucket, key)
+        return self._open(bucket, key)
+
+    def put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        size: int,
+        sha256: str,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store ``size`` bytes arriving as ``chunks`` that must hash to ``sha256``;
+        ``ChecksumMismatch`` (and no object) if they do not. Streamed where the provider
+        verifies the SHA-256 itself; elsewhere gathered and checked before the write."""
+        self._check_location(bucket, key)
+        meta = {**(metadata or {}), SHA256_METADATA_KEY: sha256}
+        if self.verifies_sha256_on_write:
+            self._put_stream(
+                bucket,
+                key,
+                chunks,
+                size=size,
+                sha256=sha256,
+                content_type=content_type,
+                metadata=meta,
+            )
+            return
+        data = b"".join(chunks)
+        if len(data) != size or sha256_hex(data) != sha256:
+            raise ChecksumMismatch(
+                "the bytes to store do not match their expected size and SHA-256",
+                backend=self.name,
+                bucket=bucket,
+                key=key,
+            )
+        self._put(bucket, key, data, content_type=content_type, metadata=meta, sha256=sha256)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         self._check_location(bucket, key)
@@ -241,6 +314,24 @@ class StorageBackend(ABC):
     def _list_page(
         self, bucket: str, *, prefix: str, cursor: str | None, limit: int
     ) -> ObjectPage: ...
+
+    def _open(self, bucket: str, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        # Backends that can read in chunks override this.
+        stored = self._get(bucket, key)
+        return stored.info, iter([stored.data])
+
+    def _put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        size: int,
+        sha256: str,
+        content_type: str,
+        metadata: Mapping[str, str],
+    ) -> None:
+        raise NotImplementedError(f"{self.name} does not verify SHA-256 on write")
 
     def _copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
         # Backends with a server-side copy override this.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -14,9 +15,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shelflife.backends.base import (
+    CHUNK_SIZE,
     SHA256_METADATA_KEY,
     BucketDescription,
     BucketPolicy,
+    ChunkReader,
     ObjectInfo,
     ObjectPage,
     StorageBackend,
@@ -27,6 +30,7 @@ from shelflife.errors import (
     BackendUnavailable,
     BucketNameTaken,
     BucketNotFound,
+    ChecksumMismatch,
     ObjectNotFound,
     PermissionDenied,
     StorageError,
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 
 _OBJECT_MISSING = {"NoSuchKey", "404", "NotFound"}
 _BUCKET_MISSING = {"NoSuchBucket"}
+# The bytes received do not match the checksum sent with them.
+_BAD_CHECKSUM = {"BadDigest", "XAmzContentSHA256Mismatch"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "429"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId"}
 # Read-back calls answer these when the setting was never applied.
@@ -53,8 +59,14 @@ _NOT_CONFIGURED = {
     "NoSuchTagSetError",
 }
 # Standard retry mode backs off on throttling and 5xx before we ever see the error;
-# SigV4 is the only signature R2 accepts and the one S3 requires for new regions.
-_DEFAULT_CONFIG = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 4})
+# SigV4 is the only signature R2 accepts and the one S3 requires for new regions. The
+# payload is not part of the signature (every PUT carries its SHA-256 checksum, over
+# TLS), so a body can stream: signing it would mean reading it twice.
+_DEFAULT_CONFIG = Config(
+    signature_version="s3v4",
+    retries={"mode": "standard", "max_attempts": 4},
+    s3={"payload_signing_enabled": False},
+)
 _CORS_METHODS = ["GET", "HEAD", "PUT", "POST"]
 
 
@@ -64,6 +76,7 @@ def _error_code(error: ClientError) -> str:
 
 class S3Backend(StorageBackend):
     name: ClassVar[str] = "s3"
+    verifies_sha256_on_write: ClassVar[bool] = True
     # R2 has no public access block, bucket policy, default-encryption or tagging API:
     # its buckets are always private to the S3 API and encrypted at rest.
     applies_access_policies: ClassVar[bool] = True
@@ -134,6 +147,40 @@ class S3Backend(StorageBackend):
             response = self._client.get_object(Bucket=bucket, Key=key)
             data = response["Body"].read()
         return StoredObject(info=self._info(bucket, key, response), data=data)
+
+    def _open(self, bucket: str, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        with self._translated(bucket, key):
+            response = self._client.get_object(Bucket=bucket, Key=key)
+
+        def chunks() -> Iterator[bytes]:
+            with self._translated(bucket, key):
+                yield from response["Body"].iter_chunks(CHUNK_SIZE)
+
+        return self._info(bucket, key, response), chunks()
+
+    def _put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        size: int,
+        sha256: str,
+        content_type: str,
+        metadata: Mapping[str, str],
+    ) -> None:
+        with self._translated(bucket, key):
+            # One PUT read from the stream as it is sent; the provider checks the bytes
+            # against the checksum and stores nothing if they differ (BadDigest).
+            self._client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=io.BufferedReader(ChunkReader(chunks), CHUNK_SIZE),
+                ContentLength=size,
+                ContentType=content_type,
+                Metadata=dict(metadata),
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+            )
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
         with self._translated(bucket, key):
@@ -353,6 +400,8 @@ class S3Backend(StorageBackend):
         message = str(error.response.get("Error", {}).get("Message") or code or error)
         if code in _BUCKET_MISSING:
             return BucketNotFound(message, **where)
+        if code in _BAD_CHECKSUM:
+            return ChecksumMismatch(message, **where)
         if code in _OBJECT_MISSING:
             return ObjectNotFound(message, **where) if key else BucketNotFound(message, **where)
         if code in _THROTTLED or status == 429:
