@@ -25,6 +25,7 @@ WRITES = frozenset(
         "set_bucket_counters",
         "save_run",
         "put",
+        "put_stream",
         "copy",
         "delete",
         "create_bucket",
@@ -37,7 +38,7 @@ class InjectedCrash(BaseException):
 
 
 # Reads worth a crash or a fault between them: a verification, a page of due records.
-READS = frozenset({"get", "head", "find_image", "due_images", "list_buckets"})
+READS = frozenset({"get", "open", "head", "find_image", "due_images", "list_buckets"})
 
 
 class Steps:

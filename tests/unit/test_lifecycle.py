@@ -327,3 +327,24 @@ def test_a_sweep_reads_the_bucket_records_once_and_still_spreads_its_moves(
     assert steps.log.count("table.list_buckets") == 1
     buckets = [world.get(image).location.bucket for image in images]  # type: ignore[union-attr]
     assert Counter(buckets) == {HOT: 5, f"{HOT}-1": 5}
+
+
+def test_a_source_whose_bytes_changed_is_not_moved_and_its_claim_is_given_back(
+    world: World,
+) -> None:
+    # TEMP and HOT on different backends (one store serves both): the copy streams.
+    world.settings = lifecycle_settings(hot={"backend": "s3"})
+    image = world.upload(age=timedelta(days=3))
+    assert image.location is not None
+    stored = world.memory._buckets[TEMP].objects[image.location.key]
+    world.memory._buckets[TEMP].objects[image.location.key] = type(stored)(
+        info=stored.info, data=b"rotten" + stored.data[6:]
+    )
+
+    report = world.sweep()
+
+    after = world.get(image)
+    assert (after.location, after.move_to) == (image.location, None)
+    assert (report.counts["failed"], report.counts["rolled_back"]) == (1, 1)
+    assert report.actions[0]["detail"].startswith("checksum: ")
+    assert {bucket for _, bucket, _ in world.objects()} == {TEMP}  # nothing landed in HOT

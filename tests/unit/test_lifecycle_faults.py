@@ -121,7 +121,9 @@ def test_a_clean_move_copies_verifies_flips_and_leaves_the_source_to_cleanup() -
         destination = move.backends[move.destination.value]
         claim = log.index("table.replace_image")
         copy = next(
-            i for i, step in enumerate(log) if step in {f"{destination}.put", f"{destination}.copy"}
+            i
+            for i, step in enumerate(log)
+            if step in {f"{destination}.put_stream", f"{destination}.copy"}
         )
         verify = max(i for i, step in enumerate(log) if step == f"{destination}.head")
         flip = max(i for i, step in enumerate(log) if step == "table.replace_image")

@@ -10,8 +10,8 @@ A move is four steps, each safe to repeat:
 
 1. claim the destination on the record (``move_to``: the least-full bucket of the
    destination tier), a conditional write;
-2. copy the object there: server-side within one backend, read-then-write across
-   backends (each side checks the SHA-256 recorded at ingest);
+2. copy the object there: server-side within one backend, streamed across backends
+   (the destination refuses bytes that do not hash to the SHA-256 recorded at ingest);
 3. verify what landed (size and SHA-256, read back from the destination);
 4. flip the record to the destination and move both buckets' counters, in one
    transaction conditional on the record being as it was read.
@@ -475,13 +475,25 @@ class LifecycleService:
         if source.backend is destination.backend:
             origin.copy(source.bucket, source.key, destination.bucket, destination.key)
         else:
-            stored = origin.get(source.bucket, source.key)  # checked against its SHA-256
-            target.put(
+            # Streamed from one provider to the other; the destination refuses bytes that
+            # do not hash to the image's SHA-256 (see StorageBackend.put_stream).
+            info, chunks = origin.open(source.bucket, source.key)
+            expected = image.stored_sha256 or info.sha256
+            if expected is None:
+                raise ChecksumMismatch(
+                    "no recorded SHA-256 to verify a copy against",
+                    backend=source.backend.value,
+                    bucket=source.bucket,
+                    key=source.key,
+                )
+            target.put_stream(
                 destination.bucket,
                 destination.key,
-                stored.data,
-                content_type=stored.info.content_type or "application/octet-stream",
-                metadata=stored.info.metadata,
+                chunks,
+                size=image.stored_size,
+                sha256=expected,
+                content_type=info.content_type or "application/octet-stream",
+                metadata=info.metadata,
             )
         if not self._landed(target, destination, image):
             raise ChecksumMismatch(
