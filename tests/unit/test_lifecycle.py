@@ -4,6 +4,7 @@ its continuation, and the run records."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ import pytest
 
 from shelflife.backends.base import BucketPolicy
 from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import SweepCursor
+from shelflife.lifecycle import REPORT_LIMIT, SweepCursor
 from shelflife.policy import accessed, published
 from shelflife.settings import TierName
 from shelflife.table.records import ImageAction, ImageState, RunKind, RunStatus
@@ -348,3 +349,14 @@ def test_a_source_whose_bytes_changed_is_not_moved_and_its_claim_is_given_back(
     assert (report.counts["failed"], report.counts["rolled_back"]) == (1, 1)
     assert report.actions[0]["detail"].startswith("checksum: ")
     assert {bucket for _, bucket, _ in world.objects()} == {TEMP}  # nothing landed in HOT
+
+
+def test_a_report_lists_a_bounded_number_of_actions_and_counts_them_all(world: World) -> None:
+    for _ in range(REPORT_LIMIT + 5):
+        world.upload(age=timedelta(days=3))
+
+    report = world.sweep()
+
+    assert report.counts["promoted"] == REPORT_LIMIT + 5
+    assert len(report.actions) == REPORT_LIMIT
+    assert len(json.dumps(report.as_dict())) < 100_000  # far below an item's 400 KB

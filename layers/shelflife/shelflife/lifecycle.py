@@ -78,8 +78,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLACEMENT_CACHE_SECONDS = 30
-# How many planned actions and failures a report lists (the counts are always whole).
-REPORT_LIMIT = 1000
+# How many actions and failures a report lists (the counts are always whole): the
+# handler's answer is kept in one DynamoDB item by the idempotency utility (400 KB).
+REPORT_LIMIT = 200
 
 
 class Outcome(StrEnum):
