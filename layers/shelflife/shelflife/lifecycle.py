@@ -376,7 +376,7 @@ class LifecycleService:
                 self.repository.replace_image(image, soft_deleted(image, now, self.settings))
             return ItemResult(image.id, Outcome.DELETED, step.action, rolled_back=rolled_back)
         if step.action is ImageAction.ARCHIVE and image.move_to is None:
-            reason = self._archive_not_worth_it(image, step, now)
+            reason = self._archive_not_worth_it(image, now)
             if reason is not None:
                 if not dry_run:
                     self.repository.replace_image(image, archive_skipped(image, now, self.settings))
@@ -396,9 +396,7 @@ class LifecycleService:
             and MOVE_DESTINATIONS[step.action] is image.move_to.tier
         )
 
-    def _archive_not_worth_it(
-        self, image: ImageRecord, step: Schedule, now: datetime
-    ) -> str | None:
+    def _archive_not_worth_it(self, image: ImageRecord, now: datetime) -> str | None:
         """Why archiving ``image`` is skipped, or None to archive it: its one-time cost
         (requests, egress, the source's minimum storage duration) against what COLD
         saves until the image would leave it."""
