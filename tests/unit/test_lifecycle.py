@@ -12,10 +12,10 @@ import pytest
 
 from shelflife.backends.base import BucketPolicy
 from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import REPORT_LIMIT, SweepCursor
+from shelflife.lifecycle import COUNTED, REPORT_LIMIT, SweepCursor
 from shelflife.policy import accessed, published
 from shelflife.settings import TierName
-from shelflife.table.records import ImageAction, ImageState, RunKind, RunStatus
+from shelflife.table.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
 from tests.support.crashes import Steps
 from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 
@@ -307,6 +307,8 @@ def test_the_summary_adds_up_the_runs_of_the_last_days(world: World) -> None:
     summary = world.service().summary(days=7)
 
     assert (summary["runs"], summary["promoted"], summary["deleted"]) == (2, 1, 1)
+    for run in world.repository.recent_runs(RunKind.LIFECYCLE):
+        assert set(COUNTED) <= set(run.counts), "every count, zeros included"
     assert world.service().summary(days=1)["promoted"] == 0  # the first run is older
     with pytest.raises(InvalidArgument):
         world.service().summary(days=0)
@@ -360,3 +362,46 @@ def test_a_report_lists_a_bounded_number_of_actions_and_counts_them_all(world: W
     assert report.counts["promoted"] == REPORT_LIMIT + 5
     assert len(report.actions) == REPORT_LIMIT
     assert len(json.dumps(report.as_dict())) < 100_000  # far below an item's 400 KB
+
+
+# ---- races: the API or a second run acting while a sweep is mid-flight ------------------
+
+
+def claim_step(world: World, image: ImageRecord) -> int:
+    """The number of the sweep's write that claims ``image``'s destination."""
+    steps = Steps()
+    probe = World(settings=world.settings)
+    probe.upload(TierName.HOT, age=timedelta(days=90))
+    probe.service(steps).run()
+    return steps.log.index("table.replace_image") + 1
+
+
+def test_an_access_just_before_the_claim_wins_and_the_image_stays(world: World) -> None:
+    image = world.upload(TierName.HOT, age=timedelta(days=90))
+    steps = Steps()
+    steps.before = (claim_step(world, image), lambda: world.change(image, accessed))
+
+    report = world.service(steps).run()
+    world.cleanup()
+
+    assert report.counts["changed"] == 1  # the claim lost: the record is newer
+    assert world.tier_of(image) is TierName.HOT
+    assert world.get(image).due_at == NOW + timedelta(days=90)  # the access rescheduled it
+    world.assert_consistent()
+
+
+def test_two_sweeps_at_once_move_an_image_once(world: World) -> None:
+    image = world.upload(TierName.HOT, age=timedelta(days=90))
+    steps = Steps()
+    steps.before = (claim_step(world, image), lambda: world.service().run())
+
+    report = world.service(steps).run()
+    world.cleanup()
+
+    assert report.counts["changed"] == 1
+    assert world.tier_of(image) is TierName.COLD
+    [archived] = [
+        r for r in world.repository.recent_runs(RunKind.LIFECYCLE) if r.counts["archived"]
+    ]
+    assert archived.counts["archived"] == 1
+    world.assert_consistent()

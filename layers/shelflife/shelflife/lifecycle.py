@@ -319,7 +319,8 @@ class LifecycleService:
         return report
 
     def _save(self, report: LifecycleReport, status: RunStatus, began: float) -> None:
-        counts = Counter({name: 0 for name in COUNTED}) + report.counts
+        counts = Counter(dict.fromkeys(COUNTED, 0))
+        counts.update(report.counts)  # not `+`: a Counter sum drops the zeros
         counts["duration_ms"] = report.counts["duration_ms"] + round(
             (time.monotonic() - began) * 1000
         )
