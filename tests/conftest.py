@@ -19,6 +19,10 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_REGION": "eu-west-1",
         "MOTO_S3_CUSTOM_ENDPOINTS": "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+        # botocore sends a call naming a stream ARN to the account's own endpoint
+        # (<account>.streams-ddb.<region>...), which moto does not serve; the regional
+        # endpoint answers the same.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }
 )
 

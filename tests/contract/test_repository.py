@@ -16,6 +16,8 @@ from shelflife.table.memory import MemoryRepository
 from shelflife.table.records import (
     BucketRecord,
     BucketStatus,
+    CleanupStatus,
+    CleanupTask,
     ImageAction,
     ImageRecord,
     ImageState,
@@ -373,6 +375,30 @@ def test_bucket_status_and_counter_repair(repo: Repository) -> None:
         repo.get_bucket("temp", "missing")
 
 
+def test_a_counter_repair_based_on_stale_counters_is_refused(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    repo.add_image(image())  # the counters move after the repair read them at (0, 0)
+
+    with pytest.raises(Conflict):
+        repo.set_bucket_counters("temp", "temp-a", used_bytes=7, object_count=1, expected=(0, 0))
+
+    assert counters(repo) == (100, 1)
+    repo.set_bucket_counters("temp", "temp-a", used_bytes=7, object_count=1, expected=(100, 1))
+    assert counters(repo) == (7, 1)
+    with pytest.raises(RecordNotFound):
+        repo.set_bucket_counters("temp", "missing", used_bytes=0, object_count=0, expected=(0, 0))
+
+
+def test_images_are_found_many_at_once(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    stored = [repo.add_image(image(f"img-{n}")) for n in range(150)]  # more than one batch
+
+    found = repo.find_images([f"img-{n}" for n in range(0, 150, 2)] + ["nobody", "img-0"])
+
+    assert found == {record.id: record for record in stored[::2]}
+    assert repo.find_images([]) == {}
+
+
 # ---- runs -------------------------------------------------------------------------
 
 
@@ -430,3 +456,41 @@ def test_a_move_in_flight_is_not_counted_until_the_record_points_there(repo: Rep
     assert (counters(repo), counters(repo, "hot-a", "hot")) == ((100, 1), (0, 0))
     repo.replace_image(claimed, claimed.model_copy(update={"location": target, "move_to": None}))
     assert (counters(repo), counters(repo, "hot-a", "hot")) == ((0, 0), (100, 1))
+
+
+# ---- cleanup tasks ----------------------------------------------------------------
+
+
+def task(event_id: str, status: CleanupStatus, *, minutes: int = 0) -> CleanupTask:
+    return CleanupTask(
+        event_id=event_id,
+        image_id="img-1",
+        status=status,
+        attempts=2,
+        error="Throttled: b2: slow down",
+        first_failed_at=NOW,
+        updated_at=NOW + timedelta(minutes=minutes),
+        expires_at=NOW + timedelta(days=14),
+    )
+
+
+def test_cleanup_tasks_round_trip_and_are_listed_newest_first(repo: Repository) -> None:
+    for n, status in enumerate(
+        [CleanupStatus.RETRYING, CleanupStatus.FAILED, CleanupStatus.COMPLETED]
+    ):
+        repo.save_cleanup_task(task(f"event-{n}", status, minutes=n))
+    updated = task("event-0", CleanupStatus.FAILED, minutes=10)
+
+    repo.save_cleanup_task(updated)
+
+    assert repo.find_cleanup_task("event-0") == updated
+    assert repo.find_cleanup_task("event-9") is None
+    assert [t.event_id for t in repo.cleanup_tasks()] == ["event-0", "event-2", "event-1"]
+    assert [t.event_id for t in repo.cleanup_tasks(status=CleanupStatus.FAILED)] == [
+        "event-0",
+        "event-1",
+    ]
+    recent = repo.cleanup_tasks(
+        status=CleanupStatus.FAILED, updated_since=NOW + timedelta(minutes=5)
+    )
+    assert [t.event_id for t in recent] == ["event-0"]

@@ -6,12 +6,18 @@ completes and then ``InjectedCrash`` is raised, as if the Lambda had died there;
 derives from BaseException so no ``except Exception`` in the code under test can
 swallow it. ``before`` runs a callback before the N-th call instead, to interleave a
 concurrent delivery at exactly that point.
+
+``FlakyStore`` is the transient kind of fault: a store whose deletes are throttled a
+number of times before they work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from shelflife.backends import StorageBackend
+from shelflife.errors import Throttled
 
 T = TypeVar("T")
 
@@ -84,3 +90,21 @@ class _Proxy:
             return self._steps._call(self._label, name, attribute, *args, **kw)
 
         return counted
+
+
+class FlakyStore:
+    """A store whose deletes fail ``failures`` times (None: always) before they work."""
+
+    def __init__(self, store: StorageBackend, failures: int | None) -> None:
+        self._store = store
+        self.failures = failures
+        self.attempts = 0
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.attempts += 1
+        if self.failures is None or self.attempts <= self.failures:
+            raise Throttled("delete: slow down", backend=self._store.name)
+        self._store.delete(bucket, key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

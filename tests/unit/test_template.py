@@ -5,6 +5,7 @@ settings that the settings model accepts."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from shelflife.ingest import IMAGES_PREFIX
 from shelflife.settings import Settings
-from shelflife.table.models import TTL_ATTRIBUTE, table_schema
+from shelflife.table.models import IMAGE_SK, TTL_ATTRIBUTE, table_schema
 from shelflife.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
 from tests.support.template import ROOT, load_template, resource
 
@@ -195,7 +196,9 @@ def allowed(function: str, action: str, arn: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("function", ["IngestFunction", "CapacityFunction", "LifecycleFunction"])
+@pytest.mark.parametrize(
+    "function", ["IngestFunction", "CapacityFunction", "LifecycleFunction", "CleanupFunction"]
+)
 def test_no_function_gets_wildcard_actions_or_resources(function: str) -> None:
     for statement in policy_statements(function):
         actions = (
@@ -374,3 +377,94 @@ def test_lifecycle_runs_daily_at_3_and_continues_through_its_queue() -> None:
     alarm = resource("LifecycleFailuresAlarm")["Properties"]
     assert f'"{alarm["MetricName"]}"' in source
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_cleanup_may_do_exactly_what_the_service_does() -> None:
+    table = "arn-of-Table.Arn"
+    photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
+    temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
+    hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
+    for bucket in (temp, f"{temp}-3", hot, f"{hot}-1"):
+        assert allowed("CleanupFunction", "s3:DeleteObject", f"{bucket}/{photo}"), bucket
+        assert not allowed("CleanupFunction", "s3:PutObject", f"{bucket}/{photo}"), bucket
+    uploads = f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}"
+    assert not allowed("CleanupFunction", "s3:DeleteObject", f"{uploads}/{INCOMING_PREFIX}a.jpg")
+    assert not allowed("CleanupFunction", "s3:DeleteObject", f"{temp}/{QUARANTINE_PREFIX}a.jpg")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"):
+        assert allowed("CleanupFunction", action, table), action
+    assert allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_hash")
+    assert not allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_owner")
+    # It reads image records and never changes them: only its own task records.
+    for action in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"):
+        assert not allowed("CleanupFunction", action, table), action
+    stream = f"{table}/stream/2026-11-21T12:00:00.000"
+    for action in ("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"):
+        assert allowed("CleanupFunction", f"dynamodb:{action}", stream), action
+    assert not allowed(
+        "CleanupFunction", "dynamodb:GetRecords", "arn:aws:dynamodb:::table/x/stream/y"
+    )
+    queue = "arn-of-CleanupDeadLetterQueue.Arn"
+    for action in ("SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+        assert allowed("CleanupFunction", f"sqs:{action}", queue), action
+    assert not allowed("CleanupFunction", "sqs:SendMessage", "arn-of-IngestDeadLetterQueue.Arn")
+    assert allowed(
+        "CleanupFunction", "secretsmanager:GetSecretValue", "shelflife-backendcredentials"
+    )
+    # The stream reaches the function through its own mapping, so SAM adds no managed
+    # policy that reads every stream in the account.
+    assert "Events" not in resource("CleanupFunction")["Properties"]
+
+
+def test_cleanup_is_driven_by_the_stream_with_bounded_retries_and_a_dead_letter_queue() -> None:
+    mapping = resource("CleanupStreamMapping")["Properties"]
+    function = resource("CleanupFunction")["Properties"]
+
+    assert mapping["FunctionName"] == {"Ref": "CleanupFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    # More retries than the function's own attempts, so the function dead-letters a
+    # change with its reason before Lambda gives up on the batch.
+    assert mapping["MaximumRetryAttempts"] > Settings.model_fields["cleanup_max_attempts"].default
+    # Records Lambda gives up on stay in the stream (24 h) long enough to be redriven.
+    assert 0 < mapping["MaximumRecordAgeInSeconds"] <= 12 * 3600
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["CleanupDeadLetterQueue", "Arn"]}
+    assert function["Environment"]["Variables"] == {
+        "SHELFLIFE_CLEANUP_DEAD_LETTER_QUEUE_URL": {"Ref": "CleanupDeadLetterQueue"}
+    }
+    for name in ("CleanupDeadLetterQueue",):
+        queue = resource(name)["Properties"]
+        assert queue["SqsManagedSseEnabled"] is True
+        assert queue["VisibilityTimeout"] >= function["Timeout"]
+    patterns = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert {p["eventName"][0] for p in patterns} == {"MODIFY", "REMOVE"}
+    assert all(p["dynamodb"]["Keys"] == {"sk": {"S": [IMAGE_SK]}} for p in patterns)
+    assert (ROOT / "functions" / "cleanup" / "app.py").is_file()
+
+
+def test_cleanup_alarms_watch_the_dead_letters_and_what_the_function_publishes() -> None:
+    source = (ROOT / "functions" / "cleanup" / "app.py").read_text()
+    dead_letters = resource("CleanupDeadLettersAlarm")["Properties"]
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CleanupDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (dead_letters["Threshold"], dead_letters["ComparisonOperator"]) == (
+        0,
+        "GreaterThanThreshold",
+    )
+    defaults = Settings.model_fields
+    for alarm, setting in (
+        ("CleanupFailuresWarningAlarm", "cleanup_warning_failed_per_hour"),
+        ("CleanupPendingWarningAlarm", "cleanup_warning_pending"),
+    ):
+        properties = resource(alarm)["Properties"]
+        assert f'"{properties["MetricName"]}"' in source, alarm
+        assert properties["Threshold"] == defaults[setting].default, alarm
+        assert properties["Period"] == 3600
+    for alarm in (
+        "CleanupDeadLettersAlarm",
+        "CleanupFailuresWarningAlarm",
+        "CleanupIteratorAgeAlarm",
+    ):
+        assert resource(alarm)["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]

@@ -8,41 +8,13 @@ retries and the dead-letter queue.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from shelflife.errors import BackendUnavailable, Throttled
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
-_THROTTLING = {"ThrottlingException", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled"}
+from shelflife.queues import SqsQueue
 
 
-class QueueContinuation:
-    def __init__(self, queue_url: str, *, client: SQSClient | None = None) -> None:
-        self.queue_url = queue_url
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
-
+class QueueContinuation(SqsQueue):
     def request(self, payload: Mapping[str, Any]) -> None:
         """Queue ``payload`` (JSON) as the next invocation's event."""
-        try:
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(payload))
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in _THROTTLING:
-                raise Throttled(f"continuation: {code}", backend="sqs") from e
-            raise BackendUnavailable(f"continuation: {code or e}", backend="sqs") from e
-        except BotoCoreError as e:
-            raise BackendUnavailable(f"continuation: {e}", backend="sqs") from e
+        self.send(payload)

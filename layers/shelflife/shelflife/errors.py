@@ -99,3 +99,7 @@ class BackendUnavailable(StorageError):
     """The provider failed (5xx, timeout, connection); try again later."""
 
     retryable = True
+
+
+class RecordsExpired(ShelflifeError):
+    """Stream records asked for are no longer in the stream (it keeps them 24 hours)."""

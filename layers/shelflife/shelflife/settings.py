@@ -117,6 +117,19 @@ class Settings(_Frozen):
     overflow_threshold_percent: Percent = 95
     cleanup_min_age_days: int = Field(default=30, ge=0)
 
+    # Cleanup (the table's stream). A change whose cleanup failed this many times goes to
+    # the dead-letter queue; health warns past the pending and hourly-failure counts.
+    cleanup_max_attempts: int = Field(default=3, ge=1, le=100)
+    cleanup_dead_letter_queue_url: str | None = None
+    cleanup_warning_pending: int = Field(default=20, ge=0)
+    cleanup_warning_failed_per_hour: int = Field(default=10, ge=0)
+    cleanup_task_days: int = Field(default=14, ge=1)
+
+    # Reconciliation: orphaned objects younger than the grace period are reported, never
+    # deleted (an upload or a move may be writing them); at most so many deletions a run.
+    reconcile_grace_hours: int = Field(default=48, ge=1)
+    reconcile_max_deletes: int = Field(default=1000, ge=0)
+
     # How long records stay after they stop mattering: soft-deleted images (the object
     # is gone, the record answers "what happened to it?") and run records (history).
     deleted_record_days: int = Field(default=30, ge=1)

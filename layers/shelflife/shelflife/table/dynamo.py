@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -24,8 +24,10 @@ from shelflife.errors import (
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.models import (
     BUCKET_PK,
+    CLEANUP_PK,
     IMAGE_SK,
     BucketModel,
+    CleanupModel,
     ImageModel,
     RunModel,
     bind_table,
@@ -38,6 +40,8 @@ from shelflife.table.models import (
 from shelflife.table.records import (
     BucketRecord,
     BucketStatus,
+    CleanupStatus,
+    CleanupTask,
     ImageRecord,
     Location,
     Page,
@@ -45,6 +49,7 @@ from shelflife.table.records import (
     RunRecord,
     RunStatus,
     due_shard,
+    released_objects,
 )
 from shelflife.table.repository import Repository, counter_changes
 
@@ -75,6 +80,89 @@ def _location(
     if not (tier and backend and bucket and key):
         return None
     return Location(tier=TierName(tier), backend=BackendName(backend), bucket=bucket, key=key)
+
+
+def image_from_stream(item: Mapping[str, Any] | None) -> ImageRecord | None:
+    """An image record from an item as the table's stream shows it (``NewImage`` or
+    ``OldImage``, in DynamoDB's typed JSON); None for no item or an item that is not an
+    image record (buckets, runs, cleanup tasks, idempotency records)."""
+    if not item or item.get("sk", {}).get("S") != IMAGE_SK:
+        return None
+    return DynamoRepository._image(ImageModel.from_raw_data(dict(item)))
+
+
+def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> ImageModel:
+    """The item of ``image``; ``released``: how many objects the write lets go of."""
+    location, move = image.location, image.move_to
+    scheduled = image.next_action is not None and image.due_at is not None
+    model = ImageModel(
+        image_pk(image.id),
+        IMAGE_SK,
+        id=image.id,
+        owner=image.owner,
+        draft_id=image.draft_id,
+        state=image.state.value,
+        tier=location.tier.value if location else None,
+        backend=location.backend.value if location else None,
+        bucket=location.bucket if location else None,
+        key=location.key if location else None,
+        original_size=image.original_size,
+        stored_size=image.stored_size,
+        original_sha256=image.original_sha256,
+        stored_sha256=image.stored_sha256,
+        width=image.width,
+        height=image.height,
+        format=image.format,
+        uploaded_at=image.uploaded_at,
+        last_accessed_at=image.last_accessed_at,
+        access_count=image.access_count,
+        published_at=image.published_at,
+        placed_at=image.placed_at,
+        placed_access_count=image.placed_access_count,
+        move_tier=move.tier.value if move else None,
+        move_backend=move.backend.value if move else None,
+        move_bucket=move.bucket if move else None,
+        move_key=move.key if move else None,
+        archive_skipped_at=image.archive_skipped_at,
+        next_action=image.next_action.value if image.next_action else None,
+        # The due index is sparse: only scheduled images carry its keys.
+        due_at=image.due_at if scheduled else None,
+        due_shard=str(due_shard(image.id, due_shards)) if scheduled else None,
+        location_bucket=location_bucket(location.tier.value, location.bucket)
+        if image.live and location
+        else None,
+        rejection_reason=image.rejection_reason,
+        quarantine_key=image.quarantine_key,
+        expires_at=image.expires_at,
+        released=released or None,
+    )
+    if image.version is not None:  # None: a new record, written only if absent
+        model.version = image.version
+    return model
+
+
+def stream_record(
+    event_id: str, old: ImageRecord | None, new: ImageRecord | None, *, due_shards: int = 4
+) -> dict[str, Any]:
+    """A change of one image record as Lambda delivers the table's stream
+    (NEW_AND_OLD_IMAGES): for playing the stream from the in-memory table."""
+    image = new or old
+    assert image is not None
+    released = len(released_objects(old, new))
+    images: dict[str, Any] = {
+        "Keys": {"pk": {"S": image_pk(image.id)}, "sk": {"S": IMAGE_SK}},
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if old is not None:
+        images["OldImage"] = image_model(old, due_shards=due_shards).serialize()
+    if new is not None:
+        images["NewImage"] = image_model(new, due_shards=due_shards, released=released).serialize()
+    return {
+        "eventID": event_id,
+        "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": images,
+    }
 
 
 class DynamoRepository(Repository):
@@ -116,6 +204,16 @@ class DynamoRepository(Repository):
                     original_sha256, range_key_condition=condition
                 )
             ]
+
+    def find_images(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
+        keys = [(image_pk(image_id), IMAGE_SK) for image_id in dict.fromkeys(image_ids)]
+        if not keys:
+            return {}
+        with self._translated(f"{len(keys)} images"):
+            # pynamodb splits the keys into BatchGetItem requests of 100 and retries
+            # what DynamoDB left unprocessed.
+            models = list(ImageModel.batch_get(keys, consistent_read=True))
+        return {model.id: self._image(model) for model in models}
 
     def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         results = ImageModel.by_owner.query(
@@ -173,7 +271,7 @@ class DynamoRepository(Repository):
             else:
                 # pynamodb adds the version condition (or attribute_not_exists for a new
                 # record) and writes version + 1.
-                tx.save(self._model(updated))
+                tx.save(self._model(updated, released=len(released_objects(previous, updated))))
             for change in counter_changes(previous, updated):
                 tx.update(
                     BucketModel(BUCKET_PK, bucket_sk(change.tier, change.bucket)),
@@ -187,52 +285,8 @@ class DynamoRepository(Repository):
             return None
         return updated.model_copy(update={"version": (updated.version or 0) + 1})
 
-    def _model(self, image: ImageRecord) -> ImageModel:
-        location, move = image.location, image.move_to
-        scheduled = image.next_action is not None and image.due_at is not None
-        model = ImageModel(
-            image_pk(image.id),
-            IMAGE_SK,
-            id=image.id,
-            owner=image.owner,
-            draft_id=image.draft_id,
-            state=image.state.value,
-            tier=location.tier.value if location else None,
-            backend=location.backend.value if location else None,
-            bucket=location.bucket if location else None,
-            key=location.key if location else None,
-            original_size=image.original_size,
-            stored_size=image.stored_size,
-            original_sha256=image.original_sha256,
-            stored_sha256=image.stored_sha256,
-            width=image.width,
-            height=image.height,
-            format=image.format,
-            uploaded_at=image.uploaded_at,
-            last_accessed_at=image.last_accessed_at,
-            access_count=image.access_count,
-            published_at=image.published_at,
-            placed_at=image.placed_at,
-            placed_access_count=image.placed_access_count,
-            move_tier=move.tier.value if move else None,
-            move_backend=move.backend.value if move else None,
-            move_bucket=move.bucket if move else None,
-            move_key=move.key if move else None,
-            archive_skipped_at=image.archive_skipped_at,
-            next_action=image.next_action.value if image.next_action else None,
-            # The due index is sparse: only scheduled images carry its keys.
-            due_at=image.due_at if scheduled else None,
-            due_shard=str(due_shard(image.id, self.due_shards)) if scheduled else None,
-            location_bucket=location_bucket(location.tier.value, location.bucket)
-            if image.live and location
-            else None,
-            rejection_reason=image.rejection_reason,
-            quarantine_key=image.quarantine_key,
-            expires_at=image.expires_at,
-        )
-        if image.version is not None:  # None: a new record, written only if absent
-            model.version = image.version
-        return model
+    def _model(self, image: ImageRecord, *, released: int = 0) -> ImageModel:
+        return image_model(image, due_shards=self.due_shards, released=released)
 
     @staticmethod
     def _image(model: ImageModel) -> ImageRecord:
@@ -291,13 +345,28 @@ class DynamoRepository(Repository):
         return self._update_bucket(tier, name, [BucketModel.status.set(status.value)])
 
     def set_bucket_counters(
-        self, tier: str, name: str, *, used_bytes: int, object_count: int
+        self,
+        tier: str,
+        name: str,
+        *,
+        used_bytes: int,
+        object_count: int,
+        expected: tuple[int, int] | None = None,
     ) -> BucketRecord:
-        return self._update_bucket(
-            tier,
-            name,
-            [BucketModel.used_bytes.set(used_bytes), BucketModel.object_count.set(object_count)],
+        actions: list[Any] = [
+            BucketModel.used_bytes.set(used_bytes),
+            BucketModel.object_count.set(object_count),
+        ]
+        if expected is None:
+            return self._update_bucket(tier, name, actions)
+        self.get_bucket(tier, name)  # RecordNotFound for a bucket that is not recorded
+        unchanged = (BucketModel.used_bytes == expected[0]) & (
+            BucketModel.object_count == expected[1]
         )
+        model = BucketModel(BUCKET_PK, bucket_sk(tier, name))
+        with self._translated(f"bucket {name!r}: counters"):
+            model.update(actions=actions, condition=unchanged)
+        return self._bucket(model)
 
     def _update_bucket(self, tier: str, name: str, actions: list[Any]) -> BucketRecord:
         model = BucketModel(BUCKET_PK, bucket_sk(tier, name))
@@ -377,6 +446,63 @@ class DynamoRepository(Repository):
             dry_run=model.dry_run,
             counts={name: int(value) for name, value in model.counts.as_dict().items()},
             cursor=model.cursor,
+            expires_at=model.expires_at,
+        )
+
+    # ---- cleanup tasks -------------------------------------------------------------
+
+    def save_cleanup_task(self, task: CleanupTask) -> CleanupTask:
+        model = CleanupModel(
+            CLEANUP_PK,
+            task.event_id,
+            image_id=task.image_id,
+            status=task.status.value,
+            attempts=task.attempts,
+            error=task.error,
+            first_failed_at=task.first_failed_at,
+            updated_at=task.updated_at,
+            expires_at=task.expires_at,
+        )
+        with self._translated(f"cleanup task {task.event_id!r}"):
+            model.save()
+        return task
+
+    def find_cleanup_task(self, event_id: str) -> CleanupTask | None:
+        with self._translated(f"cleanup task {event_id!r}"):
+            try:
+                model = CleanupModel.get(CLEANUP_PK, event_id, consistent_read=True)
+            except CleanupModel.DoesNotExist:
+                return None
+        return self._cleanup_task(model)
+
+    def cleanup_tasks(
+        self, *, status: CleanupStatus | None = None, updated_since: datetime | None = None
+    ) -> list[CleanupTask]:
+        conditions = []
+        if status is not None:
+            conditions.append(CleanupModel.status == status.value)
+        if updated_since is not None:
+            conditions.append(CleanupModel.updated_at >= updated_since)
+        condition = None
+        for each in conditions:
+            condition = each if condition is None else condition & each
+        with self._translated("cleanup tasks"):
+            tasks = [
+                self._cleanup_task(model)
+                for model in CleanupModel.query(CLEANUP_PK, filter_condition=condition)
+            ]
+        return sorted(tasks, key=lambda task: (task.updated_at, task.event_id), reverse=True)
+
+    @staticmethod
+    def _cleanup_task(model: CleanupModel) -> CleanupTask:
+        return CleanupTask(
+            event_id=model.sk,
+            image_id=model.image_id,
+            status=CleanupStatus(model.status),
+            attempts=int(model.attempts),
+            error=model.error,
+            first_failed_at=model.first_failed_at,
+            updated_at=model.updated_at,
             expires_at=model.expires_at,
         )
 

@@ -11,6 +11,8 @@ from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.table.records import (
     BucketRecord,
     BucketStatus,
+    CleanupStatus,
+    CleanupTask,
     ImageRecord,
     Page,
     RunKind,
@@ -67,6 +69,7 @@ class MemoryRepository(Repository):
         self._images: dict[str, ImageRecord] = {}
         self._buckets: dict[tuple[str, str], BucketRecord] = {}
         self._runs: dict[tuple[str, str], RunRecord] = {}
+        self._cleanup_tasks: dict[str, CleanupTask] = {}
         self._lock = threading.RLock()
         # Every image change as (old, new), in order: what the table's stream shows
         # the cleanup function (NEW_AND_OLD_IMAGES), for tests that play its part.
@@ -185,9 +188,20 @@ class MemoryRepository(Repository):
         return self._update_bucket(tier, name, status=status)
 
     def set_bucket_counters(
-        self, tier: str, name: str, *, used_bytes: int, object_count: int
+        self,
+        tier: str,
+        name: str,
+        *,
+        used_bytes: int,
+        object_count: int,
+        expected: tuple[int, int] | None = None,
     ) -> BucketRecord:
-        return self._update_bucket(tier, name, used_bytes=used_bytes, object_count=object_count)
+        with self._lock:
+            if expected is not None:
+                current = self._buckets.get((tier, name))
+                if current is not None and (current.used_bytes, current.object_count) != expected:
+                    raise Conflict(f"bucket {name!r}: counters changed since they were read")
+            return self._update_bucket(tier, name, used_bytes=used_bytes, object_count=object_count)
 
     def _update_bucket(self, tier: str, name: str, **changes: object) -> BucketRecord:
         with self._lock:
@@ -221,3 +235,26 @@ class MemoryRepository(Repository):
         with self._lock:
             run = self._runs.get((kind.value, run_id))
         return run if run is not None and run.started_at == started_at else None
+
+    # ---- cleanup tasks -------------------------------------------------------------
+
+    def save_cleanup_task(self, task: CleanupTask) -> CleanupTask:
+        with self._lock:
+            self._cleanup_tasks[task.event_id] = task
+            return task
+
+    def find_cleanup_task(self, event_id: str) -> CleanupTask | None:
+        with self._lock:
+            return self._cleanup_tasks.get(event_id)
+
+    def cleanup_tasks(
+        self, *, status: CleanupStatus | None = None, updated_since: datetime | None = None
+    ) -> list[CleanupTask]:
+        with self._lock:
+            tasks = [
+                task
+                for task in self._cleanup_tasks.values()
+                if (status is None or task.status is status)
+                and (updated_since is None or task.updated_at >= updated_since)
+            ]
+        return sorted(tasks, key=lambda task: (task.updated_at, task.event_id), reverse=True)

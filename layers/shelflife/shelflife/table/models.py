@@ -5,6 +5,7 @@
 | image   | IMAGE#<id>       | IMAGE                      |
 | bucket  | BUCKET           | <tier>#<name>              |
 | run     | RUN#<kind>       | <started at, ISO>#<run id> |
+| cleanup | CLEANUP          | <stream record's event id> |
 
 All bucket records share one partition, so a capacity check is one query whatever the
 number of images. The three indexes are sparse: only image records carry their keys,
@@ -32,6 +33,7 @@ from pynamodb.models import Model
 
 IMAGE_SK = "IMAGE"
 BUCKET_PK = "BUCKET"
+CLEANUP_PK = "CLEANUP"
 
 
 def image_pk(image_id: str) -> str:
@@ -141,6 +143,9 @@ class ImageModel(Model):
     rejection_reason = UnicodeAttribute(null=True)
     quarantine_key = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # How many objects this write let go of (``records.released_objects``), on the write
+    # that did it only: the cleanup function's stream filter selects these changes.
+    released = NumberAttribute(null=True)
     version = VersionAttribute()
 
     by_due = DueIndex()
@@ -183,7 +188,25 @@ class RunModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel)
+class CleanupModel(Model):
+    """A cleanup that failed at least once (``records.CleanupTask``). Failures only, so
+    one partition holds them; the TTL keeps it small."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default=CLEANUP_PK)
+    sk = UnicodeAttribute(range_key=True)
+    image_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute()
+    error = UnicodeAttribute()
+    first_failed_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel, CleanupModel)
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -160,6 +160,30 @@ class RunRecord(_Record):
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
 
 
+class CleanupStatus(StrEnum):
+    # A cleanup failed at least once; the stream delivers it again (pending).
+    RETRYING = "retrying"
+    # Out of attempts: the change waits in the cleanup dead-letter queue for a redrive.
+    FAILED = "failed"
+    # Done after one or more failures (by a later delivery or a redrive).
+    COMPLETED = "completed"
+
+
+class CleanupTask(_Record):
+    """What the cleanup function remembers of a stream record it could not finish at the
+    first try: one per stream record (``event_id``), for retries, the dead-letter queue
+    and the health report. A cleanup that succeeds at once leaves no task."""
+
+    event_id: str = Field(min_length=1)
+    image_id: str = Field(min_length=1)
+    status: CleanupStatus
+    attempts: int = Field(ge=1)
+    error: str
+    first_failed_at: Timestamp
+    updated_at: Timestamp
+    expires_at: Timestamp | None = None  # the table's TTL removes the record after this
+
+
 T = TypeVar("T")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.table.records import (
     BucketRecord,
     BucketStatus,
+    CleanupStatus,
+    CleanupTask,
     ImageRecord,
     Page,
     RunKind,
@@ -101,6 +104,16 @@ class Repository(ABC):
     @abstractmethod
     def find_image(self, image_id: str) -> ImageRecord | None: ...
 
+    def find_images(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
+        """The images of ``image_ids`` that exist, by id, read consistently (a batch
+        where the table has one)."""
+        found = {}
+        for image_id in dict.fromkeys(image_ids):
+            image = self.find_image(image_id)
+            if image is not None:
+                found[image_id] = image
+        return found
+
     def images_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[ImageRecord]:
@@ -164,9 +177,17 @@ class Repository(ABC):
 
     @abstractmethod
     def set_bucket_counters(
-        self, tier: str, name: str, *, used_bytes: int, object_count: int
+        self,
+        tier: str,
+        name: str,
+        *,
+        used_bytes: int,
+        object_count: int,
+        expected: tuple[int, int] | None = None,
     ) -> BucketRecord:
-        """Overwrite the counters: for the reconciler's repair of drift only."""
+        """Overwrite the counters: for the reconciler's repair of drift only. With
+        ``expected`` (used bytes, object count), only if the counters still hold those
+        values, else ``Conflict``: an image written meanwhile is not overwritten."""
 
     # ---- runs --------------------------------------------------------------------
 
@@ -182,6 +203,22 @@ class Repository(ABC):
     @abstractmethod
     def find_run(self, kind: RunKind, started_at: datetime, run_id: str) -> RunRecord | None:
         """One run, by the start time and id its record is keyed on."""
+
+    # ---- cleanup tasks -------------------------------------------------------------
+
+    @abstractmethod
+    def save_cleanup_task(self, task: CleanupTask) -> CleanupTask:
+        """Record or overwrite the task of one stream record."""
+
+    @abstractmethod
+    def find_cleanup_task(self, event_id: str) -> CleanupTask | None: ...
+
+    @abstractmethod
+    def cleanup_tasks(
+        self, *, status: CleanupStatus | None = None, updated_since: datetime | None = None
+    ) -> list[CleanupTask]:
+        """Tasks (of one status, updated at or after ``updated_since``), the most
+        recently updated first."""
 
     # ---- primitives --------------------------------------------------------------
 
