@@ -416,6 +416,7 @@ def test_runs_newest_first_and_updated_in_place(repo: Repository) -> None:
         status=RunStatus.COMPLETED,
         counts={"promoted": 3, "failed": 0},
         cursor="next",
+        details={"drift": [{"kind": "orphaned", "key": "images/x/y.jpg"}], "fix": True},
         expires_at=NOW + timedelta(days=32),
     )
 

@@ -404,6 +404,7 @@ class DynamoRepository(Repository):
             dry_run=run.dry_run,
             counts=dict(run.counts),
             cursor=run.cursor,
+            details=run.details,
             expires_at=run.expires_at,
         )
         with self._translated(f"run {run.id!r}"):
@@ -446,6 +447,7 @@ class DynamoRepository(Repository):
             dry_run=model.dry_run,
             counts={name: int(value) for name, value in model.counts.as_dict().items()},
             cursor=model.cursor,
+            details=model.details,
             expires_at=model.expires_at,
         )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -185,6 +186,7 @@ class RunModel(Model):
     dry_run = BooleanAttribute(default=False)
     counts: MapAttribute[str, Any] = MapAttribute(default=dict)
     cursor = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -157,6 +157,9 @@ class RunRecord(_Record):
     counts: dict[str, int] = Field(default_factory=dict)
     # Where a run that stopped before its time budget ran out continues.
     cursor: str | None = None
+    # What a run keeps beyond counts to be resumed or shown (a reconcile run's options
+    # and the drift it found); JSON, kept small (DynamoDB items stop at 400 KB).
+    details: dict[str, Any] | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
 
 
