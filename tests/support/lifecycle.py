@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shelflife.backends import Backends, MemoryBackend, StorageBackend
+from shelflife.backends import (
+    B2Backend,
+    Backends,
+    MemoryBackend,
+    R2Backend,
+    S3Backend,
+    StorageBackend,
+)
 from shelflife.backends.base import BucketPolicy, sha256_hex
 from shelflife.cleanup import CleanupService
 from shelflife.lifecycle import LifecycleReport, LifecycleService
@@ -22,6 +29,7 @@ from shelflife.policy import scheduled
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.memory import MemoryRepository
 from shelflife.table.records import ImageRecord, ImageState, Location
+from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import Steps
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
@@ -39,6 +47,19 @@ def lifecycle_settings(**overrides: Any) -> Settings:
     return Settings.from_env(
         {}, table_name="shelflife-test", lifecycle_workers=1, **tiers, **overrides
     )
+
+
+def real_stores() -> dict[BackendName, StorageBackend]:
+    """Every backend's real adapter: S3 and R2 on moto (call inside ``mock_aws``), B2 on
+    b2sdk's simulator, and the in-memory store."""
+    return {
+        BackendName.S3: S3Backend(region=REGION),
+        BackendName.R2: R2Backend.for_account(
+            R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing"
+        ),
+        BackendName.B2: B2Backend.simulated(),
+        BackendName.MEMORY: MemoryBackend(),
+    }
 
 
 def _one_memory_store() -> dict[BackendName, StorageBackend]:

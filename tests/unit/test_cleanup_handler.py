@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from shelflife.backends import B2Backend, Backends, R2Backend, S3Backend, StorageBackend
+from shelflife.backends import Backends, StorageBackend
 from shelflife.backends.base import BucketPolicy, sha256_hex
 from shelflife.cleanup import DEAD_LETTER_SOURCE
 from shelflife.errors import InvalidArgument
@@ -30,6 +30,7 @@ from tests.support.crashes import FlakyStore
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.lifecycle import real_stores
 from tests.support.streams import StreamMapping
 from tests.support.template import create_table_from_template
 from tests.unit.test_ingest_handler import ENVIRONMENT, TABLE, TEMP
@@ -129,13 +130,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     }.items():
         monkeypatch.setenv(name, value)
     create_table_from_template(TABLE)
-    stores: dict[BackendName, StorageBackend] = {
-        BackendName.S3: S3Backend(region=REGION),
-        BackendName.R2: R2Backend.for_account(
-            R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing"
-        ),
-        BackendName.B2: B2Backend.simulated(),
-    }
+    stores = real_stores()
     repository = DynamoRepository(TABLE, region=REGION)
     for tier, backend in BACKENDS.items():
         stores[backend].create_bucket(BUCKETS[tier], BucketPolicy(tier=tier.value))

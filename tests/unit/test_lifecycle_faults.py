@@ -15,15 +15,13 @@ from datetime import timedelta
 import pytest
 from moto import mock_aws
 
-from shelflife.backends import B2Backend, MemoryBackend, R2Backend, S3Backend, StorageBackend
 from shelflife.errors import Throttled
 from shelflife.lifecycle import LifecycleReport
 from shelflife.policy import accessed
-from shelflife.settings import BackendName, TierName
+from shelflife.settings import TierName
 from shelflife.table.records import ImageRecord
-from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import READS, WRITES, InjectedCrash, Steps
-from tests.support.lifecycle import World, lifecycle_settings
+from tests.support.lifecycle import World, lifecycle_settings, real_stores
 
 # Every call that counts as a step of a sweep.
 EVERY_STEP = WRITES | READS
@@ -62,14 +60,7 @@ MOVES = {
 @contextlib.contextmanager
 def deployment(move: Move) -> Iterator[tuple[World, ImageRecord]]:
     with mock_aws():
-        stores: dict[BackendName, StorageBackend] = {
-            BackendName.S3: S3Backend(region=REGION),
-            BackendName.R2: R2Backend.for_account(
-                R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing"
-            ),
-            BackendName.B2: B2Backend.simulated(),
-            BackendName.MEMORY: MemoryBackend(),
-        }
+        stores = real_stores()
         settings = lifecycle_settings(
             **{tier: {"backend": backend} for tier, backend in move.backends.items()}
         )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from shelflife.backends import B2Backend, MemoryBackend, R2Backend, S3Backend, StorageBackend
+from shelflife.backends import MemoryBackend
 from shelflife.backends.base import sha256_hex
 from shelflife.errors import Conflict, InvalidArgument
 from shelflife.policy import soft_deleted
@@ -26,9 +26,9 @@ from shelflife.reconcile import Progress, ReconcileReport, ReconcileService, mai
 from shelflife.settings import BackendName, TierName
 from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.records import ImageRecord, ImageState, RunKind, RunStatus
-from tests.conftest import R2_ACCOUNT_ID, REGION
+from tests.conftest import REGION
 from tests.support.crashes import InjectedCrash, Steps
-from tests.support.lifecycle import BUCKETS, NOW, TEMP, World, lifecycle_settings
+from tests.support.lifecycle import BUCKETS, NOW, TEMP, World, lifecycle_settings, real_stores
 from tests.support.template import create_table_from_template
 
 HOT, COLD = BUCKETS[TierName.HOT], BUCKETS[TierName.COLD]
@@ -351,14 +351,7 @@ def test_the_command_line_reports_fixes_and_shows_progress(
 def test_every_backend_and_the_dynamodb_table_reconcile_alike() -> None:
     with mock_aws():
         create_table_from_template("shelflife-test")
-        stores: dict[BackendName, StorageBackend] = {
-            BackendName.S3: S3Backend(region=REGION),
-            BackendName.R2: R2Backend.for_account(
-                R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing"
-            ),
-            BackendName.B2: B2Backend.simulated(),
-            BackendName.MEMORY: MemoryBackend(),
-        }
+        stores = real_stores()
         settings = lifecycle_settings(
             temp={"backend": "s3"}, hot={"backend": "r2"}, cold={"backend": "b2"}
         )
