@@ -78,6 +78,10 @@ class StreamMapping:
         event: Any = record  # moto types its events as EventBridge's; the matching is the same
         return any(pattern.matches_event(event) for pattern in self.patterns)
 
+    def rewind(self) -> None:
+        """Read the stream from its start again at the next poll (a replay)."""
+        self._positions.clear()
+
     def poll(self) -> int:
         """Deliver every record that arrived since the last poll; how many matched."""
         delivered = 0

@@ -188,12 +188,12 @@ class CleanupService:
         assert image is not None
         kept = released & self._still_referenced(image)
         deleted = []
-        for place in sorted(released - kept, key=lambda p: (p.backend, p.bucket, p.key)):
+        for place in sorted(released - kept, key=_where):
             # A bucket that is gone took the object with it.
             with contextlib.suppress(BucketNotFound):
                 self.backends.get(place.backend.value).delete(place.bucket, place.key)
             deleted.append(place)
-        ordered_kept = tuple(sorted(kept, key=lambda p: (p.backend, p.bucket, p.key)))
+        ordered_kept = tuple(sorted(kept, key=_where))
         if not deleted:
             return Release(Outcome.SKIPPED, kept=ordered_kept)
         return Release(Outcome.COMPLETED, deleted=tuple(deleted), kept=ordered_kept)
@@ -361,6 +361,10 @@ class CleanupService:
             return
         done = {"status": CleanupStatus.COMPLETED, "updated_at": self.clock()}
         self.repository.save_cleanup_task(previous.model_copy(update=done))
+
+
+def _where(place: Location) -> tuple[str, str, str]:
+    return (place.backend.value, place.bucket, place.key)
 
 
 def _describe(error: BaseException) -> str:

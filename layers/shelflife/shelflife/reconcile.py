@@ -548,6 +548,8 @@ class ReconcileService:
                 detail=f"record of {image.stored_size} bytes, no object",
                 action=self._mark_lost(report, image),
             )
+        if page.cursor is None:
+            self._seen.pop((tier, name), None)  # one bucket's keys in memory at a time
         return page.cursor
 
     def _mark_lost(self, report: ReconcileReport, image: ImageRecord) -> str | None:

@@ -88,7 +88,32 @@ def image_from_stream(item: Mapping[str, Any] | None) -> ImageRecord | None:
     image record (buckets, runs, cleanup tasks, idempotency records)."""
     if not item or item.get("sk", {}).get("S") != IMAGE_SK:
         return None
-    return DynamoRepository._image(ImageModel.from_raw_data(dict(item)))
+    return image_record(ImageModel.from_raw_data(dict(item)))
+
+
+def image_record(model: ImageModel) -> ImageRecord:
+    """The record an item holds (``image_model``'s inverse)."""
+    return ImageRecord.model_validate(
+        {
+            **{
+                name: getattr(model, name)
+                for name in ImageRecord.model_fields
+                if name not in {"location", "move_to", "next_action", "due_at"}
+            },
+            "location": _location(model.tier, model.backend, model.bucket, model.key),
+            "move_to": _location(
+                model.move_tier, model.move_backend, model.move_bucket, model.move_key
+            ),
+            "next_action": model.next_action,
+            "due_at": model.due_at if model.next_action else None,
+            "original_size": int(model.original_size),
+            "stored_size": int(model.stored_size),
+            "access_count": int(model.access_count),
+            "placed_access_count": int(model.placed_access_count or 0),
+            "width": int(model.width) if model.width is not None else None,
+            "height": int(model.height) if model.height is not None else None,
+        }
+    )
 
 
 def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> ImageModel:
@@ -193,13 +218,13 @@ class DynamoRepository(Repository):
                 model = ImageModel.get(image_pk(image_id), IMAGE_SK, consistent_read=True)
             except ImageModel.DoesNotExist:
                 return None
-        return self._image(model)
+        return image_record(model)
 
     def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
         condition = ImageModel.owner == owner if owner is not None else None
         with self._translated(f"images with sha256 {original_sha256}"):
             return [
-                self._image(model)
+                image_record(model)
                 for model in ImageModel.by_hash.query(
                     original_sha256, range_key_condition=condition
                 )
@@ -213,7 +238,7 @@ class DynamoRepository(Repository):
             # pynamodb splits the keys into BatchGetItem requests of 100 and retries
             # what DynamoDB left unprocessed.
             models = list(ImageModel.batch_get(keys, consistent_read=True))
-        return {model.id: self._image(model) for model in models}
+        return {model.id: image_record(model) for model in models}
 
     def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         results = ImageModel.by_owner.query(
@@ -253,7 +278,7 @@ class DynamoRepository(Repository):
 
     def _page(self, results: ResultIterator[ImageModel], what: str) -> Page[ImageRecord]:
         with self._translated(what):
-            items = [self._image(model) for model in results]
+            items = [image_record(model) for model in results]
         return Page(items=items, cursor=_encode_cursor(results.last_evaluated_key))
 
     def _write_image(
@@ -287,30 +312,6 @@ class DynamoRepository(Repository):
 
     def _model(self, image: ImageRecord, *, released: int = 0) -> ImageModel:
         return image_model(image, due_shards=self.due_shards, released=released)
-
-    @staticmethod
-    def _image(model: ImageModel) -> ImageRecord:
-        return ImageRecord.model_validate(
-            {
-                **{
-                    name: getattr(model, name)
-                    for name in ImageRecord.model_fields
-                    if name not in {"location", "move_to", "next_action", "due_at"}
-                },
-                "location": _location(model.tier, model.backend, model.bucket, model.key),
-                "move_to": _location(
-                    model.move_tier, model.move_backend, model.move_bucket, model.move_key
-                ),
-                "next_action": model.next_action,
-                "due_at": model.due_at if model.next_action else None,
-                "original_size": int(model.original_size),
-                "stored_size": int(model.stored_size),
-                "access_count": int(model.access_count),
-                "placed_access_count": int(model.placed_access_count or 0),
-                "width": int(model.width) if model.width is not None else None,
-                "height": int(model.height) if model.height is not None else None,
-            }
-        )
 
     # ---- buckets -----------------------------------------------------------------
 
@@ -359,13 +360,16 @@ class DynamoRepository(Repository):
         ]
         if expected is None:
             return self._update_bucket(tier, name, actions)
-        self.get_bucket(tier, name)  # RecordNotFound for a bucket that is not recorded
         unchanged = (BucketModel.used_bytes == expected[0]) & (
             BucketModel.object_count == expected[1]
         )
         model = BucketModel(BUCKET_PK, bucket_sk(tier, name))
-        with self._translated(f"bucket {name!r}: counters"):
-            model.update(actions=actions, condition=unchanged)
+        try:
+            with self._translated(f"bucket {name!r}: counters changed since they were read"):
+                model.update(actions=actions, condition=unchanged)
+        except Conflict:
+            self.get_bucket(tier, name)  # RecordNotFound when there is no such bucket
+            raise
         return self._bucket(model)
 
     def _update_bucket(self, tier: str, name: str, actions: list[Any]) -> BucketRecord:
