@@ -495,3 +495,29 @@ def test_cleanup_tasks_round_trip_and_are_listed_newest_first(repo: Repository) 
         status=CleanupStatus.FAILED, updated_since=NOW + timedelta(minutes=5)
     )
     assert [t.event_id for t in recent] == ["event-0"]
+
+
+# ---- daily counts -----------------------------------------------------------------
+
+
+def test_daily_counts_add_up_per_day_from_a_given_day(repo: Repository) -> None:
+    today = NOW.date()
+    repo.add_daily_counts(today - timedelta(days=2), {"uploaded": 1})
+    repo.add_daily_counts(today, {"uploaded": 2, "rejected": 1})
+    repo.add_daily_counts(today, {"uploaded": 3, "duplicates": 0})
+    days = repo.daily_counts(today - timedelta(days=1))
+    assert [day.day for day in days] == [today]
+    assert days[0].counts == {
+        "uploaded": 5,
+        "duplicates": 0,
+        "rejected": 1,
+        "deleted_by_owner": 0,
+        "published": 0,
+    }
+    assert [day.counts["uploaded"] for day in repo.daily_counts(today - timedelta(days=7))] == [1, 5]
+
+
+def test_unknown_daily_counter_is_refused(repo: Repository) -> None:
+    with pytest.raises(InvalidArgument, match="unknown daily counters"):
+        repo.add_daily_counts(NOW.date(), {"uplaoded": 1})
+    assert repo.daily_counts(NOW.date()) == []

@@ -172,6 +172,23 @@ def test_a_redelivered_event_changes_nothing(world: World) -> None:
     assert world.counters() == (first.bytes_out, 1)
 
 
+def test_each_outcome_is_counted_once_for_the_day(world: World) -> None:
+    data = corpus_file(PHOTO)
+    upload = world.upload(data, "incoming/alice/a.jpg")
+    world.ingest(upload)
+    world.ingest(upload)  # redelivered: gone, not counted
+    world.ingest(world.upload(data, "incoming/alice/b.jpg"))
+    world.ingest(world.upload(b"not an image", "incoming/alice/c.jpg"))
+
+    (today,) = world.repository.daily_counts(NOW.date())
+    assert today.day == NOW.date()
+    assert (today.counts["uploaded"], today.counts["duplicates"], today.counts["rejected"]) == (
+        1,
+        1,
+        1,
+    )
+
+
 def test_a_bad_upload_is_quarantined_with_its_reason(world: World) -> None:
     broken = corpus_file("broken/truncated.jpg")
     upload = world.upload(broken, "incoming/alice/holiday.jpg")

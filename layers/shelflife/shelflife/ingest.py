@@ -40,6 +40,7 @@ from shelflife.errors import (
     Conflict,
     ObjectNotFound,
     RejectedImage,
+    ShelflifeError,
 )
 from shelflife.imaging import (
     CompressedImage,
@@ -78,6 +79,16 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # the owner already has these bytes: the existing image
     REJECTED = "rejected"  # quarantined, with a rejected record
     GONE = "gone"  # the upload is no longer there: an earlier delivery finished
+
+
+# The API's activity metrics count each upload once, when its outcome is final (a
+# redelivery ends GONE or DUPLICATE of its own image, hence counted at most twice as a
+# duplicate, never twice as uploaded).
+_DAILY_COUNTERS = {
+    Outcome.STORED: "uploaded",
+    Outcome.DUPLICATE: "duplicates",
+    Outcome.REJECTED: "rejected",
+}
 
 
 @dataclass(frozen=True)
@@ -131,12 +142,26 @@ class IngestService:
         down, no bucket left); bad input is a ``REJECTED`` result, not an error."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return self._ingest(upload)
+                result = self._ingest(upload)
             except Conflict:
                 if attempt == _ATTEMPTS:
                     raise
                 logger.info("lost a race on %s; reading again", upload.key)
+                continue
+            self._count(result)
+            return result
         raise AssertionError("unreachable")
+
+    def _count(self, result: IngestResult) -> None:
+        counter = _DAILY_COUNTERS.get(result.outcome)
+        if counter is None:
+            return
+        try:
+            self.repository.add_daily_counts(self.clock().date(), {counter: 1})
+        except ShelflifeError as e:
+            # Activity metrics only: the upload is placed, a lost count must not make
+            # the event be delivered again.
+            logger.warning("daily count of %s not added: %s", result.outcome.value, e)
 
     # ---- the steps ---------------------------------------------------------------
 

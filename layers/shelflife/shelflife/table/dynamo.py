@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -25,9 +25,11 @@ from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.models import (
     BUCKET_PK,
     CLEANUP_PK,
+    DAILY_PK,
     IMAGE_SK,
     BucketModel,
     CleanupModel,
+    DailyModel,
     ImageModel,
     RunModel,
     bind_table,
@@ -38,10 +40,12 @@ from shelflife.table.models import (
     run_sk,
 )
 from shelflife.table.records import (
+    DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
     CleanupStatus,
     CleanupTask,
+    DailyCounts,
     ImageRecord,
     Location,
     Page,
@@ -52,6 +56,8 @@ from shelflife.table.records import (
     released_objects,
 )
 from shelflife.table.repository import Repository, counter_changes
+
+DAILY_COUNT_DAYS = 400
 
 _THROTTLING = {
     "ThrottlingException",
@@ -454,6 +460,30 @@ class DynamoRepository(Repository):
             details=model.details,
             expires_at=model.expires_at,
         )
+
+    # ---- daily counts --------------------------------------------------------------
+
+    def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
+        model = DailyModel(DAILY_PK, day.isoformat())
+        # Counters outlive the metrics window that reads them (a year at most).
+        expires = datetime.combine(day + timedelta(days=DAILY_COUNT_DAYS), datetime.min.time())
+        actions: list[Any] = [
+            getattr(DailyModel, name).add(value) for name, value in sorted(counts.items())
+        ]
+        actions.append(DailyModel.expires_at.set(expires.replace(tzinfo=UTC)))
+        with self._translated(f"daily counts of {day}"):
+            model.update(actions=actions)
+
+    def daily_counts(self, since: date) -> list[DailyCounts]:
+        with self._translated("daily counts"):
+            models = list(DailyModel.query(DAILY_PK, DailyModel.sk >= since.isoformat()))
+        return [
+            DailyCounts(
+                day=date.fromisoformat(model.sk),
+                counts={name: int(getattr(model, name) or 0) for name in DAILY_COUNTERS},
+            )
+            for model in models
+        ]
 
     # ---- cleanup tasks -------------------------------------------------------------
 

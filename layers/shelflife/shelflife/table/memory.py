@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.table.records import (
+    DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
     CleanupStatus,
     CleanupTask,
+    DailyCounts,
     ImageRecord,
     Page,
     RunKind,
@@ -70,6 +73,7 @@ class MemoryRepository(Repository):
         self._buckets: dict[tuple[str, str], BucketRecord] = {}
         self._runs: dict[tuple[str, str], RunRecord] = {}
         self._cleanup_tasks: dict[str, CleanupTask] = {}
+        self._daily: dict[date, Counter[str]] = defaultdict(Counter)
         self._lock = threading.RLock()
         # Every image change as (old, new), in order: what the table's stream shows
         # the cleanup function (NEW_AND_OLD_IMAGES), for tests that play its part.
@@ -235,6 +239,20 @@ class MemoryRepository(Repository):
         with self._lock:
             run = self._runs.get((kind.value, run_id))
         return run if run is not None and run.started_at == started_at else None
+
+    # ---- daily counts --------------------------------------------------------------
+
+    def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            self._daily[day].update(counts)
+
+    def daily_counts(self, since: date) -> list[DailyCounts]:
+        with self._lock:
+            return [
+                DailyCounts(day=day, counts={name: counts[name] for name in DAILY_COUNTERS})
+                for day, counts in sorted(self._daily.items())
+                if day >= since
+            ]
 
     # ---- cleanup tasks -------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 | bucket  | BUCKET           | <tier>#<name>              |
 | run     | RUN#<kind>       | <started at, ISO>#<run id> |
 | cleanup | CLEANUP          | <stream record's event id> |
+| daily   | DAILY            | <day, ISO>                 |
 
 All bucket records share one partition, so a capacity check is one query whatever the
 number of images. The three indexes are sparse: only image records carry their keys,
@@ -35,6 +36,7 @@ from pynamodb.models import Model
 IMAGE_SK = "IMAGE"
 BUCKET_PK = "BUCKET"
 CLEANUP_PK = "CLEANUP"
+DAILY_PK = "DAILY"
 
 
 def image_pk(image_id: str) -> str:
@@ -208,7 +210,23 @@ class CleanupModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel, CleanupModel)
+class DailyModel(Model):
+    """Counters of one day (``records.DailyCounts``), added to atomically."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, default=DAILY_PK)
+    sk = UnicodeAttribute(range_key=True)
+    uploaded = NumberAttribute(null=True)
+    duplicates = NumberAttribute(null=True)
+    rejected = NumberAttribute(null=True)
+    deleted_by_owner = NumberAttribute(null=True)
+    published = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel, CleanupModel, DailyModel)
 TTL_ATTRIBUTE = "expires_at"
 
 

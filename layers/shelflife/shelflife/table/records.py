@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -185,6 +185,16 @@ class CleanupTask(_Record):
     first_failed_at: Timestamp
     updated_at: Timestamp
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
+
+
+# What the table counts per day, for the API's activity metrics (lifecycle runs keep
+# their own counts in their run records).
+DAILY_COUNTERS = ("uploaded", "duplicates", "rejected", "deleted_by_owner", "published")
+
+
+class DailyCounts(_Record):
+    day: date
+    counts: dict[str, int] = Field(default_factory=dict)
 
 
 T = TypeVar("T")

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.table.records import (
+    DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
     CleanupStatus,
     CleanupTask,
+    DailyCounts,
     ImageRecord,
     Page,
     RunKind,
@@ -220,7 +222,28 @@ class Repository(ABC):
         """Tasks (of one status, updated at or after ``updated_since``), the most
         recently updated first."""
 
+    # ---- daily counts --------------------------------------------------------------
+
+    def add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
+        """Add to the counters of ``day`` (names from ``DAILY_COUNTERS``), atomically."""
+        unknown = sorted(set(counts) - set(DAILY_COUNTERS))
+        if unknown:
+            raise InvalidArgument(
+                f"unknown daily counters {unknown}; valid: {', '.join(DAILY_COUNTERS)}"
+            )
+        changes = {name: value for name, value in counts.items() if value}
+        if changes:
+            self._add_daily_counts(day, changes)
+
+    @abstractmethod
+    def daily_counts(self, since: date) -> list[DailyCounts]:
+        """The counters of every day from ``since`` on that counted anything, oldest
+        first; every counter name present, zeros included."""
+
     # ---- primitives --------------------------------------------------------------
+
+    @abstractmethod
+    def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None: ...
 
     @abstractmethod
     def _write_image(
