@@ -4,7 +4,9 @@ continuation.
 
 Events (events/lifecycle/):
 - the schedule's "Scheduled Event" (scheduled.json);
-- ``{"action": "run", "dry_run": bool, "request_id": str?}``, a run now (run-now.json);
+- ``{"action": "run", "dry_run": bool, "request_id": str?, "max_seconds": int?}``, a
+  run now (run-now.json); with ``max_seconds`` (the API's runs), the sweep stops after
+  that long and queues its continuation, so the caller gets an answer in time;
 - SQS messages from the continuation queue, each body
   ``{"action": "continue", "run_id", "started_at", "cursor"}`` (continue.json).
 
@@ -15,6 +17,7 @@ on the table; a run now is deduplicated by its ``request_id`` when it has one).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -85,7 +88,12 @@ def parse(event: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(dry_run, bool):
             raise InvalidArgument(f"dry_run must be true or false, got {dry_run!r}")
         request_id = event.get("request_id") or uuid.uuid4().hex
-        return {"key": f"run#{request_id}", "dry_run": dry_run}
+        max_seconds = event.get("max_seconds")
+        if max_seconds is not None and (
+            not isinstance(max_seconds, int) or isinstance(max_seconds, bool) or max_seconds < 1
+        ):
+            raise InvalidArgument(f"max_seconds must be a whole number >= 1, got {max_seconds!r}")
+        return {"key": f"run#{request_id}", "dry_run": dry_run, "max_seconds": max_seconds}
     if action == "continue":
         missing = [name for name in ("run_id", "started_at", "cursor") if not event.get(name)]
         if missing:
@@ -103,8 +111,18 @@ def parse(event: Mapping[str, Any]) -> dict[str, Any]:
     raise InvalidArgument(f"unknown action {action!r}; the actions are 'run' and 'continue'")
 
 
-def remaining(context: LambdaContext) -> Callable[[], int]:
-    return context.get_remaining_time_in_millis
+def remaining(context: LambdaContext, max_seconds: int | None = None) -> Callable[[], int]:
+    """The sweep's clock: the invocation's time left, or less when the caller set a
+    budget (the sweep stops with its time margin left, so the budget is added to it)."""
+    if max_seconds is None:
+        return context.get_remaining_time_in_millis
+    deadline = time.monotonic() + max_seconds + settings.lifecycle_time_margin_seconds
+
+    def left() -> int:
+        budget = int((deadline - time.monotonic()) * 1000)
+        return min(budget, context.get_remaining_time_in_millis())
+
+    return left
 
 
 def run_sweep(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -116,7 +134,10 @@ def run_sweep(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]
             remaining_ms=remaining(context),
         )
     else:
-        report = service.run(dry_run=request["dry_run"], remaining_ms=remaining(context))
+        report = service.run(
+            dry_run=request["dry_run"],
+            remaining_ms=remaining(context, request.get("max_seconds")),
+        )
     logger.set_correlation_id(report.run_id)
     if not report.dry_run:
         publish(report)

@@ -514,7 +514,10 @@ def test_daily_counts_add_up_per_day_from_a_given_day(repo: Repository) -> None:
         "deleted_by_owner": 0,
         "published": 0,
     }
-    assert [day.counts["uploaded"] for day in repo.daily_counts(today - timedelta(days=7))] == [1, 5]
+    assert [day.counts["uploaded"] for day in repo.daily_counts(today - timedelta(days=7))] == [
+        1,
+        5,
+    ]
 
 
 def test_unknown_daily_counter_is_refused(repo: Repository) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from shelflife.backends import S3Backend
 from shelflife.backends.base import BucketPolicy
 from shelflife.errors import InvalidArgument
+from shelflife.settings import BackendName, TierName
 from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import BucketStatus, RunKind
+from shelflife.table.records import BucketStatus, ImageRecord, ImageState, Location, RunKind
 from tests.conftest import REGION
 from tests.support.emf import metric_points
 from tests.support.events import load_event
@@ -103,6 +105,61 @@ def test_run_now_as_a_dry_run_changes_nothing(
     [({"action": "explode"}, "unknown action"), ({"dry_run": "yes"}, "true or false")],
 )
 def test_an_event_it_does_not_take_is_a_clear_error(
+    app: ModuleType, event: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        app.lambda_handler(event, FakeLambdaContext())
+
+
+def seed_old_images(count: int, size: int) -> list[str]:
+    """``count`` images of ``size`` bytes in TEMP, uploaded 40 days ago (old enough for
+    the age-based cleanup), oldest first."""
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    ids = []
+    for index in range(count):
+        image = ImageRecord(
+            id=f"old-{index}",
+            owner="alice",
+            location=Location(
+                tier=TierName.TEMP, backend=BackendName.S3, bucket=TEMP, key=f"images/old-{index}"
+            ),
+            stored_size=size,
+            uploaded_at=long_ago + timedelta(minutes=index),
+        )
+        repository().add_image(image)
+        ids.append(image.id)
+    return ids
+
+
+def test_the_age_based_cleanup_is_a_dry_run_unless_asked(app: ModuleType) -> None:
+    app.lambda_handler(load_event("capacity/scheduled.json"), FakeLambdaContext())
+    ids = seed_old_images(3, 300)  # 900 of 1000 bytes: past the 85 % line
+
+    dry = app.lambda_handler(load_event("capacity/cleanup-old-images.json"), FakeLambdaContext())
+
+    (report,) = dry["cleanups"]
+    assert (dry["dry_run"], report["bucket"], report["deleted"]) == (True, TEMP, ids[:1])
+    assert repository().get_bucket("temp", TEMP).used_bytes == 900
+
+    real = app.lambda_handler(
+        {**load_event("capacity/cleanup-old-images.json"), "dry_run": False, "bucket": TEMP},
+        FakeLambdaContext(),
+    )
+
+    assert real["cleanups"][0]["deleted"] == ids[:1]
+    assert repository().get_image(ids[0]).state is ImageState.DELETED
+    assert repository().get_bucket("temp", TEMP).used_bytes == 600
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"action": "cleanup", "tier": "lukewarm"}, "tier must be one of"),
+        ({"action": "cleanup", "tier": "temp", "threshold_percent": 0}, "threshold_percent"),
+        ({"action": "cleanup", "tier": "temp", "bucket": 7}, "bucket must be"),
+    ],
+)
+def test_a_cleanup_request_it_cannot_take_is_a_clear_error(
     app: ModuleType, event: dict[str, object], message: str
 ) -> None:
     with pytest.raises(InvalidArgument, match=message):

@@ -34,6 +34,29 @@ class RecordNotFound(ShelflifeError):
     """No table record under that key."""
 
 
+class NotAuthenticated(ShelflifeError):
+    """The request carries no identity (no token, or a token without a subject)."""
+
+
+class Forbidden(ShelflifeError):
+    """The caller is known and may not do this (an admin route, a quota reached)."""
+
+    def __init__(self, message: str, *, code: str = "forbidden") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TooLarge(InvalidArgument):
+    """A declared size over the limit (an upload over the maximum)."""
+
+
+class Unavailable(ShelflifeError):
+    """What the request needs is not configured or not reachable here (an admin
+    operation without its function); the message says which."""
+
+    retryable = True
+
+
 class RejectedImage(ShelflifeError):
     """An upload that will not be processed. ``reason`` is for humans and is recorded;
     ``code`` is one of a few stable words, for metrics and for clients to branch on."""

@@ -187,6 +187,18 @@ class LifecycleReport:
         }
 
 
+def lifecycle_totals(repository: Repository, since: datetime) -> dict[str, int]:
+    """The counts of every lifecycle run started since ``since``, added up (dry runs
+    left out), and how many runs."""
+    totals: Counter[str] = Counter({name: 0 for name in COUNTED})
+    runs = repository.recent_runs(RunKind.LIFECYCLE, limit=1000, since=since)
+    for run in runs:
+        if not run.dry_run:
+            totals.update(run.counts)
+    totals["runs"] = sum(not run.dry_run for run in runs)
+    return dict(totals)
+
+
 class LifecycleService:
     def __init__(
         self,
@@ -268,14 +280,7 @@ class LifecycleService:
         runs left out): the API's lifecycle metrics."""
         if days < 1:
             raise InvalidArgument(f"days must be at least 1, got {days}")
-        since = self.clock() - timedelta(days=days)
-        totals: Counter[str] = Counter({name: 0 for name in COUNTED})
-        runs = self.repository.recent_runs(RunKind.LIFECYCLE, limit=1000, since=since)
-        for run in runs:
-            if not run.dry_run:
-                totals.update(run.counts)
-        totals["runs"] = sum(not run.dry_run for run in runs)
-        return dict(totals)
+        return lifecycle_totals(self.repository, self.clock() - timedelta(days=days))
 
     def _sweep(
         self,

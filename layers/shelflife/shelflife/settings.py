@@ -130,6 +130,28 @@ class Settings(_Frozen):
     reconcile_grace_hours: int = Field(default=48, ge=1)
     reconcile_max_deletes: int = Field(default=1000, ge=0)
 
+    # The API. Admin routes need the group (Cognito's ``cognito:groups`` claim, or a
+    # ``groups`` claim) or the scope in the caller's token.
+    admin_group: str = Field(default="admin", min_length=1)
+    admin_scope: str = Field(default="shelflife/admin", min_length=1)
+    # Signed photo URLs, and the presigned POST of an upload, expire after this;
+    # callers may ask for less, never more.
+    url_expiry_seconds: int = Field(default=900, ge=1, le=3600)
+    upload_expiry_seconds: int = Field(default=900, ge=60, le=3600)
+    # Photo URLs from a CDN in front of the buckets (``<base>/<key>``) instead of
+    # signed URLs.
+    cdn_base_url: Annotated[str, StringConstraints(pattern=r"^https://[^\s]+[^/]$")] | None = None
+    # Stored bytes per user; None for no quota.
+    user_quota_bytes: int | None = Field(default=None, gt=0)
+    # The functions the API's admin routes run (the stack's); unset, those routes
+    # answer 503.
+    lifecycle_function_name: str | None = None
+    capacity_function_name: str | None = None
+    cleanup_function_name: str | None = None
+    # How long an admin run started from the API may take before it stops and hands
+    # over (API Gateway answers for at most 30 seconds).
+    api_run_seconds: int = Field(default=20, ge=1, le=28)
+
     # How long records stay after they stop mattering: soft-deleted images (the object
     # is gone, the record answers "what happened to it?") and run records (history).
     deleted_record_days: int = Field(default=30, ge=1)

@@ -57,6 +57,14 @@ class ObjectPage:
 
 
 @dataclass(frozen=True)
+class PresignedPost:
+    """An HTML form upload: post ``fields`` and then the file to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
 class BucketPolicy:
     """What every bucket of a tier gets when it is created."""
 

@@ -16,12 +16,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shelflife.backends.base import (
     CHUNK_SIZE,
+    DEFAULT_PRESIGN_SECONDS,
+    MAX_PRESIGN_SECONDS,
     SHA256_METADATA_KEY,
     BucketDescription,
     BucketPolicy,
     ChunkReader,
     ObjectInfo,
     ObjectPage,
+    PresignedPost,
     StorageBackend,
     StoredObject,
 )
@@ -31,6 +34,7 @@ from shelflife.errors import (
     BucketNameTaken,
     BucketNotFound,
     ChecksumMismatch,
+    InvalidArgument,
     ObjectNotFound,
     PermissionDenied,
     StorageError,
@@ -224,6 +228,38 @@ class S3Backend(StorageBackend):
             return self._client.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
             )
+
+    def presigned_post(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        max_bytes: int,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        expires_in: int = DEFAULT_PRESIGN_SECONDS,
+    ) -> PresignedPost:
+        """A form a browser posts straight to the bucket: this key only, 1 to
+        ``max_bytes`` bytes, this content type and metadata, until it expires. S3
+        enforces every condition, so nothing larger or other ever lands there."""
+        self._check_location(bucket, key)
+        if max_bytes < 1:
+            raise InvalidArgument(f"max_bytes must be at least 1, got {max_bytes}")
+        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
+            raise InvalidArgument(
+                f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds, got {expires_in}"
+            )
+        fields: dict[str, str] = {"Content-Type": content_type}
+        fields.update({f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()})
+        conditions: list[Any] = [
+            ["content-length-range", 1, max_bytes],
+            *({name: value} for name, value in fields.items()),
+        ]
+        with self._translated(bucket, key):
+            form = self._client.generate_presigned_post(
+                bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+            )
+        return PresignedPost(url=form["url"], fields=dict(form["fields"]))
 
     @staticmethod
     def _info(bucket: str, key: str, response: Mapping[str, Any]) -> ObjectInfo:
