@@ -7,7 +7,11 @@ Events (events/cleanup/):
   change released an object (stream-soft-delete.json, stream-remove.json); answered
   with a partial batch response, so the stream retries only the records that failed;
 - ``{"action": "redrive", "max_messages": int?}`` (redrive.json);
-- ``{"action": "status"}`` (status.json).
+- ``{"action": "status"}`` (status.json);
+- ``{"action": "reconcile", "fix": bool, "adopt": bool, "run_id": str?, "max_seconds":
+  int?}`` (reconcile.json): a reconciliation (``shelflife.reconcile``), started or, with
+  ``run_id``, continued; the API's admin route runs it here, beside the other place
+  objects are deleted.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shelflife.budget import budgeted, parse_seconds
 from shelflife.cleanup import CleanupService, Outcome, StreamChange
 from shelflife.errors import InvalidArgument
+from shelflife.reconcile import TIME_MARGIN_MS, ReconcileService
 from shelflife.settings import Settings
 
 settings = Settings.from_env()
 service = CleanupService.from_settings(settings)
+reconciler = ReconcileService(settings, service.repository, service.backends)
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
@@ -80,6 +87,29 @@ def handle_record(record: DynamoDBRecord) -> None:
     )
 
 
+def reconcile(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    options = {name: event.get(name, False) for name in ("fix", "adopt")}
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be true or false, got {value!r}")
+    run_id = event.get("run_id")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id):
+        raise InvalidArgument(f"run_id must be a run's id, got {run_id!r}")
+    clock = budgeted(
+        context.get_remaining_time_in_millis,
+        parse_seconds(event.get("max_seconds")),
+        margin_ms=TIME_MARGIN_MS,
+    )
+    if run_id is not None:
+        report = reconciler.resume(run_id, remaining_ms=clock)
+    else:
+        report = reconciler.run(fix=options["fix"], adopt=options["adopt"], remaining_ms=clock)
+    logger.set_correlation_id(report.run_id)
+    counts = report.as_dict()["counts"]
+    logger.info("reconciled", extra={"complete": report.complete, "counts": counts})
+    return report.as_dict()
+
+
 def redrive(event: Mapping[str, Any]) -> dict[str, Any]:
     max_messages = event.get("max_messages", 100)
     if not isinstance(max_messages, int) or isinstance(max_messages, bool):
@@ -104,7 +134,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
         return redrive(event)
     if action == "status":
         return service.health().as_dict()
+    if action == "reconcile":
+        return reconcile(event, context)
     raise InvalidArgument(
         f"unknown event (action {action!r}); the cleanup function takes stream batches, "
-        "'redrive' and 'status'"
+        "'redrive', 'status' and 'reconcile'"
     )

@@ -17,7 +17,6 @@ on the table; a run now is deduplicated by its ``request_id`` when it has one).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -38,6 +37,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shelflife.budget import budgeted, parse_seconds
 from shelflife.continuation import QueueContinuation
 from shelflife.errors import InvalidArgument
 from shelflife.lifecycle import LifecycleReport, LifecycleService
@@ -88,11 +88,7 @@ def parse(event: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(dry_run, bool):
             raise InvalidArgument(f"dry_run must be true or false, got {dry_run!r}")
         request_id = event.get("request_id") or uuid.uuid4().hex
-        max_seconds = event.get("max_seconds")
-        if max_seconds is not None and (
-            not isinstance(max_seconds, int) or isinstance(max_seconds, bool) or max_seconds < 1
-        ):
-            raise InvalidArgument(f"max_seconds must be a whole number >= 1, got {max_seconds!r}")
+        max_seconds = parse_seconds(event.get("max_seconds"))
         return {"key": f"run#{request_id}", "dry_run": dry_run, "max_seconds": max_seconds}
     if action == "continue":
         missing = [name for name in ("run_id", "started_at", "cursor") if not event.get(name)]
@@ -112,17 +108,11 @@ def parse(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def remaining(context: LambdaContext, max_seconds: int | None = None) -> Callable[[], int]:
-    """The sweep's clock: the invocation's time left, or less when the caller set a
-    budget (the sweep stops with its time margin left, so the budget is added to it)."""
-    if max_seconds is None:
-        return context.get_remaining_time_in_millis
-    deadline = time.monotonic() + max_seconds + settings.lifecycle_time_margin_seconds
-
-    def left() -> int:
-        budget = int((deadline - time.monotonic()) * 1000)
-        return min(budget, context.get_remaining_time_in_millis())
-
-    return left
+    return budgeted(
+        context.get_remaining_time_in_millis,
+        max_seconds,
+        margin_ms=settings.lifecycle_time_margin_seconds * 1000,
+    )
 
 
 def run_sweep(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,6 +14,7 @@ class FakeLambdaContext:
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
     log_group_name: str = "/aws/lambda/shelflife-test"
     log_stream_name: str = "test"
+    remaining_ms: int = 300_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+        return self.remaining_ms

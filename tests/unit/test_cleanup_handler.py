@@ -20,11 +20,18 @@ import pytest
 from shelflife.backends import Backends, StorageBackend
 from shelflife.backends.base import BucketPolicy, sha256_hex
 from shelflife.cleanup import DEAD_LETTER_SOURCE
-from shelflife.errors import InvalidArgument
+from shelflife.errors import Conflict, InvalidArgument
 from shelflife.policy import soft_deleted
+from shelflife.reconcile import TIME_MARGIN_MS
 from shelflife.settings import BackendName, TierName
 from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import BucketRecord, CleanupStatus, ImageRecord, Location
+from shelflife.table.records import (
+    BucketRecord,
+    CleanupStatus,
+    ImageRecord,
+    ImageState,
+    Location,
+)
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import FlakyStore
 from tests.support.emf import emitted_metrics
@@ -61,7 +68,9 @@ class Stack:
     def use(self, **stores: Any) -> None:
         """The handler's backends: the stack's, some replaced (a flaky one)."""
         given = {name.value: store for name, store in self.stores.items()}
-        self.app.service.backends = Backends(self.app.settings, given={**given, **stores})
+        backends = Backends(self.app.settings, given={**given, **stores})
+        self.app.service.backends = backends
+        self.app.reconciler.backends = backends
 
     def place(self, tier: TierName, data: bytes, image_id: str) -> Location:
         key = f"images/{image_id}/{sha256_hex(data)}.jpg"
@@ -268,3 +277,52 @@ def test_the_sample_events_are_handled(stack: Stack) -> None:
         stack.invoke({"action": "sweep"})
     with pytest.raises(InvalidArgument, match="max_messages"):
         stack.invoke({"action": "redrive", "max_messages": "all"})
+
+
+def test_a_reconciliation_reports_then_fixes_and_a_run_can_be_continued(stack: Stack) -> None:
+    image = stack.image(TierName.TEMP)
+    assert image.location is not None
+    stack.stores[BackendName.S3].delete(image.location.bucket, image.location.key)
+
+    report = stack.invoke(load_event("cleanup/reconcile.json"))
+
+    assert (report["dry_run"], report["complete"], report["counts"]["missing"]) == (True, True, 1)
+    assert stack.repository.get_image(image.id).state is ImageState.ACTIVE
+
+    fixed = stack.invoke({"action": "reconcile", "fix": True})
+
+    assert fixed["counts"]["missing"] == 1
+    assert stack.repository.get_image(image.id).state is ImageState.LOST
+    with pytest.raises(Conflict, match="nothing to resume"):
+        stack.invoke({"action": "reconcile", "run_id": fixed["run_id"]})
+
+
+def test_a_reconciliation_out_of_time_stops_and_its_run_id_continues_it(stack: Stack) -> None:
+    stack.image(TierName.TEMP)
+    stack.image(TierName.COLD)
+    short = FakeLambdaContext(remaining_ms=TIME_MARGIN_MS - 1)
+
+    stopped = stack.app.lambda_handler(load_event("cleanup/reconcile.json"), short)
+
+    assert stopped["complete"] is False
+    done = stack.invoke({"action": "reconcile", "run_id": stopped["run_id"]})
+    assert (done["run_id"], done["complete"], done["counts"]["records"]) == (
+        stopped["run_id"],
+        True,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"action": "reconcile", "fix": "yes"}, "fix must be true or false"),
+        ({"action": "reconcile", "run_id": 5}, "run_id must be"),
+        ({"action": "reconcile", "max_seconds": 0}, "max_seconds must be"),
+    ],
+)
+def test_a_reconcile_request_it_cannot_take_is_a_clear_error(
+    stack: Stack, event: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        stack.invoke(event)

@@ -189,6 +189,7 @@ def test_a_dry_run_now_reports_and_changes_nothing(
     [
         ({"action": "purge"}, "unknown action 'purge'"),
         ({"action": "run", "dry_run": "yes"}, "dry_run must be true or false"),
+        ({"action": "run", "max_seconds": 0}, "max_seconds must be a whole number"),
         ({"action": "continue", "run_id": "r"}, "a continuation needs started_at, cursor"),
         (
             {"action": "continue", "run_id": "r", "started_at": "noon", "cursor": "c"},
