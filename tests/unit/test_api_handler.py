@@ -1,0 +1,407 @@
+"""functions/api/app.py under moto: every route through HTTP API v2 events built from
+the samples in events/api/, with the JWT authorizer's claims; admin operations run by
+the real lifecycle, capacity and cleanup handlers, invoked in-process the way Lambda
+invokes them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from shelflife.settings import BackendName, TierName
+from shelflife.table.records import ImageRecord, ImageState, Location
+from tests.support.api import COLD, HOT, OTHER_PHOTO, PHOTO, TEMP, UPLOADS, Api, api_stack
+from tests.support.events import load_event
+
+ADMIN_ROUTES = [
+    ("GET", "/buckets", None),
+    ("POST", "/lifecycle/run", {}),
+    ("POST", "/capacity/run", {}),
+    ("POST", "/cleanup/old-images", {"tier": "temp"}),
+    ("GET", "/reconcile", None),
+    ("POST", "/reconcile", {}),
+    ("GET", "/cleanup", None),
+    ("POST", "/cleanup/redrive", {}),
+    ("GET", "/metrics/recommendations", None),
+    ("GET", "/dashboard", None),
+]
+
+
+@pytest.fixture
+def api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    with api_stack(monkeypatch) as stack:
+        yield stack
+
+
+def form_policy(fields: dict[str, str]) -> dict[str, Any]:
+    policy: dict[str, Any] = json.loads(base64.b64decode(fields["policy"]))
+    return policy
+
+
+# ---- public routes and authentication -------------------------------------------------
+
+
+def test_health_needs_no_token(api: Api) -> None:
+    answer = api.send(load_event("api/health.json"))
+    assert (answer.status, answer.json["status"]) == (200, "ok")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/photos"), ("POST", "/uploads"), ("GET", "/stats"), ("GET", "/users/me/usage")],
+)
+def test_a_request_without_identity_is_401(api: Api, method: str, path: str) -> None:
+    answer = api.call(method, path, user=None, body={} if method == "POST" else None)
+    assert answer.status == 401
+    assert answer.json["error"]["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
+def test_every_admin_route_refuses_a_normal_user(
+    api: Api, method: str, path: str, body: Any
+) -> None:
+    answer = api.call(method, path, body=body)
+    assert answer.status == 403, answer.text
+    assert answer.json["error"]["code"] == "admin_only"
+
+
+def test_the_admin_scope_is_as_good_as_the_group(api: Api) -> None:
+    event = load_event("api/get-photos.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/buckets"
+    event["requestContext"]["authorizer"]["jwt"]["scopes"] = ["shelflife/admin"]
+    assert api.send(event).status == 200
+
+
+def test_an_unknown_route_is_a_json_404(api: Api) -> None:
+    answer = api.call("GET", "/nothing/here")
+    assert (answer.status, answer.json["error"]["code"]) == (404, "no_route")
+
+
+def test_a_bug_answers_500_without_a_stack_trace(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api.app.stats, "stats", broken)
+    answer = api.call("GET", "/stats")
+    assert answer.status == 500
+    assert answer.json["error"]["code"] == "internal"
+    assert "secret" not in answer.text
+    assert "Traceback" not in answer.text
+
+
+# ---- uploads --------------------------------------------------------------------------
+
+
+def test_an_upload_is_a_presigned_post_under_the_callers_prefix(api: Api) -> None:
+    answer = api.send(load_event("api/post-uploads.json"))
+
+    assert answer.status == 201, answer.text
+    ticket = answer.json
+    assert ticket["key"].startswith("incoming/alice/summer-2026/")
+    assert ticket["key"].endswith("-beach.jpg")
+    assert urlsplit(ticket["url"]).netloc.startswith(UPLOADS)
+    conditions = form_policy(ticket["fields"])["conditions"]
+    assert ["content-length-range", 1, 25 * 1024**2] in conditions
+    assert {"key": ticket["key"]} in conditions
+    assert {"Content-Type": "image/jpeg"} in conditions
+    assert {"x-amz-meta-draft-id": "summer-2026"} in conditions
+    expires = datetime.fromisoformat(ticket["expires_at"])
+    assert timedelta(0) < expires - datetime.now(UTC) <= timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"filename": "a.jpg", "content_type": "text/html"}, 400, "invalid_argument"),
+        ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 26 * 1024**2}, 413, None),
+        ({"filename": "../etc/passwd", "content_type": "image/jpeg"}, 422, None),
+        ({"filename": "a.jpg", "content_type": "image/jpeg", "owner": "bob"}, 422, None),
+        ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 0}, 422, None),
+        ({"content_type": "image/jpeg"}, 422, "validation_failed"),
+        ({"filename": "a.jpg", "content_type": "image/jpeg", "draft_id": "a/b"}, 422, None),
+    ],
+)
+def test_a_bad_upload_request_is_a_clear_error(
+    api: Api, body: dict[str, Any], status: int, code: str | None
+) -> None:
+    answer = api.call("POST", "/uploads", body=body)
+    assert answer.status == status, answer.text
+    assert answer.json["error"]["message"]
+    if code:
+        assert answer.json["error"]["code"] == code
+
+
+def test_a_body_that_is_not_json_is_422(api: Api) -> None:
+    answer = api.call("POST", "/uploads", raw_body="filename=a.jpg")
+    assert answer.status == 422
+    assert answer.json["error"]["code"] == "validation_failed"
+
+
+def test_an_upload_over_the_quota_is_refused_with_403(api: Api) -> None:
+    photo = api.upload()
+    stored = api.repository.get_image(photo).stored_size
+    api.app.photos.settings = api.app.settings.model_copy(update={"user_quota_bytes": stored + 100})
+
+    ticket = api.call("POST", "/uploads", body={"filename": "b.jpg", "content_type": "image/jpeg"})
+    assert ticket.status == 201
+    assert ["content-length-range", 1, 100] in form_policy(ticket.json["fields"])["conditions"]
+    refused = api.call(
+        "POST", "/uploads", body={"filename": "b.jpg", "content_type": "image/jpeg", "size": 101}
+    )
+    assert refused.status == 403
+    assert refused.json["error"]["code"] == "quota_exceeded"
+    assert "quota" in refused.json["error"]["message"]
+    usage = api.call("GET", "/users/me/usage").json
+    assert (usage["quota_bytes"], usage["remaining_bytes"]) == (stored + 100, 100)
+
+
+# ---- photos ---------------------------------------------------------------------------
+
+
+def test_an_uploaded_photo_is_listed_read_and_linked_and_counts_its_access(api: Api) -> None:
+    photo = api.upload()
+
+    listed = api.call("GET", "/photos", query={"limit": "10"})
+    assert [item["id"] for item in listed.json["items"]] == [photo]
+    one = api.call("GET", f"/photos/{photo}").json
+    assert (one["state"], one["tier"], one["access_count"]) == ("active", "temp", 0)
+
+    link = api.call("GET", f"/photos/{photo}/url")
+
+    assert link.status == 200
+    expires = datetime.fromisoformat(link.json["expires_at"])
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
+    query = parse_qs(urlsplit(link.json["url"]).query)
+    assert int(query["X-Amz-Expires"][0]) == 900
+    record = api.repository.get_image(photo)
+    assert record.access_count == 1
+    assert record.last_accessed_at is not None
+    short = api.call("GET", f"/photos/{photo}/url", query={"expires_in": "60"}).json
+    assert parse_qs(urlsplit(short["url"]).query)["X-Amz-Expires"] == ["60"]
+    too_long = api.call("GET", f"/photos/{photo}/url", query={"expires_in": "1000"})
+    assert too_long.status == 400
+
+
+def test_pages_of_photos_follow_the_cursor(api: Api) -> None:
+    first = api.upload(name=PHOTO)
+    second = api.upload(name=OTHER_PHOTO)
+    page = api.call("GET", "/photos", query={"limit": "1"}).json
+    rest = api.call("GET", "/photos", query={"limit": "1", "cursor": page["cursor"]}).json
+    assert {page["items"][0]["id"], rest["items"][0]["id"]} == {first, second}
+    assert api.call("GET", "/photos", query={"limit": "0"}).status == 422
+
+
+def test_another_users_photo_is_404_on_every_route(api: Api) -> None:
+    photo = api.upload(user="alice")
+    api.upload(user="bob")
+
+    for method, path in (
+        ("GET", f"/photos/{photo}"),
+        ("GET", f"/photos/{photo}/url"),
+        ("DELETE", f"/photos/{photo}"),
+    ):
+        answer = api.call(method, path, user="bob")
+        assert answer.status == 404, (method, path)
+        assert photo not in json.dumps(answer.json["error"]).replace(f"'{photo}'", "")
+    assert photo not in [
+        item["id"] for item in api.call("GET", "/photos", user="bob").json["items"]
+    ]
+    published = api.call("POST", "/drafts/d1/publish", user="bob", body={"photo_ids": [photo]}).json
+    assert published["failed"] == [{"id": photo, "reason": "not found"}]
+    record = api.repository.get_image(photo)
+    assert (record.state, record.access_count, record.published_at) == (
+        ImageState.ACTIVE,
+        0,
+        None,
+    )
+
+
+def test_a_deleted_photo_is_gone_for_its_owner_and_uncounted(api: Api) -> None:
+    photo = api.upload()
+    assert api.repository.get_bucket("temp", TEMP).object_count == 1
+
+    deleted = api.call("DELETE", f"/photos/{photo}")
+
+    assert (deleted.status, deleted.json["state"]) == (200, "deleted")
+    assert api.call("GET", f"/photos/{photo}").status == 404
+    assert api.call("DELETE", f"/photos/{photo}").status == 200  # again: same answer
+    assert api.repository.get_bucket("temp", TEMP).object_count == 0
+    record = api.repository.get_image(photo)
+    assert record.state is ImageState.DELETED
+    assert record.expires_at is not None  # the table's TTL removes it later
+
+
+def test_publishing_a_draft_schedules_its_deletion_once(api: Api) -> None:
+    photo = api.upload(draft_id="summer-2026")
+    other = api.upload(name=OTHER_PHOTO)
+    event = load_event("api/publish-draft.json")
+    event["body"] = json.dumps({"photo_ids": [photo, other, "nope"]})
+
+    answer = api.send(event).json
+
+    assert answer["updated"] == [photo]
+    assert {item["id"]: item["reason"] for item in answer["failed"]} == {
+        other: "not a photo of draft 'summer-2026'",
+        "nope": "not found",
+    }
+    record = api.repository.get_image(photo)
+    assert record.published_at is not None
+    assert record.due_at == record.published_at + timedelta(days=7)
+    again = api.send(event).json
+    assert again["updated"] == [photo]
+    assert api.repository.get_image(photo).published_at == record.published_at
+    empty = api.call("POST", "/drafts/summer-2026/publish", body={"photo_ids": []})
+    assert empty.status == 422
+
+
+def test_usage_counts_the_callers_photos_by_tier(api: Api) -> None:
+    photo = api.upload()
+    api.upload(user="bob")
+    usage = api.call("GET", "/users/me/usage").json
+    stored = api.repository.get_image(photo).stored_size
+    assert usage["tiers"]["temp"] == {"photos": 1, "bytes": stored}
+    assert (usage["photos"], usage["bytes"], usage["quota_bytes"]) == (1, stored, None)
+
+
+# ---- stats, metrics, tiers ------------------------------------------------------------
+
+
+def cold_image(api: Api, size: int) -> None:
+    api.repository.add_image(
+        ImageRecord(
+            id="cold-1",
+            owner="carol",
+            location=Location(tier=TierName.COLD, backend=BackendName.S3, bucket=COLD, key="k"),
+            stored_size=size,
+            uploaded_at=datetime.now(UTC) - timedelta(days=200),
+        )
+    )
+
+
+def test_stats_sum_the_bucket_counters_and_price_them(api: Api) -> None:
+    photo = api.upload()
+    api.call("POST", "/capacity/run", admin=True, body={})  # records the other tiers' buckets
+    cold_image(api, 3 * 1024**3)
+    stored = api.repository.get_image(photo).stored_size
+
+    stats = api.send(load_event("api/get-stats.json")).json
+
+    tiers = {tier["tier"]: tier for tier in stats["tiers"]}
+    assert (tiers["temp"]["photos"], tiers["temp"]["bytes"]) == (1, stored)
+    assert tiers["cold"]["bytes"] == 3 * 1024**3
+    # COLD priced as its backend (S3 here, 0.023): cost equals the all-in-HOT price.
+    expected = round(0.023 * (stored + 3 * 1024**3) / 1024**3, 6)
+    assert stats["monthly_cost"] == pytest.approx(expected, abs=1e-6)
+    breakdown = api.call("GET", "/stats/breakdown").json["tiers"]
+    assert sum(item["share_of_bytes"] for item in breakdown) == pytest.approx(1, abs=1e-3)
+
+
+def test_savings_against_keeping_everything_in_hot(api: Api) -> None:
+    api.app.stats.settings = api.app.settings.model_copy(
+        update={"cold": api.app.settings.cold.model_copy(update={"backend": BackendName.B2})}
+    )
+    api.call("POST", "/capacity/run", admin=True, body={})  # records every tier's bucket
+    cold_image(api, 10 * 1024**3)
+    stats = api.call("GET", "/stats").json
+    assert stats["all_hot_monthly_cost"] == pytest.approx(0.23)
+    assert stats["monthly_cost"] == pytest.approx(0.06)
+    assert stats["monthly_savings"] == pytest.approx(0.17)
+
+
+def test_lifecycle_metrics_count_uploads_and_runs(api: Api) -> None:
+    api.upload()
+    api.call("DELETE", f"/photos/{api.upload(name=OTHER_PHOTO)}")
+    run = api.send(load_event("api/post-lifecycle-run.json"))
+    assert run.status == 200
+    assert run.json["dry_run"] is True
+    api.call("POST", "/lifecycle/run", admin=True, body={"dry_run": False})
+
+    counts = api.call("GET", "/metrics/lifecycle", query={"days": "7"}).json["counts"]
+
+    assert (counts["uploaded"], counts["deleted_by_owner"], counts["lifecycle_runs"]) == (2, 1, 1)
+    assert api.call("GET", "/metrics/lifecycle", query={"days": "0"}).status == 422
+    assert api.call("GET", "/metrics/lifecycle", query={"days": "many"}).status == 422
+
+
+def test_tiers_describe_the_settings(api: Api) -> None:
+    tiers = api.call("GET", "/tiers").json
+    assert [(t["tier"], t["price_per_gb_month"]) for t in tiers["tiers"]] == [
+        ("temp", 0.023),
+        ("hot", 0.023),
+        ("cold", 0.023),
+    ]
+    rules = {rule["rule"]: rule for rule in tiers["rules"]}
+    assert rules["promote"]["after_hours"] == 48
+    assert rules["archive"]["after_days_without_access"] == 90
+    assert rules["expire"]["after_days"] == 365
+
+
+# ---- admin ----------------------------------------------------------------------------
+
+
+def test_buckets_and_recommendations_show_a_bucket_past_its_line(api: Api) -> None:
+    api.call("POST", "/capacity/run", admin=True, body={})
+    capacity = api.repository.get_bucket("hot", HOT).capacity_bytes
+    api.repository.set_bucket_counters("hot", HOT, used_bytes=int(capacity * 0.9), object_count=1)
+
+    buckets = {b["name"]: b for b in api.call("GET", "/buckets", admin=True).json["buckets"]}
+    advice = api.call("GET", "/metrics/recommendations", admin=True).json["items"]
+
+    assert buckets[HOT]["percent"] == 90.0
+    assert (
+        buckets[HOT]["cleanup_threshold_percent"],
+        buckets[HOT]["overflow_threshold_percent"],
+    ) == (
+        85,
+        95,
+    )
+    assert any(item["code"] == "bucket_near_full" and HOT in item["message"] for item in advice)
+
+
+def test_admin_runs_are_done_by_their_functions(api: Api) -> None:
+    api.upload()
+    capacity = api.call("POST", "/capacity/run", admin=True, body={"dry_run": True}).json
+    assert {b["name"] for b in capacity["buckets"]} >= {TEMP, HOT, COLD}
+    cleanup = api.call("POST", "/cleanup/old-images", admin=True, body={"tier": "temp"}).json
+    assert cleanup["dry_run"] is True
+    assert cleanup["cleanups"][0]["bucket"] == TEMP
+    bad = api.call("POST", "/cleanup/old-images", admin=True, body={"tier": "temp", "bucket": "x"})
+    assert bad.status == 404  # the capacity function's RecordNotFound, passed on
+
+    assert api.call("GET", "/reconcile", admin=True).status == 404  # none yet
+    report = api.call("POST", "/reconcile", admin=True, body={}).json
+    assert (report["complete"], report["dry_run"], report["counts"]["records"]) == (True, True, 1)
+    latest = api.call("GET", "/reconcile", admin=True).json
+    assert (latest["run_id"], latest["status"]) == (report["run_id"], "completed")
+
+    status = api.call("GET", "/cleanup", admin=True).json
+    assert (status["status"], status["dead_letters"]) == ("ok", 0)
+    redrive = api.call("POST", "/cleanup/redrive", admin=True, body={"max_messages": 5}).json
+    assert redrive["completed"] == 0
+    assert api.call("POST", "/cleanup/redrive", admin=True, body={"max_messages": 0}).status == 422
+
+
+def test_an_admin_run_without_its_function_is_503(api: Api) -> None:
+    api.app.operations.settings = api.app.settings.model_copy(
+        update={"lifecycle_function_name": None}
+    )
+    answer = api.call("POST", "/lifecycle/run", admin=True, body={})
+    assert answer.status == 503
+    assert "SHELFLIFE_LIFECYCLE_FUNCTION_NAME" in answer.json["error"]["message"]
+
+
+def test_the_dashboard_is_html_with_its_charts(api: Api) -> None:
+    api.upload()
+    answer = api.send(load_event("api/get-dashboard.json"))
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    for chart in ("tier-sizes", "bucket-fill", "costs", "lifecycle-runs", "cleanup-health"):
+        assert f'id="{chart}"' in answer.text
+    assert "<script" not in answer.text
