@@ -197,7 +197,8 @@ def allowed(function: str, action: str, arn: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    "function", ["IngestFunction", "CapacityFunction", "LifecycleFunction", "CleanupFunction"]
+    "function",
+    ["IngestFunction", "CapacityFunction", "LifecycleFunction", "CleanupFunction", "ApiFunction"],
 )
 def test_no_function_gets_wildcard_actions_or_resources(function: str) -> None:
     for statement in policy_statements(function):
@@ -394,9 +395,16 @@ def test_cleanup_may_do_exactly_what_the_service_does() -> None:
         assert allowed("CleanupFunction", action, table), action
     assert allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_hash")
     assert not allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_owner")
-    # It reads image records and never changes them: only its own task records.
-    for action in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"):
+    # The stream path never changes image records; a reconcile fix marks them lost and
+    # repairs counters (UpdateItem). Nothing here removes a record or scans the table.
+    for action in ("dynamodb:DeleteItem", "dynamodb:Scan"):
         assert not allowed("CleanupFunction", action, table), action
+    # The reconciler lists TEMP and HOT buckets and HEADs their images, and that is all.
+    for bucket in (temp, f"{temp}-3", hot):
+        assert allowed("CleanupFunction", "s3:ListBucket", bucket), bucket
+        assert allowed("CleanupFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
+    assert allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_location")
+    assert not allowed("CleanupFunction", "s3:ListBucket", uploads)
     stream = f"{table}/stream/2026-11-21T12:00:00.000"
     for action in ("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"):
         assert allowed("CleanupFunction", f"dynamodb:{action}", stream), action
@@ -468,3 +476,76 @@ def test_cleanup_alarms_watch_the_dead_letters_and_what_the_function_publishes()
         "CleanupIteratorAgeAlarm",
     ):
         assert resource(alarm)["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_api_may_do_exactly_what_the_routes_do() -> None:
+    table = "arn-of-Table.Arn"
+    uploads = f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}"
+    temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
+    hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
+    photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
+    # Presigned POSTs carry the signer's rights: incoming/ of the upload bucket only.
+    assert allowed("ApiFunction", "s3:PutObject", f"{uploads}/{INCOMING_PREFIX}alice/x-a.jpg")
+    assert not allowed("ApiFunction", "s3:PutObject", f"{uploads}/{QUARANTINE_PREFIX}a.jpg")
+    assert not allowed("ApiFunction", "s3:PutObject", f"{temp}/{photo}")
+    for bucket in (temp, f"{temp}-2", hot):
+        assert allowed("ApiFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
+        # Objects are deleted by the cleanup function and the reconciler only.
+        assert not allowed("ApiFunction", "s3:DeleteObject", f"{bucket}/{photo}"), bucket
+    for action in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"):
+        assert allowed("ApiFunction", f"dynamodb:{action}", table), action
+    for action in ("DeleteItem", "Scan"):
+        assert not allowed("ApiFunction", f"dynamodb:{action}", table), action
+    for index in ("by_owner", "by_due"):
+        assert allowed("ApiFunction", "dynamodb:Query", f"{table}/index/{index}"), index
+    assert not allowed("ApiFunction", "dynamodb:Query", f"{table}/index/by_location")
+    for function in ("LifecycleFunction", "CapacityFunction", "CleanupFunction"):
+        assert allowed("ApiFunction", "lambda:InvokeFunction", f"arn-of-{function}.Arn")
+    assert not allowed("ApiFunction", "lambda:InvokeFunction", "arn-of-IngestFunction.Arn")
+    queue = "arn-of-CleanupDeadLetterQueue.Arn"
+    assert allowed("ApiFunction", "sqs:GetQueueAttributes", queue)
+    assert not allowed("ApiFunction", "sqs:ReceiveMessage", queue)
+
+
+def test_the_http_api_checks_tokens_on_every_route_but_health_and_the_document() -> None:
+    api = resource("Api")["Properties"]
+    auth = api["Auth"]
+    jwt = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert jwt["JwtConfiguration"] == {
+        "issuer": {"Ref": "JwtIssuer"},
+        "audience": [{"Ref": "JwtAudience"}],
+    }
+    assert jwt["IdentitySource"] == "$request.header.Authorization"
+    parameters = load_template()["Parameters"]
+    assert "Default" not in parameters["JwtIssuer"]
+    assert "Default" not in parameters["JwtAudience"]
+    events = resource("ApiFunction")["Properties"]["Events"]
+    open_routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in events.values()
+        if e["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+    }
+    assert open_routes == {("GET", "/health"), ("GET", "/openapi.json")}
+    assert all(
+        e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "Api"}
+        for e in events.values()
+    )
+    # The function answers open routes the same way (functions/api/app.py).
+    source = (ROOT / "functions" / "api" / "app.py").read_text()
+    assert 'PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}' in source
+
+
+def test_the_api_function_is_told_where_its_admin_runs_happen() -> None:
+    variables = {
+        **load_template()["Globals"]["Function"]["Environment"]["Variables"],
+        **resource("ApiFunction")["Properties"]["Environment"]["Variables"],
+    }
+    settings = Settings.from_env({name: str(resolve(value)) for name, value in variables.items()})
+    assert settings.lifecycle_function_name == "shelflife-lifecyclefunction"
+    assert settings.capacity_function_name == "shelflife-capacityfunction"
+    assert settings.cleanup_function_name == "shelflife-cleanupfunction"
+    assert settings.admin_group == "admin"
+    assert settings.cleanup_dead_letter_queue_url == "shelflife-cleanupdeadletterqueue"
+    # API Gateway answers after 30 seconds whatever the function does.
+    assert resource("ApiFunction")["Properties"]["Timeout"] < 30
+    assert settings.api_run_seconds < resource("ApiFunction")["Properties"]["Timeout"]
