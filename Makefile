@@ -14,7 +14,10 @@ SAM_CLI_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install lint typecheck validate build unit test bench clean
+# The dashboard's browser test drives Debian's Chromium (no browser download).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install lint typecheck validate build browser unit test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +48,17 @@ validate: install
 build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml
 
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	$$sudo apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/contract
 
-test: lint typecheck validate build
+test: lint typecheck validate build browser
 	$(BIN)/pytest
 
 # Benchmarks print ratios against references measured in the same run; they assert

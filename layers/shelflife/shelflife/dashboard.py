@@ -26,6 +26,8 @@ RUN_COUNTS = {
     "deleted": "#555555",
 }
 HEALTH_COLOURS = {"ok": "#009E73", "warning": "#E69F00", "alarm": "#D55E00"}
+# Charts shrink with their box on narrow screens.
+FIT = 'style="max-width:100%;height:auto"'
 # The page allows nothing to load: inline styles and data: images only.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -55,12 +57,13 @@ def _attr(value: object) -> str:
 
 
 def tier_sizes_svg(stats: StoreStats) -> str:
-    width, height, bar = 420, 40 + 44 * len(stats.tiers), 26
+    width, height, bar = 480, 40 + 44 * len(stats.tiers), 26
     biggest = max((tier.bytes for tier in stats.tiers), default=0) or 1
     rows = []
     for index, tier in enumerate(stats.tiers):
         y = 20 + index * 44
-        length = round(300 * tier.bytes / biggest, 1)
+        # A tier with anything in it stays visible next to a much bigger one.
+        length = max(round(240 * tier.bytes / biggest, 1), 2.0 if tier.bytes else 0.0)
         rows.append(
             f'<text x="0" y="{y + 18}" class="label">{escape(tier.tier.upper())}</text>'
             f'<rect class="bar" data-tier="{_attr(tier.tier)}" data-bytes="{tier.bytes}" '
@@ -72,19 +75,20 @@ def tier_sizes_svg(stats: StoreStats) -> str:
         )
     return (
         f'<svg id="tier-sizes" role="img" aria-label="Stored bytes per tier" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">{"".join(rows)}</svg>'
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FIT}>'
+        f'{"".join(rows)}</svg>'
     )
 
 
 def bucket_fill_svg(
     buckets: Sequence[BucketUsageReport], cleanup_percent: float, overflow_percent: float
 ) -> str:
-    left, scale, row = 230, 300, 34
-    height = 30 + row * max(1, len(buckets))
-    width = left + scale + 60
+    left, scale, row = 0, 400, 46
+    height = 34 + row * max(1, len(buckets))
+    width = left + scale + 90
     parts = []
     for index, bucket in enumerate(buckets):
-        y = 16 + index * row
+        y = 8 + index * row
         shown = min(bucket.percent, 100.0)
         colour = (
             HEALTH_COLOURS["alarm"]
@@ -94,28 +98,32 @@ def bucket_fill_svg(
             else TIER_COLOURS.get(bucket.tier, "#999")
         )
         parts.append(
-            f'<text x="0" y="{y + 15}" class="label">{escape(bucket.name)}</text>'
-            f'<rect x="{left}" y="{y}" width="{scale}" height="20" fill="#eee"/>'
+            f'<text x="{left}" y="{y + 12}" class="label">{escape(bucket.name)} '
+            f'<tspan class="value">({escape(bucket.tier)}, {escape(bucket.status)})</tspan></text>'
+            f'<rect x="{left}" y="{y + 18}" width="{scale}" height="18" fill="#eee"/>'
             f'<rect class="fill" data-bucket="{_attr(bucket.name)}"'
             f' data-tier="{_attr(bucket.tier)}" data-percent="{bucket.percent}"'
             f' data-status="{_attr(bucket.status)}" x="{left}"'
-            f' y="{y}" width="{round(scale * shown / 100, 1)}" height="20" fill="{colour}">'
+            f' y="{y + 18}" width="{round(scale * shown / 100, 1)}" height="18" fill="{colour}">'
             f"<title>{escape(bucket.name)}: {bucket.percent:.1f}% of "
             f"{human_bytes(bucket.capacity_bytes)} ({escape(bucket.status)})</title></rect>"
-            f'<text x="{left + scale + 6}" y="{y + 15}" class="value">{bucket.percent:.1f}%</text>'
+            f'<text x="{left + scale + 6}" y="{y + 32}" class="value">{bucket.percent:.1f}%</text>'
         )
     for percent, name in ((cleanup_percent, "cleanup"), (overflow_percent, "overflow")):
         x = left + scale * percent / 100
+        anchor = "end" if name == "cleanup" else "start"
         parts.append(
             f'<line class="threshold" data-threshold="{name}" data-percent="{percent:g}" '
-            f'x1="{x}" x2="{x}" y1="8" y2="{height - 12}" stroke="#333" stroke-dasharray="4 3"/>'
-            f'<text x="{x - 12}" y="{height - 1}" class="value">{percent:g}%</text>'
+            f'x1="{x}" x2="{x}" y1="20" y2="{height - 14}" stroke="#333" stroke-dasharray="4 3"/>'
+            f'<text x="{x + (-3 if anchor == "end" else 3)}" y="{height - 2}" '
+            f'text-anchor="{anchor}" class="value">{name} {percent:g}%</text>'
         )
     if not buckets:
         parts.append('<text x="0" y="30" class="value">no buckets recorded yet</text>')
     return (
         f'<svg id="bucket-fill" role="img" aria-label="Fill of each bucket" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">{"".join(parts)}</svg>'
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FIT}>'
+        f"{''.join(parts)}</svg>"
     )
 
 
@@ -138,17 +146,27 @@ def costs_svg(stats: StoreStats) -> str:
         )
     return (
         '<svg id="costs" role="img" aria-label="Monthly cost against keeping everything in HOT" '
-        f'viewBox="0 0 480 90" width="480" height="90">{"".join(bars)}</svg>'
+        f'viewBox="0 0 480 90" width="480" height="90" {FIT}>{"".join(bars)}</svg>'
     )
 
 
 def lifecycle_runs_svg(runs: Sequence[RunRecord]) -> str:
-    width, height, base = 560, 200, 170
+    width, height, base = 480, 200, 170
     shown = [run for run in runs if not run.dry_run][-30:]
     totals = [sum(run.counts.get(name, 0) for name in RUN_COUNTS) for run in shown]
     biggest = max(totals, default=0) or 1
     step = (width - 40) / max(1, len(shown))
-    parts = [f'<line x1="30" x2="{width}" y1="{base}" y2="{base}" stroke="#333"/>']
+    parts = [
+        f'<line x1="30" x2="{width}" y1="{base}" y2="{base}" stroke="#333"/>',
+        f'<text x="0" y="24" class="value">{biggest}</text>'
+        f'<text x="0" y="{base}" class="value">0</text>',
+    ]
+    if shown:
+        parts.append(
+            f'<text x="34" y="{base + 14}" class="value">{shown[0].started_at:%m-%d}</text>'
+            f'<text x="{width}" y="{base + 14}" text-anchor="end" class="value">'
+            f"{shown[-1].started_at:%m-%d}</text>"
+        )
     for index, run in enumerate(shown):
         x = 34 + index * step
         y = float(base)
@@ -164,20 +182,27 @@ def lifecycle_runs_svg(runs: Sequence[RunRecord]) -> str:
                 f'y="{y:.1f}" width="{max(2.0, step - 4):.1f}" height="{h}" fill="{colour}">'
                 f"<title>{name}: {count}</title></rect>"
             )
+        if not group:  # a run that had nothing to do is still a run
+            group.append(
+                f'<rect class="idle" x="{x:.1f}" y="{base - 2}" '
+                f'width="{max(2.0, step - 4):.1f}" height="2" fill="#999"/>'
+            )
+        label = f"{run.started_at:%m-%d %H:%M}"
         parts.append(
             f'<g class="run" data-run="{_attr(run.id)}" data-started="{run.started_at.isoformat()}"'
-            f' data-status="{_attr(run.status.value)}">{"".join(group)}</g>'
+            f' data-status="{_attr(run.status.value)}"><title>{escape(label)} UTC</title>'
+            f"{''.join(group)}</g>"
         )
     if not shown:
         parts.append('<text x="40" y="90" class="value">no lifecycle runs yet</text>')
     legend = "".join(
-        f'<rect x="{40 + i * 110}" y="186" width="10" height="10" fill="{colour}"/>'
-        f'<text x="{54 + i * 110}" y="195" class="value">{name}</text>'
+        f'<rect x="{120 + i * 90}" y="188" width="10" height="10" fill="{colour}"/>'
+        f'<text x="{134 + i * 90}" y="197" class="value">{name}</text>'
         for i, (name, colour) in enumerate(RUN_COUNTS.items())
     )
     return (
         f'<svg id="lifecycle-runs" role="img" aria-label="Lifecycle runs over time" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FIT}>'
         f"{''.join(parts)}{legend}</svg>"
     )
 
