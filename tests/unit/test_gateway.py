@@ -1,0 +1,75 @@
+"""shelflife.gateway: HTTP API v2 events, and the local server in front of a handler."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+import requests
+
+from shelflife.gateway import Identity, LocalGateway, bearer_tokens, http_api_event
+from tests.support.events import load_event
+
+SEEN: list[dict[str, Any]] = []
+
+
+def echo(event: dict[str, Any], context: Any) -> Mapping[str, Any]:
+    SEEN.append(event)
+    claims = (event["requestContext"].get("authorizer") or {}).get("jwt", {}).get("claims")
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"path": event["rawPath"], "claims": claims, "body": event.get("body")}),
+    }
+
+
+@pytest.fixture
+def gateway() -> Iterator[LocalGateway]:
+    SEEN.clear()
+    server = LocalGateway(echo, bearer_tokens({"t1": Identity({"sub": "alice"})})).start()
+    yield server
+    server.stop()
+
+
+def test_an_event_has_the_shape_of_the_sample_events() -> None:
+    sample = load_event("api/post-uploads.json")
+    built = http_api_event(
+        "POST", "/uploads", body={"a": 1}, identity=Identity({"sub": "alice"}), query={"x": "1"}
+    )
+    assert set(sample) <= set(built) | {"queryStringParameters"}
+    assert set(sample["requestContext"]) == set(built["requestContext"])
+    assert built["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "alice"}
+    assert (built["rawQueryString"], built["queryStringParameters"]) == ("x=1", {"x": "1"})
+    assert json.loads(built["body"]) == {"a": 1}
+    binary = http_api_event("POST", "/x", body=b"\x00\xff")
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\x00\xff"
+
+
+def test_without_a_valid_token_only_public_routes_reach_the_function(
+    gateway: LocalGateway,
+) -> None:
+    assert requests.get(f"{gateway.url}/photos", timeout=5).status_code == 401
+    wrong = requests.get(f"{gateway.url}/photos", headers={"Authorization": "Bearer x"}, timeout=5)
+    assert wrong.status_code == 401
+    assert SEEN == []
+    health = requests.get(f"{gateway.url}/health", timeout=5)
+    assert (health.status_code, health.json()["claims"]) == (200, None)
+
+
+def test_a_token_becomes_the_authorizers_claims(gateway: LocalGateway) -> None:
+    answer = requests.post(
+        f"{gateway.url}/uploads?draft=1",
+        json={"filename": "a.jpg"},
+        headers={"Authorization": "Bearer t1"},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["claims"] == {"sub": "alice"}
+    assert json.loads(answer.json()["body"]) == {"filename": "a.jpg"}
+    (event,) = SEEN
+    assert event["queryStringParameters"] == {"draft": "1"}
+    assert event["requestContext"]["http"]["method"] == "POST"
