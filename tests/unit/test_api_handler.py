@@ -405,3 +405,31 @@ def test_the_dashboard_is_html_with_its_charts(api: Api) -> None:
     for chart in ("tier-sizes", "bucket-fill", "costs", "lifecycle-runs", "cleanup-health"):
         assert f'id="{chart}"' in answer.text
     assert "<script" not in answer.text
+
+
+def test_with_a_cdn_the_url_is_the_cdns_and_the_access_is_recorded(api: Api) -> None:
+    photo = api.upload()
+    api.app.photos.settings = api.app.settings.model_copy(
+        update={"cdn_base_url": "https://cdn.example.com"}
+    )
+    answer = api.call("GET", f"/photos/{photo}/url").json
+    key = api.repository.get_image(photo).location
+    assert key is not None
+    assert answer == {"id": photo, "url": f"https://cdn.example.com/{key.key}", "expires_at": None}
+    assert api.repository.get_image(photo).access_count == 1
+
+
+def test_a_lost_photo_has_no_url_and_says_why(api: Api) -> None:
+    photo = api.upload()
+    record = api.repository.get_image(photo)
+    api.repository.replace_image(record, record.model_copy(update={"state": ImageState.LOST}))
+
+    answer = api.call("GET", f"/photos/{photo}/url")
+
+    assert answer.status == 409
+    assert answer.json["error"] == {
+        "code": "conflict",
+        "message": f"photo {photo!r} is lost: it has no stored image",
+    }
+    lost = api.call("GET", f"/photos/{photo}").json
+    assert (lost["state"], lost["access_count"]) == ("lost", 0)  # nothing was read

@@ -76,7 +76,7 @@ def tier_sizes_svg(stats: StoreStats) -> str:
     return (
         f'<svg id="tier-sizes" role="img" aria-label="Stored bytes per tier" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {FIT}>'
-        f'{"".join(rows)}</svg>'
+        f"{''.join(rows)}</svg>"
     )
 
 

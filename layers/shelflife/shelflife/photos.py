@@ -214,11 +214,14 @@ class PhotoService:
         expires_in = limit if expires_in is None else expires_in
         if not 1 <= expires_in <= limit:
             raise InvalidArgument(f"expires_in must be between 1 and {limit} seconds")
+        current = self.get(caller, image_id)
+        if current.state is not ImageState.ACTIVE or current.location is None:
+            raise Conflict(f"photo {image_id!r} is {current.state.value}: it has no stored image")
         image = self._update(
             caller, image_id, lambda image, now: accessed(image, now, self.settings)
         )
         place = image.location
-        if image.state is not ImageState.ACTIVE or place is None:
+        if image.state is not ImageState.ACTIVE or place is None:  # changed meanwhile
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
         if self.settings.cdn_base_url:
             return PhotoUrl(f"{self.settings.cdn_base_url}/{place.key}", None, image)
