@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from shelflife import clock
 from shelflife.backends.base import BucketPolicy
 from shelflife.errors import (
     BucketFull,
@@ -48,7 +49,8 @@ MAX_NAME_ATTEMPTS = 5
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    # Through shelflife.clock, which the local stack may set or accelerate.
+    return clock.now()
 
 
 def overflow_number(name: str, base: str) -> int | None:

@@ -180,6 +180,8 @@ class Settings(_Frozen):
     b2_application_key_id: SecretStr | None = None
     b2_application_key: SecretStr | None = None
     credentials_secret_arn: str | None = None
+    # The local stack only: B2 is b2sdk's in-memory simulator, one per process.
+    b2_simulated: bool = False
     cors_allowed_origins: tuple[str, ...] = ()
 
     @model_validator(mode="after")

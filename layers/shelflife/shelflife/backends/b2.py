@@ -7,6 +7,7 @@ hides the name (the bucket's lifecycle rule then removes hidden versions after a
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -87,6 +88,10 @@ def _ms_to_datetime(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
 
 
+_SHARED: dict[type, B2Backend] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class B2Backend(StorageBackend):
     name: ClassVar[str] = "b2"
     needs_credentials: ClassVar[bool] = True
@@ -117,7 +122,19 @@ class B2Backend(StorageBackend):
         return cls(api)
 
     @classmethod
+    def shared_simulator(cls) -> Self:
+        """The process's one simulated account (every function of the local stack
+        sees the same buckets)."""
+        with _SHARED_LOCK:
+            if cls not in _SHARED:
+                _SHARED[cls] = cls.simulated()
+            shared: Self = _SHARED[cls]  # type: ignore[assignment]
+            return shared
+
+    @classmethod
     def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
+        if settings.b2_simulated:
+            return cls.shared_simulator()
         key_id, key = (credentials or Credentials()).require_b2()
         return cls(application_key_id=key_id, application_key=key)
 
