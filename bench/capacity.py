@@ -45,7 +45,7 @@ from shelflife.capacity import CapacityService
 from shelflife.settings import Settings, TierName
 from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.models import IMAGE_SK, ImageModel, image_pk, location_bucket
-from tests.support import moto_quirks
+from shelflife_tools.local import moto_quirks
 from tests.support.template import create_table_from_template
 
 # moto ignores the conditions of bucket policies, so the TLS-only statement would deny

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from shelflife_tools.local.streams import StreamMapping
 
 from shelflife.backends import Backends, StorageBackend
 from shelflife.backends.base import BucketPolicy, sha256_hex
@@ -38,7 +39,6 @@ from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.lifecycle import real_stores
-from tests.support.streams import StreamMapping
 from tests.support.template import create_table_from_template
 from tests.unit.test_ingest_handler import ENVIRONMENT, TABLE, TEMP
 

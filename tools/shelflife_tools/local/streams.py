@@ -1,5 +1,5 @@
-"""Lambda's event source mapping for the table's stream, played in tests as
-template.yaml declares it (``CleanupStreamMapping``): its filter criteria, batch size,
+"""Lambda's event source mapping for the table's stream, played (by the local stack and
+the tests) as template.yaml declares it (``CleanupStreamMapping``): its filter criteria, batch size,
 retries, bisection and on-failure destination, over moto's DynamoDB stream.
 
 What Lambda does, in the parts the cleanup function relies on: records in order per
@@ -16,14 +16,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 from moto.events.models import EventPattern
 
 from shelflife.streams import lambda_shape
-from tests.support.lambda_context import FakeLambdaContext
-from tests.support.template import resource
+from shelflife_tools.local.context import LocalContext
+from shelflife_tools.template import TEMPLATE, resource
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -55,8 +56,9 @@ class StreamMapping:
         on_failure_queue_url: str,
         region: str,
         name: str = "CleanupStreamMapping",
+        template: Path = TEMPLATE,
     ) -> StreamMapping:
-        properties = resource(name)["Properties"]
+        properties = resource(name, template)["Properties"]
         stream_arn = boto3.client("dynamodb", region_name=region).describe_table(
             TableName=table_name
         )["Table"]["LatestStreamArn"]
@@ -133,7 +135,7 @@ class StreamMapping:
             attempts += 1
             self.invocations += 1
             try:
-                response = self.handler({"Records": batch}, FakeLambdaContext())
+                response = self.handler({"Records": batch}, LocalContext())
             except Exception:
                 if self.bisect and len(batch) > 1:
                     middle = len(batch) // 2
@@ -156,7 +158,7 @@ class StreamMapping:
         message = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
-                "functionArn": FakeLambdaContext().invoked_function_arn,
+                "functionArn": LocalContext().invoked_function_arn,
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": attempts,
             },

@@ -1,0 +1,755 @@
+"""The local stack: every function of template.yaml on its real handler, in this
+process, with the event sources the template declares played the way Lambda plays them.
+
+- moto's threaded server on 127.0.0.1 serves S3, DynamoDB (with streams) and SQS; every
+  boto3 and pynamodb client of the process goes there (``AWS_ENDPOINT_URL``); B2 is
+  b2sdk's in-memory simulator (``SHELFLIFE_B2_SIMULATED``).
+- Resources come from the template: the table (keys, indexes, stream, TTL), the buckets,
+  the queues; the first bucket of each tier that the template does not create (HOT on
+  R2, COLD on B2) is made at the provider as the operator would.
+- Event sources, also from the template: the upload bucket's ObjectCreated events (S3
+  notifications into a local queue, polled, delivered as Lambda's asynchronous S3
+  invocation with its retries and on-failure queue), SQS event sources (partial batch
+  responses), the table's stream through the cleanup mapping (filters, batches,
+  retries, bisection, on-failure queue), the schedules on the stack's clock, and the
+  HTTP API on 127.0.0.1 as HTTP API v2 events with a local JWT issuer.
+
+Everything the template does not say (ports, the clock, where the token secret lives)
+is an argument. ``pump()`` delivers what is waiting; ``serve()`` pumps in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from shelflife import clock
+from shelflife.gateway import LocalGateway
+from shelflife_tools.local.context import LocalContext
+from shelflife_tools.local.tokens import AUDIENCE, ISSUER, TokenIssuer
+from shelflife_tools.template import TEMPLATE, load_template
+
+logger = logging.getLogger("shelflife.local")
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+# Parameters the local stack gives the template (the rest keep their defaults).
+LOCAL_PARAMETERS = {
+    "JwtIssuer": ISSUER,
+    "JwtAudience": AUDIENCE,
+    "LogLevel": "WARNING",
+}
+# Capacity of each tier's buckets locally: small enough that the dashboard shows fill.
+LOCAL_QUOTA_BYTES = 64 * 1024**2
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+# ---- the template, resolved --------------------------------------------------------
+
+
+class Resolver:
+    """Just enough of CloudFormation's intrinsic functions for the template's values:
+    Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If (conditions on parameters)."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        refs: Mapping[str, str],
+        attributes: Mapping[str, str],
+    ) -> None:
+        self.template = template
+        self.parameters = {
+            name: str(parameters.get(name, spec.get("Default", "")))
+            for name, spec in template.get("Parameters", {}).items()
+        }
+        self.refs = refs
+        self.attributes = attributes
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            return self.ref(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target, attribute = value["Fn::GetAtt"]
+            return self.attributes.get(f"{target}.{attribute}", "")
+        if "Fn::Sub" in value:
+            return re.sub(
+                r"\$\{([^}]+)\}", lambda m: str(self.variable(m.group(1))), value["Fn::Sub"]
+            )
+        if "Fn::Join" in value:
+            separator, items = value["Fn::Join"]
+            resolved = self(items)
+            return separator.join(
+                str(i) for i in (resolved if isinstance(resolved, list) else [resolved])
+            )
+        if "Fn::If" in value:
+            condition, yes, no = value["Fn::If"]
+            return self(yes) if self.condition(condition) else self(no)
+        return {key: self(item) for key, item in value.items()}
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": os.environ.get("AWS_DEFAULT_REGION", REGION),
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "shelflife-local",
+            "AWS::NoValue": None,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            kind = self.template["Parameters"][name].get("Type", "String")
+            text = self.parameters[name]
+            if kind == "CommaDelimitedList":
+                return [item for item in text.split(",") if item]
+            return text
+        return self.refs.get(name, name)
+
+    def variable(self, name: str) -> Any:
+        if "." in name and not name.startswith("AWS::"):
+            return self.attributes.get(name, "")
+        return self.ref(name)
+
+    def condition(self, name: str) -> bool:
+        spec = self.template.get("Conditions", {})[name]
+        return bool(self._evaluate(spec))
+
+    def _evaluate(self, spec: Any) -> Any:
+        if isinstance(spec, dict):
+            if "Fn::Equals" in spec:
+                left, right = (self._evaluate(item) for item in spec["Fn::Equals"])
+                return left == right
+            if "Fn::Not" in spec:
+                return not self._evaluate(spec["Fn::Not"][0])
+            if "Condition" in spec:
+                return self.condition(spec["Condition"])
+        return self(spec)
+
+
+# ---- functions ---------------------------------------------------------------------
+
+
+@dataclass
+class LocalFunction:
+    """One function: its handler, one invocation at a time (one execution environment,
+    as with reserved concurrency 1), its timeout and what Lambda does with its async
+    failures."""
+
+    name: str
+    module: ModuleType
+    timeout: int
+    max_retries: int = 2
+    on_failure_queue: str | None = None
+    invocations: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            self.invocations += 1
+            context = LocalContext(function_name=self.name, timeout_seconds=self.timeout)
+            return self.module.lambda_handler(event, context)
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        return self.invoke(event)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    expression: str
+    every: timedelta | None = None  # rate(...)
+    at: tuple[int, int] | None = None  # cron(M H * * ? *): daily at H:M UTC
+
+    @classmethod
+    def parse(cls, function: str, expression: str) -> Schedule:
+        rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+        if rate:
+            unit = rate.group(2).rstrip("s")
+            return cls(function, expression, every=timedelta(**{f"{unit}s": int(rate.group(1))}))
+        cron = re.fullmatch(r"cron\((\d+) (\d+) \* \* \? \*\)", expression)
+        if cron:
+            return cls(function, expression, at=(int(cron.group(2)), int(cron.group(1))))
+        raise ValueError(
+            f"the local stack plays rate(...) and daily cron(M H * * ? *), not {expression}"
+        )
+
+    def next_after(self, moment: datetime) -> datetime:
+        if self.every is not None:
+            return moment + self.every
+        assert self.at is not None
+        hour, minute = self.at
+        due = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return due if due > moment else due + timedelta(days=1)
+
+
+@dataclass
+class SqsSource:
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    partial: bool
+
+
+@dataclass
+class S3Source:
+    function: str
+    bucket: str
+    queue_url: str
+    prefix: str
+
+
+# ---- the stack -----------------------------------------------------------------------
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        template: Path = TEMPLATE,
+        api_port: int = 3000,
+        moto_port: int = 0,
+        folder: Path | None = None,
+        start_at: datetime | None = None,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        self.template_path = template
+        self.root = template.parent
+        self.template = load_template(template)
+        self.api_port = api_port
+        self.moto_port = moto_port
+        self.folder = folder or (self.root / ".shelflife-local")
+        self.start_at = start_at
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        self.tokens = TokenIssuer.in_folder(self.folder)
+        self.functions: dict[str, LocalFunction] = {}
+        self.schedules: list[Schedule] = []
+        self._next_due: dict[Schedule, datetime] = {}
+        self.sqs_sources: list[SqsSource] = []
+        self.s3_sources: list[S3Source] = []
+        self.queues: dict[str, str] = {}  # logical id -> URL
+        self.environment: dict[str, str] = {}
+        self.gateway: LocalGateway | None = None
+        self._server: Any = None
+        self._pump_lock = threading.Lock()
+        self._serving = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._saved_environ: dict[str, str | None] = {}
+        self.stream: Any = None
+        self.endpoint = ""
+        self._sqs_client: Any = None
+
+    # ---- life ------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        from shelflife_tools.local import moto_quirks
+
+        moto_quirks.apply()
+        # moto's server logs every request it serves; the functions' logs are enough.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(
+            ip_address="127.0.0.1", port=self.moto_port, verbose=False
+        )
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        if self.start_at is not None:
+            clock.set_clock(self.start_at)
+        self._set_environ(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint,
+                # botocore would send stream calls to an account endpoint moto lacks.
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            }
+        )
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+            self._set_environ({name: None})
+        resolver = self._create_resources()
+        self._set_environ(self._function_environment(resolver))
+        self._load_functions(resolver)
+        self._create_first_buckets()
+        self._wire_event_sources(resolver)
+        self._start_gateway(resolver)
+        return self
+
+    def stop(self) -> None:
+        self._serving.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self._server is not None:
+            self._server.stop()
+        for module_name in list(sys.modules):
+            if module_name.startswith("functions.") and module_name.endswith(".app"):
+                sys.modules.pop(module_name, None)
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        clock.set_clock()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve(self, interval: float = 0.2) -> None:
+        """Deliver events in a background thread until ``stop``."""
+        self._serving.set()
+
+        def loop() -> None:
+            while self._serving.is_set():
+                try:
+                    delivered = self.pump()
+                except Exception:  # keep serving: the failure is the function's, logged
+                    logger.exception("local event delivery failed")
+                    delivered = 0
+                if not delivered:
+                    time.sleep(interval)
+
+        self._thread = threading.Thread(target=loop, name="shelflife-local-events", daemon=True)
+        self._thread.start()
+
+    @property
+    def api_url(self) -> str:
+        assert self.gateway is not None, "start the stack first"
+        return self.gateway.url
+
+    def token(self, user: str, *, admin: bool = False) -> str:
+        return self.tokens.token(user, admin=admin)
+
+    # ---- time ------------------------------------------------------------------------
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock on by ``delta``, run each schedule that came due (once: a
+        schedule that missed several times catches up with one run), and deliver
+        what follows until nothing is waiting."""
+        clock.set_clock(offset=delta)
+        self.drain()
+        return clock.now()
+
+    # ---- delivery --------------------------------------------------------------------
+
+    def pump(self) -> int:
+        """Deliver everything waiting once: uploads, queue messages, stream records,
+        due schedules. How many events were delivered."""
+        with self._pump_lock:
+            delivered = self._run_schedules()
+            for source in self.s3_sources:
+                delivered += self._pump_s3(source)
+            for sqs in self.sqs_sources:
+                delivered += self._pump_sqs(sqs)
+            if self.stream is not None:
+                delivered += self.stream.poll()
+            return delivered
+
+    def drain(self, *, timeout: float = 120.0) -> None:
+        """Pump until two passes in a row find nothing (a delivery may cause more)."""
+        deadline = time.monotonic() + timeout
+        idle = 0
+        while idle < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"events still arriving after {timeout} s")
+            idle = idle + 1 if not self.pump() else 0
+
+    def _run_schedules(self) -> int:
+        now = clock.now()
+        fired = 0
+        for schedule in self.schedules:
+            if now < self._next_due[schedule]:
+                continue
+            self._next_due[schedule] = schedule.next_after(now)
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION,
+                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{schedule.function}"],
+                "detail": {},
+            }
+            self._invoke_async(schedule.function, event)
+            fired += 1
+        return fired
+
+    def _pump_s3(self, source: S3Source) -> int:
+        messages = self._receive(source.queue_url, 10)
+        for message in messages:
+            body = json.loads(message["Body"])
+            if body.get("Event") != "s3:TestEvent":
+                self._invoke_async(source.function, body)
+            self._sqs.delete_message(
+                QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        return len(messages)
+
+    def _pump_sqs(self, source: SqsSource) -> int:
+        messages = self._receive(source.queue_url, source.batch_size)
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source.queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+        failed: set[str] = set(record["messageId"] for record in records)
+        try:
+            answer = self.functions[source.function].invoke({"Records": records})
+            if source.partial and isinstance(answer, dict):
+                failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+            else:
+                failed = set()
+        except Exception:
+            logger.exception("%s failed on a batch from its queue", source.function)
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self._sqs.delete_message(
+                    QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return len(messages)
+
+    def _invoke_async(self, function: str, event: dict[str, Any]) -> None:
+        """Lambda's asynchronous invocation: retried on error, then the event goes to
+        the on-failure destination."""
+        target = self.functions[function]
+        for attempt in range(1, target.max_retries + 2):
+            try:
+                target.invoke(json.loads(json.dumps(event)))
+                return
+            except Exception as e:
+                logger.warning("%s failed (attempt %d): %s", function, attempt, e)
+                error = e
+        if target.on_failure_queue:
+            self._sqs.send_message(
+                QueueUrl=target.on_failure_queue,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {
+                            "condition": "RetriesExhausted",
+                            "functionArn": function,
+                        },
+                        "responsePayload": {
+                            "errorType": type(error).__name__,
+                            "errorMessage": str(error),
+                        },
+                        "requestPayload": event,
+                    }
+                ),
+            )
+
+    def _receive(self, queue_url: str, limit: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=min(limit, 10), AttributeNames=["All"]
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    @property
+    def _sqs(self) -> Any:
+        if self._sqs_client is None:
+            import boto3
+
+            self._sqs_client = boto3.client("sqs")
+        return self._sqs_client
+
+    # ---- building --------------------------------------------------------------------
+
+    def _resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: body for name, body in self.template["Resources"].items() if body["Type"] == kind
+        }
+
+    def _create_resources(self) -> Resolver:
+        import boto3
+
+        from shelflife.backends import S3Backend
+        from shelflife.backends.base import BucketPolicy
+        from shelflife_tools.template import create_table_from_template
+
+        refs: dict[str, str] = {}
+        attributes: dict[str, str] = {}
+        resolver = Resolver(self.template, self.parameters, refs, attributes)
+        table = "shelflife-local"
+        create_table_from_template(table, template=self.template_path)
+        refs["Table"] = table
+        description = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
+        attributes["Table.Arn"] = description["TableArn"]
+        attributes["Table.StreamArn"] = description["LatestStreamArn"]
+        sqs = boto3.client("sqs")
+        queues = self._resources("AWS::SQS::Queue")
+        # Dead-letter targets first, so redrive policies can name them.
+        for name in sorted(
+            queues, key=lambda n: "RedrivePolicy" in queues[n].get("Properties", {})
+        ):
+            properties = queues[name].get("Properties", {})
+            queue_attributes: dict[Any, str] = {
+                key: str(properties[key])
+                for key in ("VisibilityTimeout", "MessageRetentionPeriod")
+                if key in properties
+            }
+            if "RedrivePolicy" in properties:
+                queue_attributes["RedrivePolicy"] = json.dumps(
+                    resolver(properties["RedrivePolicy"])
+                )
+            url = sqs.create_queue(QueueName=f"shelflife-{name}", Attributes=queue_attributes)[
+                "QueueUrl"
+            ]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            refs[name] = url
+            attributes[f"{name}.Arn"] = arn
+            attributes[f"{name}.QueueName"] = f"shelflife-{name}"
+            self.queues[name] = url
+        s3 = S3Backend(region=REGION, endpoint_url=self.endpoint)
+        for name, body in self._resources("AWS::S3::Bucket").items():
+            bucket = str(resolver(body["Properties"]["BucketName"]))
+            tier = name.removesuffix("Bucket").lower()
+            s3.create_bucket(bucket, BucketPolicy(tier=tier))
+            refs[name] = bucket
+        for name in self.template["Resources"]:
+            if self.template["Resources"][name]["Type"] == "AWS::Serverless::Function":
+                refs[name] = name
+                attributes[f"{name}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        return resolver
+
+    def _function_environment(self, resolver: Resolver) -> dict[str, str | None]:
+        variables: dict[str, Any] = dict(
+            self.template["Globals"]["Function"]["Environment"]["Variables"]
+        )
+        for body in self._resources("AWS::Serverless::Function").values():
+            variables.update(body["Properties"].get("Environment", {}).get("Variables", {}))
+        environment: dict[str, str | None] = {}
+        for name, value in variables.items():
+            resolved = resolver(value)
+            environment[name] = str(resolved) if resolved not in (None, "") else None
+        environment.update(
+            {
+                # No Secrets Manager locally: S3 needs no keys, B2 is simulated.
+                "SHELFLIFE_CREDENTIALS_SECRET_ARN": None,
+                "SHELFLIFE_B2_SIMULATED": "true",
+                "SHELFLIFE_S3_ENDPOINT_URL": self.endpoint,
+                "SHELFLIFE_TEMP_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
+                "SHELFLIFE_HOT_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
+                "SHELFLIFE_COLD_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        self.environment = {k: v for k, v in environment.items() if v is not None}
+        return environment
+
+    def _load_functions(self, resolver: Resolver) -> None:
+        globals_ = self.template["Globals"]["Function"]
+        if str(self.root) not in sys.path:
+            sys.path.insert(0, str(self.root))
+        modules: dict[str, ModuleType] = {}
+        for name, body in self._resources("AWS::Serverless::Function").items():
+            properties = body["Properties"]
+            package = properties["CodeUri"].strip("/").replace("/", ".")
+            module_name = f"{package}.{properties['Handler'].split('.')[0]}"
+            sys.modules.pop(module_name, None)
+            modules[name] = importlib.import_module(module_name)
+            invoke_config = properties.get("EventInvokeConfig", {})
+            destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
+            on_failure = None
+            if destination.get("Destination"):
+                arn = resolver(destination["Destination"])
+                on_failure = next(
+                    (
+                        url
+                        for logical, url in self.queues.items()
+                        if resolver.attributes.get(f"{logical}.Arn") == arn
+                    ),
+                    None,
+                )
+            self.functions[name] = LocalFunction(
+                name=name,
+                module=modules[name],
+                timeout=int(properties.get("Timeout", globals_.get("Timeout", 3))),
+                max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+                on_failure_queue=on_failure,
+            )
+        # The api's admin routes invoke the other functions: in this process.
+        from shelflife.operations import InProcessInvoker, Operations
+
+        for function in self.functions.values():
+            if hasattr(function.module, "operations"):
+                function.module.__dict__["operations"] = Operations(
+                    function.module.settings,
+                    InProcessInvoker(
+                        {name: f.handler for name, f in self.functions.items()},
+                        context_factory=LocalContext,
+                    ),
+                )
+
+    def _create_first_buckets(self) -> None:
+        """The first bucket of each tier the template does not create (COLD on B2, HOT
+        on R2): made at the provider, as the operator does before deploying."""
+        from shelflife.backends import Backends
+        from shelflife.backends.base import BucketPolicy
+        from shelflife.settings import Settings, TierName
+
+        settings = Settings.from_env()
+        backends = Backends(settings)
+        for tier in TierName:
+            tier_settings = settings.tier(tier)
+            backend = backends.for_tier(tier)
+            if not backend.bucket_exists(tier_settings.bucket):
+                backend.create_bucket(tier_settings.bucket, BucketPolicy(tier=tier.value))
+
+    def _wire_event_sources(self, resolver: Resolver) -> None:
+
+        from shelflife_tools.local.streams import StreamMapping
+
+        queue_by_arn = {resolver.attributes[f"{n}.Arn"]: (n, url) for n, url in self.queues.items()}
+        start = clock.now()
+        for name, body in self._resources("AWS::Serverless::Function").items():
+            for event in body["Properties"].get("Events", {}).values():
+                properties = event.get("Properties", {})
+                if event["Type"] == "Schedule":
+                    schedule = Schedule.parse(name, properties["Schedule"])
+                    self.schedules.append(schedule)
+                    self._next_due[schedule] = schedule.next_after(start)
+                elif event["Type"] == "SQS":
+                    arn = resolver(properties["Queue"])
+                    _, url = queue_by_arn[arn]
+                    self.sqs_sources.append(
+                        SqsSource(
+                            function=name,
+                            queue_url=url,
+                            queue_arn=arn,
+                            batch_size=int(properties.get("BatchSize", 10)),
+                            partial="ReportBatchItemFailures"
+                            in properties.get("FunctionResponseTypes", []),
+                        )
+                    )
+                elif event["Type"] == "S3":
+                    self.s3_sources.append(
+                        self._s3_source(name, resolver(properties["Bucket"]), properties)
+                    )
+        mappings = self._resources("AWS::Lambda::EventSourceMapping")
+        for name, body in mappings.items():
+            properties = body["Properties"]
+            function = resolver(properties["FunctionName"])
+            destination = resolver(properties["DestinationConfig"]["OnFailure"]["Destination"])
+            self.stream = StreamMapping.from_template(
+                resolver.refs["Table"],
+                self.functions[function].handler,
+                on_failure_queue_url=queue_by_arn[destination][1],
+                region=REGION,
+                name=name,
+                template=self.template_path,
+            )
+
+    def _s3_source(self, function: str, bucket: str, properties: Mapping[str, Any]) -> S3Source:
+        """S3 notifications of ``bucket`` into a local queue (Lambda's S3 trigger has no
+        local equivalent in moto): the template's events and key filter."""
+        import boto3
+
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=f"shelflife-local-{function}-s3")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        rules = properties.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        prefix = next((rule["Value"] for rule in rules if rule["Name"] == "prefix"), "")
+        events = properties["Events"]
+        boto3.client("s3").put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": arn,
+                        "Events": events if isinstance(events, list) else [events],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                    }
+                ]
+            },
+        )
+        return S3Source(function=function, bucket=bucket, queue_url=url, prefix=prefix)
+
+    def _start_gateway(self, resolver: Resolver) -> None:
+        public = set()
+        handler_name = None
+        for name, body in self._resources("AWS::Serverless::Function").items():
+            for event in body["Properties"].get("Events", {}).values():
+                if event["Type"] != "HttpApi":
+                    continue
+                handler_name = name
+                properties = event["Properties"]
+                if properties.get("Auth", {}).get("Authorizer") == "NONE":
+                    public.add(f"{properties['Method']} {properties['Path']}")
+        if handler_name is None:
+            return
+        function = self.functions[handler_name]
+        self.gateway = LocalGateway(
+            function.handler,
+            self.tokens.authorize,
+            port=self.api_port,
+            public_routes=public,
+            context_factory=LocalContext,
+        ).start()
+
+    def _set_environ(self, values: Mapping[str, str | None]) -> None:
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def running(**options: Any) -> Iterator[LocalStack]:
+    """A started local stack, stopped on the way out."""
+    stack = LocalStack(**options).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def utc(text: str) -> datetime:
+    """A ``--clock`` value: an ISO time (UTC if it names no zone)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
