@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 # The dashboard's browser test drives Debian's Chromium (no browser download).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install lint typecheck validate build browser unit test bench clean
+.PHONY: install run demo lint typecheck validate build browser unit test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ $(SAM_VENV)/.installed: Makefile
 	touch $@
 
 install: $(BIN)/.installed $(SAM_VENV)/.installed
+
+# The whole bundle on the local stack: the corpus uploaded, taken through its lifecycle
+# (TEMP, HOT, COLD), then the API and dashboard served on 127.0.0.1:3000 until Ctrl-C.
+run: $(BIN)/.installed
+	$(BIN)/shelflife demo --serve --port 3000
+
+# The same, exiting when done (CI runs it as part of `make test`).
+demo: $(BIN)/.installed
+	$(BIN)/shelflife demo --port 0
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -60,6 +69,7 @@ unit: $(BIN)/.installed
 
 test: lint typecheck validate build browser
 	$(BIN)/pytest
+	$(BIN)/shelflife demo --port 0
 
 # Benchmarks print ratios against references measured in the same run; they assert
 # nothing. Their extra dependencies (pyvips with its libvips wheel, numpy) stay out of

@@ -235,6 +235,12 @@ class ReconcileReport:
             "types": self.types,
             "drift": self.drift,
             "recommendations": self.recommendations(),
+            # Where the run stands, for progress bars of callers that continue it.
+            "progress": {
+                "bucket": min(int(self.position.get("bucket", 0)), len(self.targets)),
+                "buckets": len(self.targets),
+                "phase": self.position.get("phase"),
+            },
         }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -30,12 +31,13 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from shelflife import clock
 from shelflife.gateway import LocalGateway
@@ -148,6 +150,49 @@ class Resolver:
 # ---- functions ---------------------------------------------------------------------
 
 
+class FunctionOutput(io.TextIOBase):
+    """``sys.stdout`` while the stack runs: what a function prints (its JSON logs, its
+    metrics) goes to its own log file, as Lambda sends it to CloudWatch Logs; what
+    anything else prints goes where it always did."""
+
+    def __init__(self, terminal: TextIO, folder: Path) -> None:
+        self.terminal = terminal
+        self.folder = folder
+        self.current = threading.local()
+        self._files: dict[str, TextIO] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def of(self, function: str) -> Iterator[None]:
+        previous = getattr(self.current, "function", None)
+        self.current.function = function
+        try:
+            yield
+        finally:
+            self.current.function = previous
+
+    def write(self, text: str) -> int:
+        function = getattr(self.current, "function", None)
+        if function is None:
+            return self.terminal.write(text)
+        with self._lock:
+            if function not in self._files:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._files[function] = (self.folder / f"{function}.log").open("a")
+            written = self._files[function].write(text)
+            self._files[function].flush()
+            return written
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def close_files(self) -> None:
+        with self._lock:
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
+
+
 @dataclass
 class LocalFunction:
     """One function: its handler, one invocation at a time (one execution environment,
@@ -159,6 +204,7 @@ class LocalFunction:
     timeout: int
     max_retries: int = 2
     on_failure_queue: str | None = None
+    output: FunctionOutput | None = None
     invocations: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -166,7 +212,9 @@ class LocalFunction:
         with self._lock:
             self.invocations += 1
             context = LocalContext(function_name=self.name, timeout_seconds=self.timeout)
-            return self.module.lambda_handler(event, context)
+            logs = self.output.of(self.name) if self.output else contextlib.nullcontext()
+            with logs:
+                return self.module.lambda_handler(event, context)
 
     def handler(self, event: dict[str, Any], context: Any) -> Any:
         return self.invoke(event)
@@ -257,6 +305,8 @@ class LocalStack:
         self.stream: Any = None
         self.endpoint = ""
         self._sqs_client: Any = None
+        self.output: FunctionOutput | None = None
+        self._terminal: TextIO = sys.stdout
 
     # ---- life ------------------------------------------------------------------------
 
@@ -268,6 +318,11 @@ class LocalStack:
         moto_quirks.apply()
         # moto's server logs every request it serves; the functions' logs are enough.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # Powertools says so when an invocation had no metric to publish; locally noise.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._terminal = sys.stdout
+        self.output = FunctionOutput(sys.stdout, self.folder / "logs")
+        sys.stdout = self.output
         self._server = ThreadedMotoServer(
             ip_address="127.0.0.1", port=self.moto_port, verbose=False
         )
@@ -308,6 +363,9 @@ class LocalStack:
         for module_name in list(sys.modules):
             if module_name.startswith("functions.") and module_name.endswith(".app"):
                 sys.modules.pop(module_name, None)
+        if self.output is not None:
+            sys.stdout = self._terminal
+            self.output.close_files()
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -608,6 +666,7 @@ class LocalStack:
                 timeout=int(properties.get("Timeout", globals_.get("Timeout", 3))),
                 max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 on_failure_queue=on_failure,
+                output=self.output,
             )
         # The api's admin routes invoke the other functions: in this process.
         from shelflife.operations import InProcessInvoker, Operations

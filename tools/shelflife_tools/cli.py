@@ -1,0 +1,514 @@
+"""``shelflife``: run the local stack, and operate a stack (local or deployed) through
+its HTTP API.
+
+Which API: ``--api-url`` (or ``SHELFLIFE_API_URL``) with ``--token`` (or
+``SHELFLIFE_TOKEN``); or ``--stack NAME`` (or ``--stack`` alone for samconfig.toml's
+stack name), whose ``ApiUrl`` output is read from CloudFormation; or, by default, the
+local stack started by ``shelflife local`` in this folder, with a token it mints for
+``--user`` (an admin token for admin commands).
+
+Tables for people by default, ``--json`` for scripts. Exit codes: 0 done, 1 the API
+refused or something is wrong (drift remains, an upload was rejected), 2 usage or
+connection errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from shelflife_tools.client import ApiClient, ApiError, Unreachable, UploadResult
+
+LOCAL_FOLDER = Path(".shelflife-local")
+STACK_FILE = "stack.json"
+# Commands that need the admin group.
+ADMIN_COMMANDS = {"buckets", "sweep", "reconcile", "cleanup"}
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---- output --------------------------------------------------------------------------
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def bar(done: int, total: int, label: str, out: TextIO) -> None:
+    width = 28
+    filled = round(width * done / total) if total else width
+    out.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {label[:50]:50}")
+    if done >= total:
+        out.write("\n")
+    out.flush()
+
+
+# ---- which API -----------------------------------------------------------------------
+
+
+def samconfig_stack_name(path: Path = Path("samconfig.toml")) -> str:
+    if not path.exists():
+        raise UsageError(
+            "--stack without a name needs samconfig.toml here (sam deploy --guided writes it)"
+        )
+    config = tomllib.loads(path.read_text())
+    name = config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
+    if not name:
+        raise UsageError("samconfig.toml names no stack_name under [default.global.parameters]")
+    return str(name)
+
+
+def deployed_api_url(stack: str) -> str:
+    import boto3
+
+    outputs = (
+        boto3.client("cloudformation")
+        .describe_stacks(StackName=stack)["Stacks"][0]
+        .get("Outputs", [])
+    )
+    for output in outputs:
+        if output["OutputKey"] == "ApiUrl":
+            return str(output["OutputValue"])
+    raise UsageError(f"stack {stack} has no ApiUrl output (deployed before the API?)")
+
+
+def client_for(args: argparse.Namespace) -> ApiClient:
+    admin = args.command in ADMIN_COMMANDS
+    token = args.token or os.environ.get("SHELFLIFE_TOKEN")
+    url = args.api_url or os.environ.get("SHELFLIFE_API_URL")
+    if args.stack is not None:
+        url = deployed_api_url(args.stack or samconfig_stack_name())
+    if url is None:
+        url, local_token = local_api(args.user, admin=admin)
+        token = token or local_token
+    if not token:
+        raise UsageError("no token: pass --token (or set SHELFLIFE_TOKEN) for a deployed stack")
+    return ApiClient(url, token)
+
+
+def local_api(user: str, *, admin: bool) -> tuple[str, str]:
+    from shelflife_tools.local.tokens import TokenIssuer
+
+    path = LOCAL_FOLDER / STACK_FILE
+    if not path.exists():
+        raise UsageError(
+            "no local stack here: start one with `shelflife local` (or pass --api-url)"
+        )
+    stack = json.loads(path.read_text())
+    return str(stack["api_url"]), TokenIssuer.in_folder(LOCAL_FOLDER).token(user, admin=admin)
+
+
+# ---- commands --------------------------------------------------------------------------
+
+
+def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"not a file: {', '.join(missing)}")
+    results: list[UploadResult] = []
+    for index, path in enumerate(paths):
+        bar(index, len(paths), f"uploading {path.name}", sys.stderr)
+        results.append(client.upload(path, draft_id=args.draft, wait=args.wait))
+    bar(len(paths), len(paths), "done", sys.stderr)
+    if args.json:
+        json.dump(
+            [
+                {"path": str(r.path), "id": r.photo_id, "bytes_in": r.bytes_in, "photo": r.photo}
+                for r in results
+            ],
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        table(
+            [upload_row(r) for r in results],
+            ["file", "id", "state", "tier", "bytes in", "stored", "note"],
+            out,
+        )
+    return 0 if all(r.placed and r.photo and r.photo["state"] == "active" for r in results) else 1
+
+
+def upload_row(result: UploadResult) -> list[Any]:
+    photo = result.photo
+    if photo is None:
+        return [
+            result.path.name,
+            result.photo_id,
+            "waiting",
+            "-",
+            result.bytes_in,
+            "-",
+            "not placed in time",
+        ]
+    return [
+        result.path.name,
+        result.photo_id,
+        photo["state"],
+        photo["tier"] or "-",
+        human_bytes(result.bytes_in),
+        human_bytes(photo["stored_size"]) if photo["stored_size"] else "-",
+        photo.get("rejection_reason") or "",
+    ]
+
+
+def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    photos = list(client.photos())
+    if args.json:
+        json.dump(photos, out, indent=2)
+        out.write("\n")
+        return 0
+    table(
+        [
+            [
+                p["id"],
+                p["state"],
+                p["tier"] or "-",
+                p["format"] or "-",
+                human_bytes(p["stored_size"]),
+                p["uploaded_at"][:19],
+                p["next_action"] or "-",
+                (p["due_at"] or "-")[:19],
+            ]
+            for p in photos
+        ],
+        ["id", "state", "tier", "format", "stored", "uploaded", "next", "due"],
+        out,
+    )
+    return 0
+
+
+def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    stats = client.get("/stats")
+    if args.json:
+        json.dump(stats, out, indent=2)
+        out.write("\n")
+        return 0
+    table(
+        [
+            [
+                t["tier"],
+                t["backend"],
+                t["photos"],
+                human_bytes(t["bytes"]),
+                f"${t['monthly_cost']:.6f}",
+            ]
+            for t in stats["tiers"]
+        ],
+        ["tier", "backend", "photos", "stored", "per month"],
+        out,
+    )
+    out.write(
+        f"\n{stats['photos']} photos, {human_bytes(stats['bytes'])}: "
+        f"${stats['monthly_cost']:.6f} a month (${stats['all_hot_monthly_cost']:.6f} all in "
+        f"HOT, ${stats['monthly_savings']:.6f} saved)\n"
+    )
+    return 0
+
+
+def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    buckets = client.get("/buckets")["buckets"]
+    if args.json:
+        json.dump(buckets, out, indent=2)
+        out.write("\n")
+        return 0
+    table(
+        [
+            [
+                b["tier"],
+                b["name"],
+                b["backend"],
+                b["status"],
+                b["object_count"],
+                human_bytes(b["used_bytes"]),
+                human_bytes(b["capacity_bytes"]),
+                f"{b['percent']:.1f}%",
+            ]
+            for b in buckets
+        ],
+        ["tier", "bucket", "backend", "status", "objects", "used", "capacity", "full"],
+        out,
+    )
+    return 0
+
+
+def cmd_sweep(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    report = client.post("/lifecycle/run", {"dry_run": args.dry_run})
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+        return 0
+    counts = report.get("counts", {})
+    out.write(
+        f"lifecycle run {report.get('run_id')}{' (dry run)' if args.dry_run else ''}"
+        f"{'' if report.get('complete', True) else ' stopped short; it continues by itself'}\n"
+    )
+    table(
+        [[name, value] for name, value in sorted(counts.items()) if value],
+        ["outcome", "images"],
+        out,
+    )
+    return 0
+
+
+def cmd_reconcile(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.adopt and not args.fix:
+        raise UsageError("--adopt needs --fix")
+    if args.fix and not args.yes:
+        answer = input("--fix deletes orphaned objects and marks records lost. Go on? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            sys.stderr.write("nothing changed\n")
+            return 2
+    body: dict[str, Any] = {"fix": args.fix, "adopt": args.adopt}
+    while True:
+        report = client.post("/reconcile", body)
+        progress = report.get("progress", {})
+        done = progress.get("buckets", 1) if report["complete"] else progress.get("bucket", 0)
+        bar(
+            done,
+            progress.get("buckets", 1),
+            f"{report['counts'].get('objects', 0)} objects",
+            sys.stderr,
+        )
+        if report["complete"]:
+            break
+        body = {"run_id": report["run_id"]}
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        counts = report["counts"]
+        out.write(
+            f"reconcile {report['run_id']} ({'fix' if args.fix else 'dry run'}): "
+            f"{counts.get('objects', 0)} objects, {counts.get('records', 0)} live records\n"
+        )
+        kinds = ["orphaned", "missing", "size_mismatch", "checksum_mismatch", "counters"]
+        table([[kind, counts.get(kind, 0)] for kind in kinds], ["drift", "found"], out)
+        for line in report.get("recommendations", []):
+            out.write(f"- {line}\n")
+    drift = sum(
+        report["counts"].get(kind, 0)
+        for kind in ("orphaned", "missing", "size_mismatch", "checksum_mismatch", "counters")
+    )
+    fixed = sum(
+        report["counts"].get(kind, 0)
+        for kind in ("deleted", "adopted", "marked_lost", "counters_corrected")
+    )
+    return 0 if drift - fixed <= 0 else 1
+
+
+def cmd_cleanup(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "redrive":
+        answer = client.post("/cleanup/redrive", {"max_messages": args.max_messages})
+    else:
+        answer = client.get("/cleanup")
+    if args.json:
+        json.dump(answer, out, indent=2)
+        out.write("\n")
+    elif args.action == "redrive":
+        table(
+            [[k, v] for k, v in answer.items() if not isinstance(v, list | dict)],
+            ["redrive", ""],
+            out,
+        )
+    else:
+        out.write(
+            f"cleanup {answer['status']}: {answer['dead_letters']} dead letters, "
+            f"{answer['pending']} pending retries, {answer['failed_last_hour']} failed in the "
+            "last hour\n"
+        )
+        for reason in answer["reasons"]:
+            out.write(f"- {reason}\n")
+    return 0 if args.action == "redrive" or answer["status"] == "ok" else 1
+
+
+COMMANDS = {
+    "upload": cmd_upload,
+    "photos": cmd_photos,
+    "stats": cmd_stats,
+    "buckets": cmd_buckets,
+    "sweep": cmd_sweep,
+    "reconcile": cmd_reconcile,
+    "cleanup": cmd_cleanup,
+}
+
+
+# ---- the local stack -------------------------------------------------------------------
+
+
+def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
+    from shelflife_tools.local.stack import LocalStack, utc
+    from shelflife_tools.local.tokens import TokenIssuer
+
+    if args.local_action == "token":
+        out.write(TokenIssuer.in_folder(LOCAL_FOLDER).token(args.user, admin=args.admin) + "\n")
+        return 0
+    stack = LocalStack(
+        api_port=args.port, folder=LOCAL_FOLDER, start_at=utc(args.clock) if args.clock else None
+    )
+    stack.start()
+    try:
+        (LOCAL_FOLDER / STACK_FILE).write_text(
+            json.dumps({"api_url": stack.api_url, "moto": stack.endpoint})
+        )
+        stack.serve()
+        accelerate(args.speed)
+        out.write(
+            f"shelflife local stack: API {stack.api_url} (dashboard {stack.api_url}/dashboard)\n"
+            f"tokens: shelflife local token --user alice [--admin]\n"
+            f"clock: {args.speed}x{' from ' + args.clock if args.clock else ''}; Ctrl-C stops\n"
+        )
+        out.flush()
+        wait_for_interrupt()
+    finally:
+        stack.stop()
+        (LOCAL_FOLDER / STACK_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def accelerate(speed: float) -> None:
+    """Run the stack's clock ``speed`` times as fast as the wall clock."""
+    if speed == 1:
+        return
+    from shelflife import clock
+
+    def tick() -> None:
+        while True:
+            time.sleep(1)
+            clock.set_clock(offset=timedelta(seconds=speed - 1))
+
+    threading.Thread(target=tick, name="shelflife-clock", daemon=True).start()
+
+
+def wait_for_interrupt() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from shelflife_tools.demo import run_demo
+
+    return run_demo(
+        corpus=Path(args.corpus),
+        folders=args.folders,
+        serve=args.serve,
+        port=args.port,
+        out=out,
+    )
+
+
+# ---- arguments -------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="shelflife", description="Run and operate shelflife.")
+    top.add_argument("--api-url", help="the API's base URL (default: the local stack here)")
+    top.add_argument("--token", help="a bearer token for the API (SHELFLIFE_TOKEN)")
+    top.add_argument(
+        "--stack",
+        nargs="?",
+        const="",
+        default=None,
+        help="a deployed stack's name (alone: samconfig.toml's)",
+    )
+    top.add_argument(
+        "--user", default="demo", help="local stack only: whose token to mint (default demo)"
+    )
+    top.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    commands = top.add_subparsers(dest="command", required=True, metavar="command")
+
+    local = commands.add_parser("local", help="run the whole bundle on this machine until Ctrl-C")
+    local.add_argument("local_action", nargs="?", choices=["serve", "token"], default="serve")
+    local.add_argument(
+        "--port", type=int, default=3000, help="the API's port on 127.0.0.1 (default 3000)"
+    )
+    local.add_argument("--clock", help="start the clock at this ISO time (UTC)")
+    local.add_argument(
+        "--speed", type=float, default=1.0, help="the clock runs this many times as fast"
+    )
+    local.add_argument("--admin", action="store_true", help="token: in the admin group")
+
+    upload = commands.add_parser("upload", help="upload images and wait until each is placed")
+    upload.add_argument("paths", nargs="+", metavar="PATH")
+    upload.add_argument("--draft", help="the draft the images belong to")
+    upload.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for each placement"
+    )
+    commands.add_parser("photos", help="your photos")
+    commands.add_parser("stats", help="sizes and costs per tier")
+    commands.add_parser("buckets", help="every bucket's usage (admin)")
+    sweep = commands.add_parser("sweep", help="run the lifecycle now (admin)")
+    sweep.add_argument("--dry-run", action="store_true")
+    reconcile = commands.add_parser("reconcile", help="buckets against the table (admin)")
+    reconcile.add_argument("--fix", action="store_true")
+    reconcile.add_argument("--adopt", action="store_true")
+    reconcile.add_argument("--yes", action="store_true", help="with --fix: do not ask")
+    cleanup = commands.add_parser(
+        "cleanup", help="cleanup health, or replay its dead letters (admin)"
+    )
+    cleanup.add_argument("action", choices=["status", "redrive"])
+    cleanup.add_argument("--max-messages", type=int, default=100)
+    demo = commands.add_parser("demo", help="the local stack through a lifecycle, with the corpus")
+    demo.add_argument("--corpus", default="../shared/corpus")
+    demo.add_argument("--folders", nargs="+", default=["photos", "camera"])
+    demo.add_argument("--serve", action="store_true", help="keep serving the API afterwards")
+    demo.add_argument("--port", type=int, default=3000)
+    return top
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "local":
+            return cmd_local(args, out)
+        if args.command == "demo":
+            return cmd_demo(args, out)
+        client = client_for(args)
+        return COMMANDS[args.command](client, args, out)
+    except UsageError as e:
+        sys.stderr.write(f"shelflife: {e}\n")
+        return 2
+    except Unreachable as e:
+        sys.stderr.write(f"shelflife: {e} (is `shelflife local` running? or pass --api-url)\n")
+        return 2
+    except ApiError as e:
+        sys.stderr.write(f"shelflife: the API refused: {e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
