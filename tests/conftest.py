@@ -31,6 +31,7 @@ from typing import Final  # noqa: E402
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
+
 from shelflife_tools.local import moto_quirks  # noqa: E402
 
 moto_quirks.apply()

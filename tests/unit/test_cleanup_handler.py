@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import pytest
-from shelflife_tools.local.streams import StreamMapping
 
 from shelflife.backends import Backends, StorageBackend
 from shelflife.backends.base import BucketPolicy, sha256_hex
@@ -33,6 +32,7 @@ from shelflife.table.records import (
     ImageState,
     Location,
 )
+from shelflife_tools.local.streams import StreamMapping
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import FlakyStore
 from tests.support.emf import emitted_metrics

@@ -313,9 +313,11 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
+        from shelflife.backends import B2Backend
         from shelflife_tools.local import moto_quirks
 
         moto_quirks.apply()
+        B2Backend.drop_shared_simulator()
         # moto's server logs every request it serves; the functions' logs are enough.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools says so when an invocation had no metric to publish; locally noise.
@@ -329,6 +331,10 @@ class LocalStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process: a new stack starts empty.
+        import requests
+
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         if self.start_at is not None:
             clock.set_clock(self.start_at)
         self._set_environ(

@@ -132,6 +132,12 @@ class B2Backend(StorageBackend):
             return shared
 
     @classmethod
+    def drop_shared_simulator(cls) -> None:
+        """Forget the shared simulated account (a new local stack starts empty)."""
+        with _SHARED_LOCK:
+            _SHARED.pop(cls, None)
+
+    @classmethod
     def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
         if settings.b2_simulated:
             return cls.shared_simulator()

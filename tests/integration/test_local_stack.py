@@ -1,0 +1,126 @@
+"""The local stack end to end: the corpus uploaded through presigned POSTs as a browser
+would, placed by ingest from the upload bucket's notifications, moved through the
+lifecycle by the schedules on a moved clock, and a photo deleted through the API
+disappearing from its backend through the table's stream and the cleanup function."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from shelflife.backends import Backends
+from shelflife.backends.base import sha256_hex
+from shelflife.settings import Settings, TierName
+from shelflife.table.dynamo import DynamoRepository
+from shelflife.table.records import ImageRecord, ImageState
+from shelflife_tools.client import ApiClient, UploadResult
+from shelflife_tools.local.stack import LocalStack
+from tests.support.corpus import CORPUS
+
+FOLDERS = ("photos", "camera", "broken")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(api_port=0, folder=tmp_path / "local") as running:
+        running.serve(interval=0.05)
+        yield running
+
+
+def corpus_files() -> list[Path]:
+    files = [p for folder in FOLDERS for p in sorted((CORPUS / folder).iterdir()) if p.is_file()]
+    assert len(files) >= 9
+    return [p for p in files if p.suffix.lower() != ".md"]
+
+
+def check_invariants(settings: Settings) -> list[ImageRecord]:
+    """Every live record's object exists with its checksum, and every bucket's counters
+    are the sum of its live records (invariants 1 and 4)."""
+    repository = DynamoRepository.from_settings(settings)
+    backends = Backends(settings)
+    live: list[ImageRecord] = []
+    for bucket in repository.list_buckets():
+        page = repository.images_in_bucket(bucket.tier.value, bucket.name, limit=1000)
+        records = page.items
+        assert page.cursor is None
+        assert (bucket.used_bytes, bucket.object_count) == (
+            sum(r.stored_size for r in records),
+            len(records),
+        ), bucket.name
+        for record in records:
+            assert record.location is not None
+            stored = backends.for_tier(record.location.tier).get(bucket.name, record.location.key)
+            assert sha256_hex(stored.data) == record.stored_sha256
+        live += records
+    return live
+
+
+def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None:
+    client = ApiClient(stack.api_url, stack.token("alice"))
+    assert requests.get(f"{stack.api_url}/photos", timeout=5).status_code == 401
+
+    results: list[UploadResult] = [client.upload(path, wait=60) for path in corpus_files()]
+
+    assert all(result.placed for result in results), [str(r.path) for r in results if not r.placed]
+    states = {result.path.parent.name: set() for result in results}
+    for result in results:
+        assert result.photo is not None
+        states[result.path.parent.name].add(result.photo["state"])
+    assert states["photos"] == states["camera"] == {"active"}
+    assert "rejected" in states["broken"]  # each with its reason, the original quarantined
+    for result in results:
+        assert result.photo is not None
+        if result.photo["state"] == "rejected":
+            assert result.photo["rejection_reason"]
+    settings = Settings.from_env()
+    active = {r.photo_id for r in results if r.photo and r.photo["state"] == "active"}
+    live = check_invariants(settings)
+    assert {r.id for r in live} == active
+    assert {r.location.tier for r in live if r.location} == {TierName.TEMP}
+    uploads = (
+        Backends(settings).get("s3").iter_objects(settings.upload_bucket or "", prefix="incoming/")
+    )
+    assert list(uploads) == []  # every upload consumed
+
+    stack.advance(timedelta(hours=49))
+    assert {r.location.tier for r in check_invariants(settings) if r.location} == {TierName.HOT}
+    stack.advance(timedelta(days=91))
+    after = check_invariants(settings)
+    assert {r.id for r in after} == active
+    assert {r.location.tier for r in after if r.location} == {TierName.COLD}
+
+    victim = next(r for r in after if r.location)
+    assert victim.location is not None
+    cold = Backends(settings).for_tier(TierName.COLD)
+    assert cold.exists(victim.location.bucket, victim.location.key)
+    assert client.request("DELETE", f"/photos/{victim.id}")["state"] == "deleted"
+    stack.drain()
+
+    assert not cold.exists(victim.location.bucket, victim.location.key)  # through the stream
+    remaining = check_invariants(settings)
+    assert victim.id not in {r.id for r in remaining}
+    assert DynamoRepository.from_settings(settings).get_image(victim.id).state is ImageState.DELETED
+    stats = client.get("/stats")
+    assert stats["photos"] == len(active) - 1
+
+
+def test_a_token_the_stack_did_not_sign_is_refused(stack: LocalStack, tmp_path: Path) -> None:
+    from shelflife_tools.local.tokens import TokenIssuer
+
+    forged = TokenIssuer.in_folder(tmp_path / "elsewhere").token("alice", admin=True)
+    answer = requests.get(
+        f"{stack.api_url}/buckets", headers={"Authorization": f"Bearer {forged}"}, timeout=5
+    )
+    assert answer.status_code == 401
+    stack.advance(timedelta(minutes=5))  # the capacity schedule records every bucket
+    good = requests.get(
+        f"{stack.api_url}/buckets",
+        headers={"Authorization": f"Bearer {stack.token('ops', admin=True)}"},
+        timeout=5,
+    )
+    assert good.status_code == 200
+    assert {b["tier"] for b in good.json()["buckets"]} == {"temp", "hot", "cold"}
