@@ -369,7 +369,8 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     from shelflife_tools.local.tokens import TokenIssuer
 
     if args.local_action == "token":
-        out.write(TokenIssuer.in_folder(LOCAL_FOLDER).token(args.user, admin=args.admin) + "\n")
+        user = args.token_user or args.user
+        out.write(TokenIssuer.in_folder(LOCAL_FOLDER).token(user, admin=args.admin) + "\n")
         return 0
     stack = LocalStack(
         api_port=args.port, folder=LOCAL_FOLDER, start_at=utc(args.clock) if args.clock else None
@@ -459,6 +460,7 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--speed", type=float, default=1.0, help="the clock runs this many times as fast"
     )
+    local.add_argument("--user", dest="token_user", help="token: whose (default: --user)")
     local.add_argument("--admin", action="store_true", help="token: in the admin group")
 
     upload = commands.add_parser("upload", help="upload images and wait until each is placed")

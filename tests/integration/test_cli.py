@@ -1,0 +1,150 @@
+"""The ``shelflife`` command against a running local stack: every command, its tables
+and its ``--json``, its progress output, and its errors and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shelflife_tools import cli
+from shelflife_tools.local.stack import LocalStack
+from tests.support.corpus import CORPUS
+
+PHOTOS = sorted(
+    str(p) for p in (CORPUS / "photos").iterdir() if p.suffix.lower() in (".jpg", ".jpeg")
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    folder = tmp_path_factory.mktemp("cli")
+    with LocalStack(api_port=0, folder=folder / cli.LOCAL_FOLDER) as running:
+        running.serve(interval=0.05)
+        running.workdir = folder  # type: ignore[attr-defined]
+        yield running
+
+
+@pytest.fixture
+def here(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder the local stack was started in (where `shelflife local` writes how
+    to reach it)."""
+    folder: Path = stack.workdir  # type: ignore[attr-defined]
+    monkeypatch.chdir(folder)
+    (folder / cli.LOCAL_FOLDER / cli.STACK_FILE).write_text(json.dumps({"api_url": stack.api_url}))
+    return folder
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_upload_waits_for_placement_and_prints_each_result(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text = run("--user", "carol", "upload", *PHOTOS[:2])
+
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["file", "id", "state", "tier"]
+    assert all(" active " in line and " temp " in line for line in lines[2:])
+    assert len(lines) == 2 + 2
+    progress = capsys.readouterr().err
+    assert "[" in progress
+    assert "2/2 done" in progress
+
+    code, text = run("--user", "carol", "--json", "upload", PHOTOS[2], "--draft", "d1")
+    (result,) = json.loads(text)
+    assert (code, result["photo"]["state"], result["photo"]["draft_id"]) == (0, "active", "d1")
+
+
+def test_photos_and_stats_show_the_callers_view(here: Path) -> None:
+    run("--user", "dave", "upload", PHOTOS[0])
+
+    code, text = run("--user", "dave", "--json", "photos")
+    photos = json.loads(text)
+    assert code == 0
+    assert [p["state"] for p in photos] == ["active"]
+    code, text = run("--user", "dave", "photos")
+    assert photos[0]["id"] in text
+    code, text = run("--user", "dave", "--json", "stats")
+    stats = json.loads(text)
+    assert stats["photos"] >= 1
+    code, text = run("--user", "dave", "stats")
+    assert "temp" in text
+    assert "a month" in text
+
+
+def test_admin_commands(here: Path) -> None:
+    run("upload", PHOTOS[1])
+    code, text = run("--json", "buckets")
+    assert code == 0
+    assert {b["tier"] for b in json.loads(text)} >= {"temp"}
+    code, text = run("buckets")
+    assert "tier" in text
+    assert "full" in text
+
+    code, text = run("--json", "sweep", "--dry-run")
+    assert (code, json.loads(text)["dry_run"]) == (0, True)
+    code, text = run("sweep")
+    assert code == 0
+    assert "lifecycle run" in text
+
+    code, text = run("--json", "reconcile")
+    report = json.loads(text)
+    assert (code, report["complete"], report["dry_run"]) == (0, True, True)
+    code, text = run("reconcile", "--fix", "--yes")
+    assert code == 0
+    assert "(fix)" in text
+
+    code, text = run("cleanup", "status")
+    assert (code, text.split(":")[0]) == (0, "cleanup ok")
+    code, text = run("--json", "cleanup", "redrive")
+    assert (code, json.loads(text)["completed"]) == (0, 0)
+
+
+def test_local_token_mints_what_the_stack_accepts(here: Path) -> None:
+    code, text = run("local", "token", "--user", "erin", "--admin")
+    token = text.strip()
+    assert code == 0
+    code, text = run(
+        "--api-url",
+        json.loads((here / cli.LOCAL_FOLDER / cli.STACK_FILE).read_text())["api_url"],
+        "--token",
+        token,
+        "--json",
+        "buckets",
+    )
+    assert code == 0
+
+
+def test_errors_are_clear_and_exit_non_zero(
+    here: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run("upload", str(tmp_path / "nope.jpg"))[0] == 2
+    assert "not a file" in capsys.readouterr().err
+    assert run("reconcile", "--adopt")[0] == 2
+    assert "--adopt needs --fix" in capsys.readouterr().err
+    assert run("--api-url", "http://127.0.0.1:9", "--token", "x", "photos")[0] == 2
+    assert "no API answers" in capsys.readouterr().err
+    url = json.loads((here / cli.LOCAL_FOLDER / cli.STACK_FILE).read_text())["api_url"]
+    assert run("--api-url", url, "--token", "forged", "photos")[0] == 1
+    assert "refused" in capsys.readouterr().err
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    assert run("upload", str(text_file))[0] == 1
+    assert "content type" in capsys.readouterr().err
+
+
+def test_without_a_local_stack_it_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHELFLIFE_API_URL", raising=False)
+    assert run("photos")[0] == 2
+    assert "shelflife local" in capsys.readouterr().err
