@@ -148,3 +148,39 @@ def test_without_a_local_stack_it_says_how_to_start_one(
     monkeypatch.delenv("SHELFLIFE_API_URL", raising=False)
     assert run("photos")[0] == 2
     assert "shelflife local" in capsys.readouterr().err
+
+
+def test_shelflife_local_serves_until_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", "0"]
+    command += ["--clock", "2030-06-01T00:00:00"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    stack_file = tmp_path / cli.LOCAL_FOLDER / cli.STACK_FILE
+    try:
+        deadline = time.monotonic() + 60
+        while not stack_file.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the local stack did not start"
+            time.sleep(0.2)
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            code, text = run("--user", "frank", "--json", "upload", PHOTOS[0])
+        finally:
+            os.chdir(cwd)
+        (result,) = json.loads(text)
+        assert code == 0
+        assert result["photo"]["uploaded_at"].startswith("2030-06-01")  # the stack's clock
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "dashboard" in out
+    assert not stack_file.exists()

@@ -66,7 +66,7 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
     results: list[UploadResult] = [client.upload(path, wait=60) for path in corpus_files()]
 
     assert all(result.placed for result in results), [str(r.path) for r in results if not r.placed]
-    states = {result.path.parent.name: set() for result in results}
+    states: dict[str, set[str]] = {result.path.parent.name: set() for result in results}
     for result in results:
         assert result.photo is not None
         states[result.path.parent.name].add(result.photo["state"])
@@ -124,3 +124,28 @@ def test_a_token_the_stack_did_not_sign_is_refused(stack: LocalStack, tmp_path: 
     )
     assert good.status_code == 200
     assert {b["tier"] for b in good.json()["buckets"]} == {"temp", "hot", "cold"}
+
+
+def test_the_state_survives_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    photos = [p for p in corpus_files() if p.parent.name == "photos"][:2]
+    with LocalStack(api_port=0, folder=tmp_path / "local", state=state) as first:
+        first.serve(interval=0.05)
+        client = ApiClient(first.api_url, first.token("alice"))
+        ids = [client.upload(path, wait=60).photo_id for path in photos]
+        saved_at = first.advance(timedelta(hours=49))
+        before = {p["id"]: p for p in client.photos()}
+    assert set(before) == set(ids)
+    assert (state / "state.json").exists()
+
+    with LocalStack(api_port=0, folder=tmp_path / "local", state=state) as second:
+        second.serve(interval=0.05)
+        client = ApiClient(second.api_url, second.token("alice"))
+        after = {p["id"]: p for p in client.photos()}
+        assert after == before
+        settings = Settings.from_env()
+        assert {r.location.tier for r in check_invariants(settings) if r.location} == {TierName.HOT}
+        assert second.advance(timedelta(0)) >= saved_at  # the clock went on from there
+        second.advance(timedelta(days=91))
+        assert {p["tier"] for p in client.photos()} == {"cold"}
+        check_invariants(settings)

@@ -385,7 +385,8 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         out.write(
             f"shelflife local stack: API {stack.api_url} (dashboard {stack.api_url}/dashboard)\n"
             f"tokens: shelflife local token --user alice [--admin]\n"
-            f"clock: {args.speed}x{' from ' + args.clock if args.clock else ''}; Ctrl-C stops\n"
+            f"clock: {args.speed}x{' from ' + args.clock if args.clock else ''}; "
+            f"state: {args.state or 'in memory'}; Ctrl-C stops\n"
         )
         out.flush()
         wait_for_interrupt()
@@ -460,6 +461,7 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--speed", type=float, default=1.0, help="the clock runs this many times as fast"
     )
+    local.add_argument("--state", help="keep the stack's state in this folder across restarts")
     local.add_argument("--user", dest="token_user", help="token: whose (default: --user)")
     local.add_argument("--admin", action="store_true", help="token: in the admin group")
 

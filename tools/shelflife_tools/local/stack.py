@@ -279,6 +279,7 @@ class LocalStack:
         folder: Path | None = None,
         start_at: datetime | None = None,
         parameters: Mapping[str, str] | None = None,
+        state: Path | None = None,
     ) -> None:
         self.template_path = template
         self.root = template.parent
@@ -287,6 +288,8 @@ class LocalStack:
         self.moto_port = moto_port
         self.folder = folder or (self.root / ".shelflife-local")
         self.start_at = start_at
+        # Where the stack's state is kept between runs (None: memory only).
+        self.state = state
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.tokens = TokenIssuer.in_folder(self.folder)
         self.functions: dict[str, LocalFunction] = {}
@@ -354,6 +357,7 @@ class LocalStack:
         self._set_environ(self._function_environment(resolver))
         self._load_functions(resolver)
         self._create_first_buckets()
+        self._restore()
         self._wire_event_sources(resolver)
         self._start_gateway(resolver)
         return self
@@ -361,7 +365,12 @@ class LocalStack:
     def stop(self) -> None:
         self._serving.clear()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # The delivery in progress finishes first: a snapshot taken mid-move would
+            # not be a state the stack was ever in.
+            self._thread.join()
+        if self.state is not None and self._server is not None:
+            self.drain()
+            self._snapshot().save(*self._stores())
         if self.gateway is not None:
             self.gateway.stop()
         if self._server is not None:
@@ -686,6 +695,27 @@ class LocalStack:
                         context_factory=LocalContext,
                     ),
                 )
+
+    def _stores(self) -> tuple[Any, Any]:
+        from shelflife.backends import Backends
+        from shelflife.settings import Settings
+
+        settings = Settings.from_env()
+        return settings, Backends(settings)
+
+    def _snapshot(self) -> Any:
+        from shelflife_tools.local.state import Snapshot
+
+        assert self.state is not None
+        return Snapshot(self.state)
+
+    def _restore(self) -> None:
+        """The state the last run left in ``state``, if any; its clock goes on."""
+        if self.state is None or not self._snapshot().exists():
+            return
+        saved_clock = self._snapshot().load(*self._stores())
+        if self.start_at is None:
+            clock.set_clock(saved_clock)
 
     def _create_first_buckets(self) -> None:
         """The first bucket of each tier the template does not create (COLD on B2, HOT
