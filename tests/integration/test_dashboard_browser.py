@@ -1,21 +1,24 @@
 """The dashboard in a real browser: headless Chromium (Debian's ``chromium``, which
-``make test`` installs) loads /dashboard from the api function served on 127.0.0.1
-like the HTTP API would, and the charts' SVG elements carry the numbers the JSON
-routes return. A screenshot is saved under the test's output."""
+``make test`` installs) loads /dashboard from the local stack's API on 127.0.0.1, after
+the corpus went through part of its lifecycle, and the charts' SVG elements carry the
+numbers the JSON routes return. The screenshot is saved under the test's output (and
+to ``$SHELFLIFE_SCREENSHOT`` when set: that is how docs/dashboard.png is made)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from shelflife.gateway import Identity, LocalGateway, bearer_tokens
-from tests.support.api import HOT, OTHER_PHOTO, PHOTO, TEMP, Api, api_stack
-from tests.support.lambda_context import FakeLambdaContext
+from shelflife_tools.client import ApiClient
+from shelflife_tools.local.stack import LocalStack
+from tests.support.corpus import CORPUS
 
 pytestmark = pytest.mark.browser
 
@@ -31,24 +34,13 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TOKENS = {
-    "admin-token": Identity({"sub": "ops", "cognito:groups": "[admin]"}),
-    "alice-token": Identity({"sub": "alice"}),
-}
 
 
 @pytest.fixture
-def served(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Api, str]]:
-    with api_stack(monkeypatch) as api:
-        gateway = LocalGateway(
-            api.app.lambda_handler,
-            bearer_tokens(TOKENS),
-            context_factory=FakeLambdaContext,
-        ).start()
-        try:
-            yield api, gateway.url
-        finally:
-            gateway.stop()
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(api_port=0, folder=tmp_path / "local") as running:
+        running.serve(interval=0.05)
+        yield running
 
 
 @pytest.fixture
@@ -58,8 +50,7 @@ def browser_page() -> Iterator[Page]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 1000})
-            yield page
+            yield browser.new_page(viewport={"width": 1200, "height": 1000})
         finally:
             browser.close()
 
@@ -72,27 +63,38 @@ def attributes(page: Page, selector: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_dashboard_draws_what_the_json_routes_say(
-    served: tuple[Api, str], browser_page: Page, tmp_path: Path
-) -> None:
-    api, url = served
-    api.upload(name=PHOTO)
-    api.upload(name=OTHER_PHOTO)
-    api.call("POST", "/lifecycle/run", admin=True, body={"dry_run": False})
-    api.call("POST", "/capacity/run", admin=True, body={})
-    capacity = api.repository.get_bucket("hot", HOT).capacity_bytes
-    api.repository.set_bucket_counters("hot", HOT, used_bytes=int(capacity * 0.9), object_count=9)
-    stats = api.call("GET", "/stats").json
-    buckets = api.call("GET", "/buckets", admin=True).json["buckets"]
-    cleanup = api.call("GET", "/cleanup", admin=True).json
+def live_a_little(stack: LocalStack) -> None:
+    """The photos through TEMP, HOT and COLD; the camera images uploaded since."""
+    client = ApiClient(stack.api_url, stack.token("alice"))
+    for path in sorted((CORPUS / "photos").iterdir()):
+        assert client.upload(path, wait=60).placed
+    stack.advance(timedelta(hours=49))
+    stack.advance(timedelta(days=91))
+    for path in sorted((CORPUS / "camera").iterdir()):
+        assert client.upload(path, wait=60).placed
+    stack.advance(timedelta(minutes=5))  # a capacity check
 
-    refused = browser_page.goto(f"{url}/dashboard")
+
+def test_the_dashboard_draws_what_the_json_routes_say(
+    stack: LocalStack, browser_page: Page, tmp_path: Path
+) -> None:
+    live_a_little(stack)
+    admin = ApiClient(stack.api_url, stack.token("ops", admin=True))
+    stats = admin.get("/stats")
+    buckets = admin.get("/buckets")["buckets"]
+    cleanup = admin.get("/cleanup")
+    advice = admin.get("/metrics/recommendations")["items"]
+    url = f"{stack.api_url}/dashboard"
+
+    refused = browser_page.goto(url)
     assert refused is not None
-    assert refused.status == 401  # no token: the gateway refuses
-    browser_page.set_extra_http_headers({"Authorization": "Bearer alice-token"})
-    assert browser_page.goto(f"{url}/dashboard").status == 403  # type: ignore[union-attr]
-    browser_page.set_extra_http_headers({"Authorization": "Bearer admin-token"})
-    response = browser_page.goto(f"{url}/dashboard")
+    assert refused.status == 401  # no token: the gateway's authorizer refuses
+    browser_page.set_extra_http_headers({"Authorization": f"Bearer {stack.token('alice')}"})
+    forbidden = browser_page.goto(url)
+    assert forbidden is not None
+    assert forbidden.status == 403
+    browser_page.set_extra_http_headers({"Authorization": f"Bearer {admin.token}"})
+    response = browser_page.goto(url)
     assert response is not None
     assert response.status == 200
 
@@ -100,30 +102,35 @@ def test_the_dashboard_draws_what_the_json_routes_say(
     for tier in stats["tiers"]:
         assert int(tiers[tier["tier"]]["bytes"]) == tier["bytes"]
         assert int(tiers[tier["tier"]]["photos"]) == tier["photos"]
-    assert tiers["temp"]["width"] > 0  # drawn, not only written
-
+        assert (tiers[tier["tier"]]["width"] > 0) == (tier["bytes"] > 0)  # drawn
+    assert stats["tiers"][0]["photos"] > 0  # TEMP: the camera images
+    assert stats["tiers"][2]["photos"] > 0  # COLD: the archived photos
     fills = {bar["bucket"]: bar for bar in attributes(browser_page, "#bucket-fill rect.fill")}
     assert {name: float(bar["percent"]) for name, bar in fills.items()} == {
         bucket["name"]: bucket["percent"] for bucket in buckets
     }
-    assert fills[HOT]["width"] > fills[TEMP]["width"]
     lines = {
         line["threshold"]: float(line["percent"])
         for line in attributes(browser_page, "#bucket-fill line.threshold")
     }
     assert lines == {"cleanup": 85.0, "overflow": 95.0}
-
     costs = {bar["kind"]: float(bar["usd"]) for bar in attributes(browser_page, "#costs rect.cost")}
     assert costs == {"actual": stats["monthly_cost"], "all-hot": stats["all_hot_monthly_cost"]}
     runs = attributes(browser_page, "#lifecycle-runs g.run")
+    # The chart shows 30 days: the run after +91 days; the one after +49 hours is older.
     assert len(runs) == 1
-    assert runs[0]["status"] == "completed"
+    counts = attributes(browser_page, "#lifecycle-runs rect.count")
+    photos = len([p for p in (CORPUS / "photos").iterdir() if p.is_file()])
+    assert [(c["count"], int(c["value"])) for c in counts] == [("archived", photos)]
     health = attributes(browser_page, "#cleanup-health")
     assert health[0]["status"] == cleanup["status"]
-    advice = browser_page.locator("#recommendations li[data-code=bucket_near_full]")
-    assert advice.count() == 1
+    shown = browser_page.eval_on_selector_all(
+        "#recommendations li[data-code]", "els => els.map(e => e.dataset.code)"
+    )
+    assert shown == [item["code"] for item in advice]
 
     shot = tmp_path / "dashboard.png"
     browser_page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    print(f"dashboard screenshot: {shot}")
+    if os.environ.get("SHELFLIFE_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["SHELFLIFE_SCREENSHOT"])

@@ -52,6 +52,11 @@ def human_bytes(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+def usd(amount: float) -> str:
+    """Dollars as people read them; small stores cost fractions of a cent."""
+    return f"${amount:,.2f}" if abs(amount) >= 0.01 or amount == 0 else f"${amount:.6f}"
+
+
 def _attr(value: object) -> str:
     return escape(str(value), quote=True)
 
@@ -130,19 +135,19 @@ def bucket_fill_svg(
 def costs_svg(stats: StoreStats) -> str:
     biggest = max(stats.all_hot_monthly_cost, stats.monthly_cost) or 1
     bars = []
-    for index, (kind, label, usd) in enumerate(
+    for index, (kind, label, amount) in enumerate(
         (
             ("actual", "shelflife", stats.monthly_cost),
             ("all-hot", "all in HOT", stats.all_hot_monthly_cost),
         )
     ):
         y = 10 + index * 40
-        length = round(260 * usd / biggest, 1)
+        length = round(260 * amount / biggest, 1)
         bars.append(
             f'<text x="0" y="{y + 18}" class="label">{label}</text>'
-            f'<rect class="cost" data-kind="{kind}" data-usd="{usd}" x="100" y="{y}" '
+            f'<rect class="cost" data-kind="{kind}" data-usd="{amount}" x="100" y="{y}" '
             f'width="{length}" height="26" fill="{"#009E73" if kind == "actual" else "#999"}"/>'
-            f'<text x="{100 + length + 6}" y="{y + 18}" class="value">${usd:,.4f}/month</text>'
+            f'<text x="{100 + length + 6}" y="{y + 18}" class="value">{usd(amount)}/month</text>'
         )
     return (
         '<svg id="costs" role="img" aria-label="Monthly cost against keeping everything in HOT" '
@@ -155,7 +160,8 @@ def lifecycle_runs_svg(runs: Sequence[RunRecord]) -> str:
     shown = [run for run in runs if not run.dry_run][-30:]
     totals = [sum(run.counts.get(name, 0) for name in RUN_COUNTS) for run in shown]
     biggest = max(totals, default=0) or 1
-    step = (width - 40) / max(1, len(shown))
+    # Bars no wider than a month's worth would make them: one run is not a wall.
+    step = (width - 40) / max(30, len(shown))
     parts = [
         f'<line x1="30" x2="{width}" y1="{base}" y2="{base}" stroke="#333"/>',
         f'<text x="0" y="24" class="value">{biggest}</text>'
@@ -253,8 +259,8 @@ li.critical b {{ color: #D55E00; }} li.warning b {{ color: #B07000; }} small {{ 
 <div class="figures" id="figures" data-photos="{stats.photos}" data-bytes="{stats.bytes}"
  data-monthly-cost="{stats.monthly_cost}" data-monthly-savings="{stats.monthly_savings}">
 <div><b>{stats.photos}</b>photos</div><div><b>{human_bytes(stats.bytes)}</b>stored</div>
-<div><b>${stats.monthly_cost:,.4f}</b>per month</div>
-<div><b>${stats.monthly_savings:,.4f}</b>saved against all in HOT</div></div>
+<div><b>{usd(stats.monthly_cost)}</b>per month</div>
+<div><b>{usd(stats.monthly_savings)}</b>saved against all in HOT</div></div>
 <div class="grid">
 <section><h2>Stored per tier</h2>{tier_sizes_svg(stats)}</section>
 <section><h2>Monthly cost</h2>{costs_svg(stats)}</section>
