@@ -73,3 +73,19 @@ def test_a_token_becomes_the_authorizers_claims(gateway: LocalGateway) -> None:
     (event,) = SEEN
     assert event["queryStringParameters"] == {"draft": "1"}
     assert event["requestContext"]["http"]["method"] == "POST"
+
+
+def test_a_link_may_carry_the_token_only_where_allowed() -> None:
+    SEEN.clear()
+    tokens = bearer_tokens({"t1": Identity({"sub": "alice"})})
+    strict = LocalGateway(echo, tokens).start()
+    local = LocalGateway(echo, tokens, query_tokens=True).start()
+    try:
+        assert requests.get(f"{strict.url}/dashboard?access_token=t1", timeout=5).status_code == 401
+        answer = requests.get(f"{local.url}/dashboard?access_token=t1&x=1", timeout=5)
+        assert answer.status_code == 200
+        assert answer.json()["claims"] == {"sub": "alice"}
+        assert SEEN[-1]["queryStringParameters"] == {"x": "1"}  # the token is not passed on
+    finally:
+        strict.stop()
+        local.stop()

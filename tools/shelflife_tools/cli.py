@@ -383,7 +383,8 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         stack.serve()
         accelerate(args.speed)
         out.write(
-            f"shelflife local stack: API {stack.api_url} (dashboard {stack.api_url}/dashboard)\n"
+            f"shelflife local stack: API {stack.api_url}\n"
+            f"dashboard: {stack.dashboard_link()}\n"
             f"tokens: shelflife local token --user alice [--admin]\n"
             f"clock: {args.speed}x{' from ' + args.clock if args.clock else ''}; "
             f"state: {args.state or 'in memory'}; Ctrl-C stops\n"

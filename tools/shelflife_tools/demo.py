@@ -101,8 +101,10 @@ def run_demo(*, corpus: Path, folders: list[str], serve: bool, port: int, out: T
         placed = all(result.placed for result in results)
         if serve:
             out.write(
-                f"\nserving: {stack.api_url}/dashboard (admin token: "
-                f"{stack.token('admin', admin=True)})\nCtrl-C stops\n"
+                f"\nserving the API at {stack.api_url}; the dashboard (admin token in the "
+                f"link):\n  {stack.dashboard_link()}\n"
+                "tokens for the API: .venv/bin/shelflife local token --user alice [--admin]\n"
+                "Ctrl-C stops\n"
             )
             out.flush()
             wait_for_interrupt()

@@ -121,8 +121,12 @@ class LocalGateway:
         port: int = 0,
         public_routes: Collection[str] = PUBLIC_ROUTES,
         context_factory: Callable[[], Any] | None = None,
+        query_tokens: bool = False,
     ) -> None:
         self.handler = handler
+        # Whether ``?access_token=`` stands in for the header (the local stack's links
+        # to the dashboard; the real HTTP API takes the header only).
+        self.query_tokens = query_tokens
         self.authorize = authorize
         self.public_routes = frozenset(public_routes)
         self.context_factory = context_factory or (lambda: None)
@@ -161,7 +165,12 @@ class LocalGateway:
         method = request.command.upper()
         length = int(request.headers.get("content-length") or 0)
         body = request.rfile.read(length) if length else None
-        identity = self.authorize(request.headers.get("authorization"))
+        query = dict(parse_qsl(parts.query))
+        header = request.headers.get("authorization")
+        if header is None and self.query_tokens and "access_token" in query:
+            # A browser tab cannot send a header: locally, the link may carry the token.
+            header = f"Bearer {query.pop('access_token')}"
+        identity = self.authorize(header)
         if identity is None and f"{method} {parts.path}" not in self.public_routes:
             self._reply(
                 request, 401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}'
@@ -170,7 +179,7 @@ class LocalGateway:
         event = http_api_event(
             method,
             parts.path,
-            query=dict(parse_qsl(parts.query)),
+            query=query,
             headers=dict(request.headers.items()),
             body=body.decode() if body is not None and _is_text(request) else body,
             identity=identity,

@@ -419,6 +419,11 @@ class LocalStack:
     def token(self, user: str, *, admin: bool = False) -> str:
         return self.tokens.token(user, admin=admin)
 
+    def dashboard_link(self) -> str:
+        """The dashboard with an admin token in the link (a browser tab sends no
+        header; only the local gateway accepts the token this way)."""
+        return f"{self.api_url}/dashboard?access_token={self.token('admin', admin=True)}"
+
     # ---- time ------------------------------------------------------------------------
 
     def advance(self, delta: timedelta) -> datetime:
@@ -823,6 +828,7 @@ class LocalStack:
             port=self.api_port,
             public_routes=public,
             context_factory=LocalContext,
+            query_tokens=True,
         ).start()
 
     def _set_environ(self, values: Mapping[str, str | None]) -> None:
