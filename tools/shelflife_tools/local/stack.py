@@ -53,7 +53,6 @@ REGION = "eu-west-1"
 LOCAL_PARAMETERS = {
     "JwtIssuer": ISSUER,
     "JwtAudience": AUDIENCE,
-    "LogLevel": "WARNING",
 }
 # Capacity of each tier's buckets locally: small enough that the dashboard shows fill.
 LOCAL_QUOTA_BYTES = 64 * 1024**2
@@ -380,6 +379,11 @@ class LocalStack:
                 sys.modules.pop(module_name, None)
         if self.output is not None:
             sys.stdout = self._terminal
+            # Loggers made while the stack ran (the functions') write where print does.
+            for logger_ in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+                for handler in getattr(logger_, "handlers", []):
+                    if isinstance(handler, logging.StreamHandler) and handler.stream is self.output:
+                        handler.setStream(self._terminal)
             self.output.close_files()
         for name, value in self._saved_environ.items():
             if value is None:
@@ -649,8 +653,9 @@ class LocalStack:
                 "SHELFLIFE_TEMP_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
                 "SHELFLIFE_HOT_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
                 "SHELFLIFE_COLD_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
+                # No X-Ray daemon here. Metrics stay on: their EMF lines go to the
+                # function's log file, as in Lambda.
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
         self.environment = {k: v for k, v in environment.items() if v is not None}
