@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from shelflife.dashboard import human_bytes, usd
 from shelflife_tools.client import ApiClient, ApiError, Unreachable, UploadResult
 
 LOCAL_FOLDER = Path(".shelflife-local")
@@ -40,14 +41,6 @@ class UsageError(Exception):
 
 
 # ---- output --------------------------------------------------------------------------
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
@@ -212,15 +205,15 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         json.dump(stats, out, indent=2)
         out.write("\n")
         return 0
+    print_stats(stats, out)
+    return 0
+
+
+def print_stats(stats: dict[str, Any], out: TextIO) -> None:
+    """``GET /stats`` as a table and a line of totals."""
     table(
         [
-            [
-                t["tier"],
-                t["backend"],
-                t["photos"],
-                human_bytes(t["bytes"]),
-                f"${t['monthly_cost']:.6f}",
-            ]
+            [t["tier"], t["backend"], t["photos"], human_bytes(t["bytes"]), usd(t["monthly_cost"])]
             for t in stats["tiers"]
         ],
         ["tier", "backend", "photos", "stored", "per month"],
@@ -228,10 +221,9 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(
         f"\n{stats['photos']} photos, {human_bytes(stats['bytes'])}: "
-        f"${stats['monthly_cost']:.6f} a month (${stats['all_hot_monthly_cost']:.6f} all in "
-        f"HOT, ${stats['monthly_savings']:.6f} saved)\n"
+        f"{usd(stats['monthly_cost'])} a month ({usd(stats['all_hot_monthly_cost'])} all in "
+        f"HOT, {usd(stats['monthly_savings'])} saved)\n"
     )
-    return 0
 
 
 def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:

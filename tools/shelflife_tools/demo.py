@@ -13,7 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from shelflife_tools.cli import LOCAL_FOLDER, STACK_FILE, human_bytes, table, wait_for_interrupt
+from shelflife.dashboard import human_bytes
+from shelflife_tools.cli import LOCAL_FOLDER, STACK_FILE, print_stats, table, wait_for_interrupt
 from shelflife_tools.client import ApiClient
 from shelflife_tools.local.stack import LocalStack
 
@@ -77,27 +78,8 @@ def run_demo(*, corpus: Path, folders: list[str], serve: bool, port: int, out: T
             ],
             out,
         )
-        stats = client.get("/stats")
         out.write("\n")
-        table(
-            [
-                [
-                    t["tier"],
-                    t["backend"],
-                    t["photos"],
-                    human_bytes(t["bytes"]),
-                    f"${t['monthly_cost']:.6f}",
-                ]
-                for t in stats["tiers"]
-            ],
-            ["tier", "backend", "photos", "stored", "per month"],
-            out,
-        )
-        out.write(
-            f"\n{stats['photos']} photos, {human_bytes(stats['bytes'])}; "
-            f"${stats['monthly_cost']:.6f} a month against ${stats['all_hot_monthly_cost']:.6f} "
-            f"all in HOT\n"
-        )
+        print_stats(client.get("/stats"), out)
         placed = all(result.placed for result in results)
         if serve:
             out.write(
