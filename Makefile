@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 # The dashboard's browser test drives Debian's Chromium (no browser download).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run demo lint typecheck validate security build browser unit test bench clean
+.PHONY: install run demo lint typecheck validate security build browser unit test fuzz prove bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,22 @@ test: lint typecheck validate security build browser
 $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+# Issue 9's proofs that exist so far (docs/RELIABILITY.md): the template's security
+# checks, the hostile-input campaign, and a minute of coverage-guided fuzzing.
+$(BIN)/.prove-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,prove]'
+	touch $@
+
+FUZZ_SECONDS ?= 60
+
+fuzz: $(BIN)/.prove-installed
+	$(BIN)/python -m shelflife_tools.prove.fuzz_compress ../shared/corpus \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1536
+
+prove: security $(BIN)/.prove-installed
+	$(BIN)/python -m shelflife_tools.prove.hostile ../shared/corpus
+	$(MAKE) fuzz
 
 bench: $(BIN)/.bench-installed
 	$(BIN)/python -m bench.compression

@@ -289,3 +289,17 @@ def test_an_already_optimal_jpeg_is_kept_as_it_is() -> None:
 
     assert (result.data, result.reencoded) == (small, False)
     assert (result.width, result.height) == (640, 360)
+
+
+def test_exif_pillow_cannot_parse_leaves_the_pixels_usable() -> None:
+    # Found by `make fuzz`: a TIFF header "I*I\0" in the EXIF block made exif_transpose
+    # raise SyntaxError out of compress (which would fail ingest's batch).
+    from shelflife_tools.prove.hostile import _broken_exif_jpeg
+
+    data = _broken_exif_jpeg()
+    assert b"Exif\x00\x00I*I\x00" in data
+
+    result = compress(data)
+
+    assert (result.width, result.height) == (2000, 33)  # orientation unknown: as decoded
+    assert b"Exif" not in result.data

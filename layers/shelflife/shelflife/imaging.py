@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import math
 import re
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -21,6 +23,8 @@ from PIL import Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from shelflife.errors import RejectedImage
 from shelflife.settings import OutputFormat
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from shelflife.settings import Settings
@@ -304,7 +308,12 @@ def _to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform:
 def _normalise(image: Image.Image) -> Image.Image:
     """Upright, sRGB, no transparency, in a mode the encoders take (RGB or L)."""
     # In place: the image is compress()'s own, and a copy of a 4 MP image costs 3 ms.
-    ImageOps.exif_transpose(image, in_place=True)
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except (SyntaxError, ValueError, OSError, struct.error) as e:
+        # EXIF Pillow cannot parse (found by fuzzing: a TIFF header "I*I\0"): the
+        # pixels are fine, the orientation unknown; metadata is stripped anyway.
+        logger.info("EXIF not readable, orientation left as decoded: %s", e)
     icc = image.info.get("icc_profile")
     if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         try:

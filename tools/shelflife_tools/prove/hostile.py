@@ -213,6 +213,17 @@ def hostile_files(corpus: Path, *, seed: int = 9) -> list[HostileFile]:
     return files
 
 
+def _broken_exif_jpeg() -> bytes:
+    """A JPEG whose EXIF block has a TIFF header Pillow refuses ("I*I\\0"; atheris found
+    it raising out of compress)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate
+    # Wider than the default 2000 px: the resized copy reads its EXIF afresh.
+    data = _encoded(Image.new("RGB", (2400, 40), "blue"), "JPEG", exif=exif.tobytes())
+    at = data.index(b"Exif\x00\x00") + 6
+    return data[:at] + b"I*I\x00" + data[at + 4 :]
+
+
 def _gif_bomb() -> bytes:
     """A GIF whose screen and frame claim 65535 x 65535 pixels."""
     image = _encoded(Image.new("P", (8, 8)), "GIF")

@@ -1,0 +1,49 @@
+"""Coverage-guided fuzzing of ``shelflife.imaging.compress`` with atheris (``make
+fuzz``): any input must come back compressed or as ``RejectedImage``; anything else
+raised is a finding, and atheris writes the input that caused it as ``crash-*``.
+
+Seeds are the corpus's raster images; libFuzzer options pass through
+(``-max_total_time=60``, ``-rss_limit_mb=1536``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports():
+    from shelflife.errors import RejectedImage
+    from shelflife.imaging import CompressionPolicy, compress
+
+# Small limits keep each run fast; the rules are the same as with the defaults.
+POLICY = CompressionPolicy(max_bytes=2 * 1024**2, max_pixels=4_000_000, max_side_px=512)
+
+
+def test_one_input(data: bytes) -> None:
+    with contextlib.suppress(RejectedImage):
+        compress(data, POLICY)
+
+
+def seeds(corpus: Path, into: Path) -> Path:
+    """A seed folder with the corpus's small raster images (libFuzzer adds to it)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for path in sorted(corpus.rglob("*")):
+        raster = path.suffix.lower() in {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+        if raster and path.is_file() and path.stat().st_size <= 256 * 1024:
+            (into / path.name).write_bytes(path.read_bytes())
+    return into
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    corpus = Path(args.pop(0)) if args and not args[0].startswith("-") else Path("../shared/corpus")
+    folder = seeds(corpus, Path(".fuzz/compress"))
+    atheris.Setup([sys.argv[0], str(folder), *args], test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
