@@ -22,7 +22,10 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -50,6 +53,7 @@ from shelflife.schemas import (
     BucketUsage,
     CleanupStatus,
     ErrorResponse,
+    GatewayError,
     Health,
     LifecycleMetrics,
     OldImagesRequest,
@@ -110,7 +114,12 @@ app.configure_openapi(
 ERRORS: dict[int, Any] = {
     status: {
         "description": description,
-        "content": {"application/json": {"model": ErrorResponse}},
+        # The gateway answers 401 itself when the token is missing or invalid.
+        "content": {
+            "application/json": {
+                "model": ErrorResponse | GatewayError if status == 401 else ErrorResponse
+            }
+        },
     }
     for status, description in (
         (400, "Invalid request"),
@@ -119,10 +128,23 @@ ERRORS: dict[int, Any] = {
         (404, "No such photo or route"),
         (409, "Conflicts with what is stored"),
         (413, "Declared size over the limit"),
+        (415, "Body not JSON"),
         (422, "Request does not match the schema"),
         (503, "Try again later"),
     )
 }
+
+
+def answers(model: type | None, status: int = 200) -> dict[int, Any]:
+    """A route's documented responses: its success (the model it returns) and the
+    errors any route may answer. (Given ``responses``, Powertools documents only
+    those, so the success is listed here too.)"""
+    content: dict[str, Any] = (
+        {"model": model} if model is not None else {"schema": {"type": "object"}}
+    )
+    return {status: {"description": "Success", "content": {"application/json": content}}, **ERRORS}
+
+
 # Every route but the public ones takes the bearer token (the document says so per
 # operation: Powertools leaves an empty ``security`` out).
 TOKEN: list[dict[str, list[str]]] = [{"jwt": []}]
@@ -186,6 +208,15 @@ def known_error(e: ShelflifeError) -> Response[str]:
     return error(500, "internal", f"internal error (request {request_id()})")
 
 
+def unsupported_type(e: RequestUnsupportedContentType) -> Response[str]:
+    return error(415, "unsupported_media_type", "request bodies are JSON (application/json)")
+
+
+def undecodable_body(e: UnicodeDecodeError) -> Response[str]:
+    # A base64 body that is not UTF-8 text (Powertools decodes it before validation).
+    return error(400, "invalid_body", "the request body is not UTF-8 text (JSON expected)")
+
+
 def unexpected_error(e: Exception) -> Response[str]:
     logger.exception("unhandled error")
     return error(500, "internal", f"internal error (request {request_id()})")
@@ -194,12 +225,27 @@ def unexpected_error(e: Exception) -> Response[str]:
 # Registered without the decorator syntax: Powertools' decorator is untyped.
 app.exception_handler(RequestValidationError)(invalid_request)
 app.exception_handler(ShelflifeError)(known_error)
+app.exception_handler(UnicodeDecodeError)(undecodable_body)
+app.exception_handler(RequestUnsupportedContentType)(unsupported_type)
 app.exception_handler(Exception)(unexpected_error)
 
 
 @app.not_found
 def no_route(e: NotFoundError) -> Response[str]:
     event = app.current_event
+    allowed = sorted(
+        route.method
+        for route in app._static_routes + app._dynamic_routes
+        if route.rule.match(event.path)
+    )
+    if allowed:
+        answer = error(
+            405,
+            "method_not_allowed",
+            f"{event.path} takes {', '.join(allowed)}, not {event.http_method}",
+        )
+        answer.headers["Allow"] = ", ".join(allowed)
+        return answer
     return error(404, "no_route", f"no route {event.http_method} {event.path}")
 
 
@@ -231,7 +277,7 @@ def openapi() -> Response[str]:
     summary="A presigned POST for one upload to the upload bucket",
     status_code=201,
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(UploadResponse, 201),
 )
 def create_upload(request: UploadRequest) -> UploadResponse:
     ticket = photos.create_upload(
@@ -256,7 +302,7 @@ def create_upload(request: UploadRequest) -> UploadResponse:
     security=TOKEN,
     summary="The caller's photos, newest first",
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(PhotoPage),
 )
 def list_photos(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -267,7 +313,11 @@ def list_photos(
 
 
 @app.get(
-    "/photos/<photo_id>", security=TOKEN, summary="One photo", tags=["photos"], responses=ERRORS
+    "/photos/<photo_id>",
+    security=TOKEN,
+    summary="One photo",
+    tags=["photos"],
+    responses=answers(Photo),
 )
 def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
     return Photo.of(photos.get(caller(), photo_id))
@@ -278,11 +328,11 @@ def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
     security=TOKEN,
     summary="A short-lived URL to read the photo (records the access)",
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(PhotoUrl),
 )
 def photo_url(
     photo_id: Annotated[PhotoId, Path()],
-    expires_in: Annotated[int | None, Query(ge=1, le=3600)] = None,
+    expires_in: Annotated[int | None, Query(ge=1, le=settings.url_expiry_seconds)] = None,
 ) -> PhotoUrl:
     answer = photos.url(caller(), photo_id, expires_in=expires_in)
     return PhotoUrl(id=answer.image.id, url=answer.url, expires_at=answer.expires_at)
@@ -293,7 +343,7 @@ def photo_url(
     security=TOKEN,
     summary="Delete a photo (its object follows through the cleanup function)",
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(Photo),
 )
 def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
     return Photo.of(photos.delete(caller(), photo_id))
@@ -304,7 +354,7 @@ def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
     security=TOKEN,
     summary="Publish photos of a draft (deleted after the retention period)",
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(PublishResponse),
 )
 def publish_draft(
     draft_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")],
@@ -323,7 +373,7 @@ def publish_draft(
     security=TOKEN,
     summary="The caller's photos and bytes by tier, and quota",
     tags=["photos"],
-    responses=ERRORS,
+    responses=answers(UsageResponse),
 )
 def my_usage() -> UsageResponse:
     usage = photos.usage(caller())
@@ -345,7 +395,7 @@ def my_usage() -> UsageResponse:
     security=TOKEN,
     summary="Sizes and monthly cost per tier",
     tags=["stats"],
-    responses=ERRORS,
+    responses=answers(StatsResponse),
 )
 def get_stats() -> StatsResponse:
     caller()
@@ -357,7 +407,7 @@ def get_stats() -> StatsResponse:
     security=TOKEN,
     summary="Cost and share per tier",
     tags=["stats"],
-    responses=ERRORS,
+    responses=answers(BreakdownResponse),
 )
 def get_breakdown() -> BreakdownResponse:
     caller()
@@ -369,7 +419,7 @@ def get_breakdown() -> BreakdownResponse:
     security=TOKEN,
     summary="Uploaded, promoted, archived, restored, deleted in the last days",
     tags=["stats"],
-    responses=ERRORS,
+    responses=answers(LifecycleMetrics),
 )
 def lifecycle_metrics(
     days: Annotated[int, Query(ge=1, le=MAX_METRIC_DAYS)] = 30,
@@ -384,7 +434,7 @@ def lifecycle_metrics(
     security=TOKEN,
     summary="What an operator should look at",
     tags=["stats"],
-    responses=ERRORS,
+    responses=answers(RecommendationsResponse),
 )
 def recommendations() -> RecommendationsResponse:
     admin()
@@ -398,7 +448,7 @@ def recommendations() -> RecommendationsResponse:
     security=TOKEN,
     summary="Tiers, backends, prices and rules",
     tags=["stats"],
-    responses=ERRORS,
+    responses=answers(None),
 )
 def tiers() -> dict[str, Any]:
     caller()
@@ -413,7 +463,7 @@ def tiers() -> dict[str, Any]:
     security=TOKEN,
     summary="Per-bucket usage and thresholds",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(BucketsResponse),
 )
 def buckets() -> BucketsResponse:
     admin()
@@ -427,7 +477,7 @@ def buckets() -> BucketsResponse:
     security=TOKEN,
     summary="Run the lifecycle now",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(OperationResponse),
 )
 def lifecycle_run(request: RunRequest) -> OperationResponse:
     admin()
@@ -436,7 +486,11 @@ def lifecycle_run(request: RunRequest) -> OperationResponse:
 
 
 @app.post(
-    "/capacity/run", security=TOKEN, summary="Check capacity now", tags=["admin"], responses=ERRORS
+    "/capacity/run",
+    security=TOKEN,
+    summary="Check capacity now",
+    tags=["admin"],
+    responses=answers(OperationResponse),
 )
 def capacity_run(request: RunRequest) -> OperationResponse:
     admin()
@@ -448,7 +502,7 @@ def capacity_run(request: RunRequest) -> OperationResponse:
     security=TOKEN,
     summary="Age-based cleanup of a tier or bucket (dry run by default)",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(OperationResponse),
 )
 def old_images(request: OldImagesRequest) -> OperationResponse:
     admin()
@@ -466,7 +520,7 @@ def old_images(request: OldImagesRequest) -> OperationResponse:
     security=TOKEN,
     summary="The latest reconciliation",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(ReconcileRun),
 )
 def latest_reconcile() -> ReconcileRun:
     admin()
@@ -489,7 +543,7 @@ def latest_reconcile() -> ReconcileRun:
     security=TOKEN,
     summary="Reconcile buckets and table (report; fix on request; continue by run_id)",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(OperationResponse),
 )
 def reconcile(request: ReconcileRequest) -> OperationResponse:
     admin()
@@ -497,7 +551,13 @@ def reconcile(request: ReconcileRequest) -> OperationResponse:
     return OperationResponse(**answer)
 
 
-@app.get("/cleanup", security=TOKEN, summary="Cleanup health", tags=["admin"], responses=ERRORS)
+@app.get(
+    "/cleanup",
+    security=TOKEN,
+    summary="Cleanup health",
+    tags=["admin"],
+    responses=answers(CleanupStatus),
+)
 def cleanup_status() -> CleanupStatus:
     admin()
     return CleanupStatus(**cleanup.health().as_dict())
@@ -508,7 +568,7 @@ def cleanup_status() -> CleanupStatus:
     security=TOKEN,
     summary="Replay the cleanup dead-letter queue",
     tags=["admin"],
-    responses=ERRORS,
+    responses=answers(OperationResponse),
 )
 def cleanup_redrive(request: RedriveRequest) -> OperationResponse:
     admin()
@@ -551,10 +611,34 @@ def show_dashboard() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = without_identity(event)
+    refused = without_identity(event) or not_json(event)
     if refused is not None:
         return refused
     return app.resolve(event, context)
+
+
+def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The 415 for a body that is not JSON: every route's body is, and Powertools'
+    multipart parser raises a bare ValueError on a boundary-less form (a 500)."""
+    if not event.get("body"):
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    kind = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return None
+    return {
+        "statusCode": 415,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(
+            {
+                "error": {
+                    "code": "unsupported_media_type",
+                    "message": f"request bodies are JSON (application/json), not {kind}",
+                }
+            }
+        ),
+        "isBase64Encoded": False,
+    }
 
 
 def without_identity(event: dict[str, Any]) -> dict[str, Any] | None:

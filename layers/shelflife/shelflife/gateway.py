@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,11 @@ class LocalGateway:
             def do_GET(self) -> None:
                 gateway._serve(self)
 
-            do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+            # Every method reaches the function, as the $default route does.
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("do_"):
+                    return self.do_GET
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet; the function logs what matters
@@ -181,11 +187,23 @@ class LocalGateway:
             parts.path,
             query=query,
             headers=dict(request.headers.items()),
-            body=body.decode() if body is not None and _is_text(request) else body,
+            body=_text_or_bytes(body, request),
             identity=identity,
         )
-        with self._lock:
-            response = self.handler(event, self.context_factory())
+        try:
+            with self._lock:
+                response = self.handler(event, self.context_factory())
+        except Exception:
+            # What API Gateway answers when the integration fails; the handler's own
+            # errors are its business, this keeps the server up.
+            logger.exception("the handler failed")
+            self._reply(
+                request,
+                500,
+                {"content-type": "application/json"},
+                b'{"message":"Internal Server Error"}',
+            )
+            return
         headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
         self._reply(request, int(response.get("statusCode", 200)), headers, response_body(response))
 
@@ -202,9 +220,16 @@ class LocalGateway:
         request.wfile.write(body)
 
 
-def _is_text(request: BaseHTTPRequestHandler) -> bool:
+def _text_or_bytes(body: bytes | None, request: BaseHTTPRequestHandler) -> bytes | str | None:
+    """A text body as text (API Gateway passes JSON and text as they are), anything
+    else, or text that is not UTF-8, base64-encoded."""
     kind = request.headers.get("content-type", "")
-    return kind.startswith(("application/json", "text/"))
+    if body is None or not kind.startswith(("application/json", "text/")):
+        return body
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        return body
 
 
 def bearer_tokens(tokens: Mapping[str, Identity]) -> Authorize:

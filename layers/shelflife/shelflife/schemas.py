@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shelflife.photos import DRAFT_ID, FILENAME
 from shelflife.settings import TierName
@@ -37,12 +37,29 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class GatewayError(BaseModel):
+    """What API Gateway itself answers (its JWT authorizer's 401, its throttling 429,
+    a failed integration's 500), before or instead of the function."""
+
+    message: str
+
+
 # ---- uploads and photos ---------------------------------------------------------------
 
 
 class UploadRequest(_Body):
     filename: Annotated[str, Field(pattern=FILENAME.pattern, examples=["beach.jpg"])]
-    content_type: Annotated[str, Field(examples=["image/jpeg"], max_length=100)]
+    # What ingest can read (the settings may accept fewer: 400 then).
+    content_type: Literal[
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "image/gif",
+        "image/tiff",
+    ]
     size: Annotated[int | None, Field(ge=1, description="Bytes, if known: checked up front")] = None
     draft_id: DraftId | None = None
 
@@ -208,19 +225,20 @@ class BucketsResponse(BaseModel):
 
 
 class RunRequest(_Body):
-    dry_run: bool = False
+    # Strict: a flag that decides whether images are deleted takes true or false, not 0.
+    dry_run: StrictBool = False
 
 
 class OldImagesRequest(_Body):
     tier: TierName
     bucket: str | None = Field(default=None, description="One bucket; all of the tier if unset")
-    dry_run: bool = True
+    dry_run: StrictBool = True
     threshold_percent: Annotated[float | None, Field(gt=0, le=100)] = None
 
 
 class ReconcileRequest(_Body):
-    fix: bool = False
-    adopt: bool = False
+    fix: StrictBool = False
+    adopt: StrictBool = False
     run_id: str | None = Field(default=None, description="Continue this incomplete run")
 
 
