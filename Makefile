@@ -94,7 +94,8 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	touch $@
 
 # Issue 9's proofs that exist so far (docs/RELIABILITY.md): the template's security
-# checks, the hostile-input campaign, and a minute of coverage-guided fuzzing.
+# checks, the hostile-input campaign, schemathesis and the cross-user matrix against the
+# local stack, and a minute of coverage-guided fuzzing.
 $(BIN)/.prove-installed: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,prove]'
 	touch $@
@@ -107,6 +108,7 @@ fuzz: $(BIN)/.prove-installed
 
 prove: security $(BIN)/.prove-installed
 	$(BIN)/python -m shelflife_tools.prove.hostile ../shared/corpus
+	$(BIN)/python -m shelflife_tools.prove.api_fuzz ../shared/corpus
 	$(MAKE) fuzz
 
 bench: $(BIN)/.bench-installed

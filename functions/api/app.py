@@ -611,10 +611,31 @@ def show_dashboard() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = without_identity(event) or not_json(event)
+    refused = without_identity(event) or not_json(event) or empty_parameters(event)
     if refused is not None:
         return refused
     return app.resolve(event, context)
+
+
+def empty_parameters(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The 422 for ``?days=``: Powertools would take an empty value for an absent one
+    (the default); no parameter of this API has a meaning when empty."""
+    empty = sorted(k for k, v in (event.get("queryStringParameters") or {}).items() if v == "")
+    if not empty:
+        return None
+    return {
+        "statusCode": 422,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(
+            {
+                "error": {
+                    "code": "validation_failed",
+                    "message": "; ".join(f"query.{name}: empty value" for name in empty),
+                }
+            }
+        ),
+        "isBase64Encoded": False,
+    }
 
 
 def not_json(event: dict[str, Any]) -> dict[str, Any] | None:

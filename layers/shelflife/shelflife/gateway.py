@@ -171,7 +171,7 @@ class LocalGateway:
         method = request.command.upper()
         length = int(request.headers.get("content-length") or 0)
         body = request.rfile.read(length) if length else None
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
         header = request.headers.get("authorization")
         if header is None and self.query_tokens and "access_token" in query:
             # A browser tab cannot send a header: locally, the link may carry the token.
