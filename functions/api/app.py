@@ -623,19 +623,8 @@ def empty_parameters(event: dict[str, Any]) -> dict[str, Any] | None:
     empty = sorted(k for k, v in (event.get("queryStringParameters") or {}).items() if v == "")
     if not empty:
         return None
-    return {
-        "statusCode": 422,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(
-            {
-                "error": {
-                    "code": "validation_failed",
-                    "message": "; ".join(f"query.{name}: empty value" for name in empty),
-                }
-            }
-        ),
-        "isBase64Encoded": False,
-    }
+    message = "; ".join(f"query.{name}: empty value" for name in empty)
+    return refusal(422, "validation_failed", message)
 
 
 def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -647,17 +636,16 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
     kind = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
         return None
+    message = f"request bodies are JSON (application/json), not {kind}"
+    return refusal(415, "unsupported_media_type", message)
+
+
+def refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error answered before the resolver runs, in the same shape as ``error``."""
     return {
-        "statusCode": 415,
+        "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(
-            {
-                "error": {
-                    "code": "unsupported_media_type",
-                    "message": f"request bodies are JSON (application/json), not {kind}",
-                }
-            }
-        ),
+        "body": json.dumps({"error": {"code": code, "message": message}}),
         "isBase64Encoded": False,
     }
 
@@ -674,11 +662,4 @@ def without_identity(event: dict[str, Any]) -> dict[str, Any] | None:
     claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
     if claims.get("sub"):
         return None
-    return {
-        "statusCode": 401,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(
-            {"error": {"code": "unauthenticated", "message": "this route needs a bearer token"}}
-        ),
-        "isBase64Encoded": False,
-    }
+    return refusal(401, "unauthenticated", "this route needs a bearer token")
