@@ -138,7 +138,7 @@ def test_errors_are_clear_and_exit_non_zero(
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not an image")
     assert run("upload", str(text_file))[0] == 1
-    assert "content type" in capsys.readouterr().err
+    assert "content_type" in capsys.readouterr().err  # the schema lists the image types
 
 
 def test_without_a_local_stack_it_says_how_to_start_one(
