@@ -67,7 +67,8 @@ def test_what_must_be_refused_is_refused_for_the_right_reason() -> None:
         assert set(kinds[kind]) == {"rejected"}, kind
     assert kinds["decompression bomb"] == {"rejected": 5}
     assert campaign()["rejection_codes"]["too_many_pixels"] == 5
-    for kind in ("cmyk without profile", "16-bit", "palette with transparency", "animated"):
+    kinds_stored = ("cmyk without profile", "16-bit", "palette with transparency", "animated")
+    for kind in (*kinds_stored, "broken exif"):
         assert set(kinds[kind]) == {"stored"}, kind
 
 
