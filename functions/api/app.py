@@ -82,6 +82,7 @@ from shelflife.settings import Settings
 from shelflife.stats import MAX_METRIC_DAYS, StatsService
 from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.records import RunKind
+from shelflife.uploads import PLAIN_ID
 
 settings = Settings.from_env()
 repository = DynamoRepository.from_settings(settings)
@@ -152,11 +153,15 @@ TOKEN: list[dict[str, list[str]]] = [{"jwt": []}]
 PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}
 
 
+def error_body(code: str, message: str) -> str:
+    return json.dumps({"error": {"code": code, "message": message}})
+
+
 def error(status: int, code: str, message: str) -> Response[str]:
     return Response(
         status_code=status,
         content_type="application/json",
-        body=json.dumps({"error": {"code": code, "message": message}}),
+        body=error_body(code, message),
     )
 
 
@@ -357,7 +362,7 @@ def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
     responses=answers(PublishResponse),
 )
 def publish_draft(
-    draft_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")],
+    draft_id: Annotated[str, Path(pattern=PLAIN_ID.pattern)],
     request: PublishRequest,
 ) -> PublishResponse:
     result = photos.publish(caller(), draft_id, request.photo_ids)
@@ -645,7 +650,7 @@ def refusal(status: int, code: str, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "body": error_body(code, message),
         "isBase64Encoded": False,
     }
 

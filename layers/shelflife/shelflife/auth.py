@@ -15,10 +15,8 @@ from typing import Any
 
 from shelflife.errors import Forbidden, NotAuthenticated
 from shelflife.settings import Settings
+from shelflife.uploads import PLAIN_ID
 
-# A user id becomes part of table keys and object keys (incoming/<user>/...): the same
-# rule as the owner in an upload key (shelflife.uploads).
-_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 GROUP_CLAIMS = ("cognito:groups", "groups")
 
 
@@ -55,7 +53,7 @@ def caller_from_claims(
     if not subject:
         raise NotAuthenticated("this route needs a bearer token with a subject (sub)")
     subject = str(subject)
-    if not _USER_ID.match(subject):
+    if not PLAIN_ID.match(subject):
         raise Forbidden(
             "the token's subject is not a usable user id (1-128 letters, digits or ._@+-)",
             code="bad_subject",

@@ -34,7 +34,7 @@ from shelflife.policy import accessed, published, soft_deleted
 from shelflife.settings import Settings, TierName
 from shelflife.table.records import ImageRecord, ImageState, Page
 from shelflife.table.repository import Repository
-from shelflife.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX
+from shelflife.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
 
 logger = logging.getLogger(__name__)
 # What a browser may declare for each format ingest accepts (shelflife.imaging sniffs
@@ -50,7 +50,6 @@ CONTENT_TYPES = {
     "image/tiff": "TIFF",
 }
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
-DRAFT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 # Shown to their owner: pending claims are ingest's business, deleted ones are gone.
 VISIBLE = frozenset({ImageState.ACTIVE, ImageState.REJECTED, ImageState.LOST})
 # Races on one record (an access and a sweep at once) are retried this many times.
@@ -145,7 +144,7 @@ class PhotoService:
                 f"filename {filename!r} must be 1-200 letters, digits, spaces or ._()+- "
                 "(starting with a letter or digit, no folders)"
             )
-        if draft_id is not None and not DRAFT_ID.match(draft_id):
+        if draft_id is not None and not PLAIN_ID.match(draft_id):
             raise InvalidArgument(
                 f"draft_id {draft_id!r} must be 1-128 letters, digits or ._@+- "
                 "(starting with a letter or digit)"

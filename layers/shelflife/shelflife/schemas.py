@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from shelflife.photos import DRAFT_ID, FILENAME
+from shelflife.photos import FILENAME
 from shelflife.settings import TierName
 from shelflife.table.records import ImageAction, ImageRecord, ImageState
+from shelflife.uploads import PLAIN_ID
 
 PhotoId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")]
-DraftId = Annotated[str, Field(pattern=DRAFT_ID.pattern)]
+DraftId = Annotated[str, Field(pattern=PLAIN_ID.pattern)]
 
 
 class _Body(BaseModel):

@@ -20,8 +20,9 @@ from shelflife.errors import InvalidArgument, RejectedImage
 INCOMING_PREFIX = "incoming/"
 QUARANTINE_PREFIX = "quarantine/"
 DRAFT_METADATA_KEY = "draft-id"
-# Owner and draft ids end up in table keys, object keys and URLs: keep them plain.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+# Owner, user and draft ids end up in table keys, object keys and URLs: keep them plain.
+# (The api's callers and drafts are held to the same rule.)
+PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def parse_upload_key(key: str, metadata: Mapping[str, str] | None = None) -> Upl
         )
     draft_id = draft_in_key or draft_in_metadata
     for what, value in (("owner", owner), ("draft id", draft_id)):
-        if value is not None and not _ID.match(value):
+        if value is not None and not PLAIN_ID.match(value):
             raise RejectedImage(
                 f"{what} {value!r} must be 1-128 letters, digits or ._@+- "
                 "(starting with a letter or digit)",
