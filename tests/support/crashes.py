@@ -7,6 +7,11 @@ derives from BaseException so no ``except Exception`` in the code under test can
 swallow it. ``before`` runs a callback before the N-th call instead, to interleave a
 concurrent delivery at exactly that point.
 
+``Steps.inject(n, fault)`` is the general form, for the fault campaign: a crash after
+the N-th call, or a transient error there (throttled or a 5xx before the call acts; a
+timeout after it acted, so the caller cannot tell whether it did). ``watched=None``
+counts every public call as a step.
+
 ``FlakyStore`` is the transient kind of fault: a store whose deletes are throttled a
 number of times before they work.
 """
@@ -14,10 +19,11 @@ number of times before they work.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from shelflife.backends import StorageBackend
-from shelflife.errors import Throttled
+from shelflife.errors import BackendUnavailable, Throttled
 
 T = TypeVar("T")
 
@@ -43,18 +49,44 @@ class InjectedCrash(BaseException):
     pass
 
 
+class Fault(StrEnum):
+    CRASH = "crash"  # the call is done, then the process dies
+    THROTTLED = "throttled"  # refused before it acts: slow down
+    FAILED = "5xx"  # refused before it acts: the provider failed
+    TIMEOUT = "timeout"  # it acted, and the answer never came back
+
+
+def transient_error(fault: Fault, where: str) -> Exception:
+    """The error an adapter raises for ``fault`` (adapters map every provider's to these)."""
+    if fault is Fault.THROTTLED:
+        return Throttled(f"injected: slow down at {where}", backend=where)
+    if fault is Fault.FAILED:
+        return BackendUnavailable(f"injected: 503 at {where}", backend=where)
+    return BackendUnavailable(f"injected: read timed out at {where}", backend=where)
+
+
 # Reads worth a crash or a fault between them: a verification, a page of due records.
 READS = frozenset({"get", "open", "head", "find_image", "due_images", "list_buckets"})
 
 
 class Steps:
-    def __init__(self, watched: frozenset[str] = WRITES) -> None:
+    def __init__(self, watched: frozenset[str] | None = WRITES) -> None:
         # The calls that count as steps: writes by default; WRITES | READS for "between
-        # any two steps", reads included.
+        # any two steps", reads included; None for every public call.
         self.watched = watched
         self.log: list[str] = []
         self.crash_after: int | None = None
         self.before: tuple[int, Callable[[], object]] | None = None
+        self.fault: tuple[int, Fault] | None = None
+
+    def inject(self, step: int, fault: Fault) -> None:
+        if fault is Fault.CRASH:
+            self.crash_after = step
+        else:
+            self.fault = (step, fault)
+
+    def counts(self, name: str) -> bool:
+        return not name.startswith("_") if self.watched is None else name in self.watched
 
     def wrap(self, target: T, label: str) -> T:
         # The proxy offers the target's interface; typed as the target for the caller.
@@ -68,8 +100,16 @@ class Steps:
         if self.before is not None and self.before[0] == number:
             callback, self.before = self.before[1], None
             callback()
+        fault = None
+        if self.fault is not None and self.fault[0] == number:
+            fault, self.fault = self.fault[1], None
+        if fault in (Fault.THROTTLED, Fault.FAILED):
+            self.log.append(f"{label}.{name}")
+            raise transient_error(fault, label)
         result = method(*args, **kw)
         self.log.append(f"{label}.{name}")
+        if fault is Fault.TIMEOUT:
+            raise transient_error(fault, label)
         if self.crash_after == len(self.log):
             raise InjectedCrash(f"crash after step {len(self.log)}: {label}.{name}")
         return result
@@ -83,7 +123,7 @@ class _Proxy:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
-        if name not in self._steps.watched or not callable(attribute):
+        if not self._steps.counts(name) or not callable(attribute):
             return attribute
 
         def counted(*args: Any, **kw: Any) -> Any:
