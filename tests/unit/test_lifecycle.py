@@ -28,6 +28,27 @@ def world() -> World:
 # ---- the rules ----------------------------------------------------------------------
 
 
+def test_a_late_sweep_takes_an_image_through_every_step_due_and_a_second_changes_nothing(
+    world: World,
+) -> None:
+    # Swept 91 days after the upload (the schedule was off): due for HOT since day 2, and
+    # for COLD since day 90 (the idle clock counts from the upload). Both in one sweep,
+    # so a second delivery of the same schedule has nothing left to do.
+    late = world.upload(age=timedelta(days=91), size=400_000)
+
+    first = world.sweep()
+    second = world.sweep()
+
+    assert world.tier_of(late) is TierName.COLD
+    assert (first.counts["examined"], first.counts["promoted"], first.counts["archived"]) == (
+        1,
+        1,
+        1,
+    )
+    assert second.counts["examined"] == 0
+    world.assert_consistent()
+
+
 def test_an_upload_is_promoted_after_48_hours_and_not_before(world: World) -> None:
     young = world.upload(age=timedelta(hours=47))
     due = world.upload(age=timedelta(hours=48))

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -114,6 +114,8 @@ class ItemResult:
     # Where it went (or would go); why it was skipped or failed.
     detail: str = ""
     rolled_back: bool = False
+    # A further step of an image this run has examined already (see ``_process``).
+    followed: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class LifecycleReport:
         return self.cursor is None
 
     def add(self, result: ItemResult) -> None:
-        names = ["examined", result.outcome.value]
+        names = [result.outcome.value] if result.followed else ["examined", result.outcome.value]
         if result.outcome is Outcome.SKIPPED:
             names.append(f"skipped_{result.detail.split(':')[0]}")
         if result.rolled_back:
@@ -308,10 +310,11 @@ class LifecycleService:
                             limit=self.settings.lifecycle_page_size,
                             cursor=page_cursor,
                         )
-                        for result in pool.map(
+                        for results in pool.map(
                             lambda image: self._process(image, now, report.dry_run), page.items
                         ):
-                            report.add(result)
+                            for result in results:
+                                report.add(result)
                         if page.cursor is None:
                             break
                         page_cursor = page.cursor
@@ -348,7 +351,21 @@ class LifecycleService:
 
     # ---- one record ----------------------------------------------------------------
 
-    def _process(self, image: ImageRecord, now: datetime, dry_run: bool) -> ItemResult:
+    def _process(self, image: ImageRecord, now: datetime, dry_run: bool) -> list[ItemResult]:
+        """Every step due for ``image`` at ``now``. A sweep leaves nothing due at its
+        own time: a late sweep's move can leave the image due for its next step at once
+        (promoted to HOT after 90 days without access: archive), which a second
+        delivery of the same schedule would otherwise do."""
+        results = [self._step(image, now, dry_run)]
+        while not dry_run and results[-1].outcome in _MOVED.values() and len(results) <= 3:
+            current = self.repository.find_image(image.id)
+            step = next_step(current, self.settings) if current is not None else None
+            if current is None or step is None or step.due_at > now:
+                break
+            results.append(replace(self._step(current, now, dry_run), followed=True))
+        return results
+
+    def _step(self, image: ImageRecord, now: datetime, dry_run: bool) -> ItemResult:
         try:
             return self.apply(image, now, dry_run=dry_run)
         except Conflict:
