@@ -93,9 +93,11 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# Issue 9's proofs that exist so far (docs/RELIABILITY.md): the template's security
+# Issue 9's proofs (docs/RELIABILITY.md has the latest figures): the template's security
 # checks, the hostile-input campaign, schemathesis and the cross-user matrix against the
-# local stack, and a minute of coverage-guided fuzzing.
+# local stack, the fault campaign, 1,000 histories of duplicate and reordered delivery,
+# the load run and a minute of coverage-guided fuzzing. About 15 minutes here; any
+# failure stops it with a non-zero exit. `make test` runs a fast subset of each.
 $(BIN)/.prove-installed: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,prove]'
 	touch $@
@@ -106,9 +108,15 @@ fuzz: $(BIN)/.prove-installed
 	$(BIN)/python -m shelflife_tools.prove.fuzz_compress ../shared/corpus \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1536
 
+REDELIVERY_RUNS ?= 1000
+
 prove: security $(BIN)/.prove-installed
 	$(BIN)/python -m shelflife_tools.prove.hostile ../shared/corpus
 	$(BIN)/python -m shelflife_tools.prove.api_fuzz ../shared/corpus
+	$(BIN)/python -m tests.prove.faults
+	SHELFLIFE_REDELIVERY_RUNS=$(REDELIVERY_RUNS) $(BIN)/pytest -q \
+		tests/unit/test_redelivery_property.py --hypothesis-show-statistics
+	$(BIN)/python -m shelflife_tools.prove.load
 	$(MAKE) fuzz
 
 bench: $(BIN)/.bench-installed

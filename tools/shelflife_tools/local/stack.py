@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import logging
 import os
+import queue
 import re
 import sys
 import threading
@@ -41,6 +43,7 @@ from typing import Any, TextIO
 
 from shelflife import clock
 from shelflife.gateway import LocalGateway
+from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
 from shelflife_tools.local.tokens import AUDIENCE, ISSUER, TokenIssuer
 from shelflife_tools.template import TEMPLATE, load_template
@@ -194,9 +197,11 @@ class FunctionOutput(io.TextIOBase):
 
 @dataclass
 class LocalFunction:
-    """One function: its handler, one invocation at a time (one execution environment,
-    as with reserved concurrency 1), its timeout and what Lambda does with its async
-    failures."""
+    """One function: its handler in ``environments`` execution environments (copies of
+    the handler module, each with its own module-level clients and resolver, as each
+    Lambda environment has), one invocation per environment at a time, its timeout and
+    what Lambda does with its async failures. One environment by default: one
+    invocation at a time, as with reserved concurrency 1."""
 
     name: str
     module: ModuleType
@@ -205,15 +210,30 @@ class LocalFunction:
     on_failure_queue: str | None = None
     output: FunctionOutput | None = None
     invocations: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    copies: list[ModuleType] = field(default_factory=list)
+    _free: queue.SimpleQueue[ModuleType] = field(default_factory=queue.SimpleQueue)
+    _count: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.copies = [self.module, *self.copies]
+        for copy in self.copies:
+            self._free.put(copy)
+
+    @property
+    def environments(self) -> list[ModuleType]:
+        return list(self.copies)
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        with self._lock:
-            self.invocations += 1
+        environment = self._free.get()  # waits while every environment is busy
+        try:
+            with self._count:
+                self.invocations += 1
             context = LocalContext(function_name=self.name, timeout_seconds=self.timeout)
             logs = self.output.of(self.name) if self.output else contextlib.nullcontext()
             with logs:
-                return self.module.lambda_handler(event, context)
+                return environment.lambda_handler(event, context)
+        finally:
+            self._free.put(environment)
 
     def handler(self, event: dict[str, Any], context: Any) -> Any:
         return self.invoke(event)
@@ -279,6 +299,7 @@ class LocalStack:
         start_at: datetime | None = None,
         parameters: Mapping[str, str] | None = None,
         state: Path | None = None,
+        environments: Mapping[str, int] | None = None,
     ) -> None:
         self.template_path = template
         self.root = template.parent
@@ -289,6 +310,8 @@ class LocalStack:
         self.start_at = start_at
         # Where the stack's state is kept between runs (None: memory only).
         self.state = state
+        # Execution environments per function (logical id -> count; default 1).
+        self.environment_counts = dict(environments or {})
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.tokens = TokenIssuer.in_folder(self.folder)
         self.functions: dict[str, LocalFunction] = {}
@@ -672,6 +695,9 @@ class LocalStack:
             module_name = f"{package}.{properties['Handler'].split('.')[0]}"
             sys.modules.pop(module_name, None)
             modules[name] = importlib.import_module(module_name)
+            copies = [
+                _fresh_copy(module_name) for _ in range(self.environment_counts.get(name, 1) - 1)
+            ]
             invoke_config = properties.get("EventInvokeConfig", {})
             destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
             on_failure = None
@@ -692,19 +718,23 @@ class LocalStack:
                 max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 on_failure_queue=on_failure,
                 output=self.output,
+                copies=copies,
             )
         # The api's admin routes invoke the other functions: in this process.
         from shelflife.operations import InProcessInvoker, Operations
 
         for function in self.functions.values():
-            if hasattr(function.module, "operations"):
-                function.module.__dict__["operations"] = Operations(
-                    function.module.settings,
-                    InProcessInvoker(
-                        {name: f.handler for name, f in self.functions.items()},
-                        context_factory=LocalContext,
-                    ),
-                )
+            for environment in function.environments:
+                if hasattr(environment, "operations"):
+                    environment.__dict__["operations"] = Operations(
+                        environment.settings,
+                        InProcessInvoker(
+                            {name: f.handler for name, f in self.functions.items()},
+                            context_factory=LocalContext,
+                        ),
+                    )
+        if any(count > 1 for count in self.environment_counts.values()):
+            powertools_quirks.share_metrics_safely()
 
     def _stores(self) -> tuple[Any, Any]:
         from shelflife.backends import Backends
@@ -843,6 +873,17 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _fresh_copy(module_name: str) -> ModuleType:
+    """Another execution environment of a handler: the module run again, apart from
+    the one in ``sys.modules`` (the layer's modules are shared, as a layer is)."""
+    spec = importlib.util.find_spec(module_name)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager

@@ -1,0 +1,37 @@
+"""The load run's fast subset (the 2,000 uploads run in ``make prove``): 8 clients,
+80 uploads, deletes and sweeps alongside, through the local stack with 8 api
+environments. In a process of its own: the run moves the stack's clock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_uploads_from_eight_clients_are_placed_once_and_add_up() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shelflife_tools.prove.load", "--uploads", "80"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("80 uploads, 8 deleted by their owners")
+    assert "0 problems" in lines[-1]
+    assert any(line.startswith("slowest request: ") for line in lines)
+
+
+def test_the_run_refuses_options_that_make_no_sense() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shelflife_tools.prove.load", "--uploads", "3", "--clients", "8"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "--uploads must be at least --clients" in done.stderr

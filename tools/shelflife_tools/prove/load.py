@@ -1,0 +1,357 @@
+"""The load run (issue 9, item 5): ``python -m shelflife_tools.prove.load``, part of
+``make prove``.
+
+On the local stack, with the api function in 8 execution environments: 8 clients (8
+users) upload 2,000 distinct images between them as a browser does (``POST /uploads``,
+then the form post to the upload bucket), and each deletes every tenth of its photos
+once it is placed. Alongside, an admin moves the stack's clock on by 12 hours every
+few seconds and asks for a lifecycle sweep and a capacity check, so promotions to HOT,
+the stream's cleanup and the schedules run while uploads arrive.
+
+Then, once everything is delivered and past the reconciler's grace period, a reconcile
+fix and a dry run, and the checks: every upload placed exactly once (one record, one
+object, or none for the deleted ones), every bucket's counters equal to its live
+records, the day's counts equal to what the clients did, nothing for the reconciler to
+find, no request answered 5xx. Printed: throughput and latencies, the slowest request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from PIL import Image
+
+from shelflife import clock
+from shelflife_tools.client import ApiClient, ApiError
+from shelflife_tools.local.stack import LocalStack
+
+CLIENTS = 8
+UPLOADS = 2_000
+DELETE_EVERY = 10
+
+
+def image(client: int, number: int) -> bytes:
+    """A small JPEG no other upload shares."""
+    rng = random.Random(client * 1_000_003 + number)
+    pixels = Image.frombytes("RGB", (32, 24), rng.randbytes(32 * 24 * 3))
+    buffer = io.BytesIO()
+    pixels.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@dataclass
+class Timings:
+    """Every request's latency, by route; failures by route and status."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    slowest: tuple[float, str] = (0.0, "")
+    failures: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, route: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[route].append(seconds)
+            self.slowest = max(self.slowest, (seconds, route))
+
+    def failed(self, route: str, status: int | str) -> None:
+        with self._lock:
+            self.failures[f"{route} {status}"] += 1
+
+    def timed(self, route: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return call(*args, **kwargs)
+        except ApiError as e:
+            self.failed(route, e.status)
+            raise
+        finally:
+            self.add(route, time.monotonic() - started)
+
+
+@dataclass
+class ClientRun:
+    user: str
+    uploaded: dict[str, bytes] = field(default_factory=dict)  # photo id -> bytes
+    deleted: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_client(stack: LocalStack, index: int, count: int, timings: Timings) -> ClientRun:
+    user = f"load-{index}"
+    api = ApiClient(stack.api_url, stack.token(user), timeout=120)
+    run = ClientRun(user)
+    to_delete: list[str] = []
+    for number in range(count):
+        data = image(index, number)
+        body = {"filename": f"{number}.jpg", "content_type": "image/jpeg", "size": len(data)}
+        try:
+            ticket = timings.timed("POST /uploads", api.post, "/uploads", body)
+            started = time.monotonic()
+            posted = api.session.post(
+                ticket["url"],
+                data=ticket["fields"],
+                files={"file": (f"{number}.jpg", data, "image/jpeg")},
+                timeout=120,
+            )
+            timings.add("POST upload bucket", time.monotonic() - started)
+            if posted.status_code >= 300:
+                timings.failed("POST upload bucket", posted.status_code)
+                run.errors.append(f"upload {number}: {posted.status_code} {posted.text[:200]}")
+                continue
+        except (ApiError, requests.RequestException) as e:
+            run.errors.append(f"upload {number}: {e}")
+            continue
+        photo_id = _photo_id(user, data)
+        run.uploaded[photo_id] = data
+        if number % DELETE_EVERY == DELETE_EVERY - 1:
+            to_delete.append(photo_id)
+        to_delete = [p for p in to_delete if not _try_delete(api, p, run, timings)]
+    deadline = time.monotonic() + 300
+    while to_delete and time.monotonic() < deadline:
+        time.sleep(0.5)
+        to_delete = [p for p in to_delete if not _try_delete(api, p, run, timings)]
+    run.errors += [f"{p}: never placed, so never deleted" for p in to_delete]
+    return run
+
+
+def _photo_id(user: str, data: bytes) -> str:
+    from shelflife.ingest import image_id
+
+    return image_id(user, hashlib.sha256(data).hexdigest())
+
+
+def _try_delete(api: ApiClient, photo_id: str, run: ClientRun, timings: Timings) -> bool:
+    """Delete the photo if ingest has placed it; False to try again later."""
+    try:
+        timings.timed("DELETE /photos/{id}", api.request, "DELETE", f"/photos/{photo_id}")
+    except ApiError as e:
+        if e.status in (404, 409):  # not ingested yet, or still being processed
+            with timings._lock:  # a retry, not a failure
+                timings.failures[f"DELETE /photos/{{id}} {e.status}"] -= 1
+            return False
+        run.errors.append(f"delete {photo_id}: {e}")
+        return True
+    run.deleted.add(photo_id)
+    return True
+
+
+def run_admin(stack: LocalStack, stop: threading.Event, timings: Timings) -> Counter[str]:
+    api = ApiClient(stack.api_url, stack.token("load-admin", admin=True), timeout=300)
+    done: Counter[str] = Counter()
+    while not stop.wait(3.0):
+        clock.set_clock(offset=timedelta(hours=12))
+        done["hours_advanced"] += 12
+        for route, path in (
+            ("POST /lifecycle/run", "/lifecycle/run"),
+            ("POST /capacity/run", "/capacity/run"),
+        ):
+            try:
+                timings.timed(route, api.post, path, {"dry_run": False})
+                done[route] += 1
+            except ApiError as e:
+                done[f"{route} failed {e.status}"] += 1
+        timings.timed("GET /stats", api.get, "/stats")
+    return done
+
+
+# ---- the checks ---------------------------------------------------------------------
+
+
+def check(stack: LocalStack, runs: list[ClientRun], admin: ApiClient) -> list[str]:
+    from shelflife.backends import Backends
+    from shelflife.settings import Settings
+    from shelflife.table.dynamo import DynamoRepository
+    from shelflife.table.records import ImageState
+
+    settings = Settings.from_env()
+    repository = DynamoRepository.from_settings(settings)
+    backends = Backends(settings)
+    problems: list[str] = []
+
+    live: dict[tuple[str, str], list[Any]] = defaultdict(list)  # (tier, bucket) -> images
+    objects_by_id: Counter[str] = Counter()
+    for bucket in repository.list_buckets():
+        store = backends.for_tier(bucket.tier)
+        for info in store.iter_objects(bucket.name, prefix="images/"):
+            objects_by_id[info.key.split("/")[1]] += 1
+    for run in runs:
+        records = _all_images(repository, run.user)
+        for photo_id in run.uploaded:
+            image = records.pop(photo_id, None)
+            expected = ImageState.DELETED if photo_id in run.deleted else ImageState.ACTIVE
+            if image is None:
+                problems.append(f"{run.user}: {photo_id} uploaded and never recorded")
+                continue
+            if image.state is not expected:
+                problems.append(f"{photo_id}: {image.state}, expected {expected}")
+            wanted = 1 if expected is ImageState.ACTIVE else 0
+            if objects_by_id[photo_id] != wanted:
+                problems.append(f"{photo_id}: {objects_by_id[photo_id]} objects, expected {wanted}")
+            if image.live and image.location is not None:
+                live[(image.location.tier.value, image.location.bucket)].append(image)
+        if records:
+            problems.append(f"{run.user}: records nobody uploaded: {sorted(records)[:5]}")
+        problems += [f"{run.user}: {error}" for error in run.errors]
+    for bucket in repository.list_buckets():
+        mine = live.get((bucket.tier.value, bucket.name), [])
+        expected_counters = (sum(i.stored_size for i in mine), len(mine))
+        if (bucket.used_bytes, bucket.object_count) != expected_counters:
+            problems.append(
+                f"{bucket.name}: counters {bucket.used_bytes} B / {bucket.object_count}, "
+                f"records {expected_counters[0]} B / {expected_counters[1]}"
+            )
+    totals: Counter[str] = Counter()
+    for day in repository.daily_counts(clock.now().date() - timedelta(days=400)):
+        totals.update(day.counts)
+    uploaded = sum(len(run.uploaded) for run in runs)
+    deleted = sum(len(run.deleted) for run in runs)
+    if totals["uploaded"] != uploaded:
+        problems.append(f"daily counts say {totals['uploaded']} uploaded, {uploaded} were")
+    if totals["deleted_by_owner"] != deleted:
+        problems.append(f"daily counts say {totals['deleted_by_owner']} deleted, {deleted} were")
+    final = reconcile(admin, fix=False)
+    drift = {k: v for k, v in final["counts"].items() if k in _DRIFT and v}
+    if drift:
+        problems.append(f"the reconciler still finds drift after its fix: {drift}")
+    return problems
+
+
+_DRIFT = {"orphaned", "missing", "size_mismatch", "checksum_mismatch", "counters"}
+
+
+def reconcile(admin: ApiClient, *, fix: bool) -> dict[str, Any]:
+    """A whole reconciliation through the API, continued until it is complete (each
+    call has the API's time budget)."""
+    answer: dict[str, Any] = admin.post("/reconcile", {"fix": fix})
+    while not answer["complete"]:
+        answer = admin.post("/reconcile", {"fix": fix, "run_id": answer["run_id"]})
+    return answer
+
+
+def _all_images(repository: Any, owner: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    cursor = None
+    while True:
+        page = repository.images_by_owner(owner, limit=100, cursor=cursor)
+        found.update({image.id: image for image in page.items})
+        cursor = page.cursor
+        if cursor is None:
+            return found
+
+
+# ---- the run ------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=UPLOADS)
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args(argv)
+    if args.uploads < args.clients or args.clients < 1:
+        parser.error("--uploads must be at least --clients, and --clients at least 1")
+    timings = Timings()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        LocalStack(
+            api_port=0, folder=Path(folder), environments={"ApiFunction": args.clients}
+        ) as stack,
+    ):
+        stack.serve(interval=0.05)
+        admin = ApiClient(stack.api_url, stack.token("load-admin", admin=True), timeout=300)
+        stop = threading.Event()
+        admin_done: list[Counter[str]] = []
+        admin_thread = threading.Thread(
+            target=lambda: admin_done.append(run_admin(stack, stop, timings)), daemon=True
+        )
+        runs: list[ClientRun] = [ClientRun(f"load-{i}") for i in range(args.clients)]
+
+        def client(index: int) -> None:
+            share = args.uploads // args.clients + (index < args.uploads % args.clients)
+            runs[index] = run_client(stack, index, share, timings)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        started = time.monotonic()
+        admin_thread.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        uploaded_in = time.monotonic() - started
+        stop.set()
+        admin_thread.join()
+        stack.drain(timeout=600)
+        placed_in = time.monotonic() - started
+        # Past the grace period, the operator's reconcile fix; cleanup catches up.
+        clock.set_clock(offset=timedelta(hours=49))
+        stack.drain(timeout=600)
+        fixed = reconcile(admin, fix=True)
+        stack.drain(timeout=600)
+        problems = check(stack, runs, admin)
+        uploads = sum(len(run.uploaded) for run in runs)
+        deleted = sum(len(run.deleted) for run in runs)
+        ingests = stack.functions["IngestFunction"].invocations
+    print(report(timings, uploads, deleted, uploaded_in, placed_in, ingests, admin_done, fixed))
+    five_xx = {k: v for k, v in timings.failures.items() if v and k.split()[-1].startswith("5")}
+    if five_xx:
+        problems.append(f"5xx answers: {five_xx}")
+    for problem in problems[:50]:
+        print(f"PROBLEM: {problem}")
+    print(f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+def report(
+    timings: Timings,
+    uploads: int,
+    deleted: int,
+    uploaded_in: float,
+    placed_in: float,
+    ingests: int,
+    admin_done: list[Counter[str]],
+    fixed: dict[str, Any],
+) -> str:
+    lines = [
+        f"{uploads} uploads, {deleted} deleted by their owners; clients done in "
+        f"{uploaded_in:.0f} s, every upload placed {placed_in:.0f} s after the start: "
+        f"{uploads / placed_in:.1f} uploads/s placed ({ingests} ingest invocations)",
+        f"admin alongside: {dict(admin_done[0]) if admin_done else {}}",
+        f"reconcile fix afterwards: {_counts(fixed)}",
+        "latency by route: count, median, p95, max (seconds)",
+    ]
+    for route, values in sorted(timings.seconds.items()):
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+        lines.append(
+            f"  {route:<22} {len(values):>6} {statistics.median(values):>7.3f} "
+            f"{p95:>7.3f} {ordered[-1]:>7.3f}"
+        )
+    lines.append(f"slowest request: {timings.slowest[1]}, {timings.slowest[0]:.2f} s")
+    failures = {k: v for k, v in timings.failures.items() if v}
+    lines.append(f"answers >= 400: {failures or 'none'}")
+    return "\n".join(lines)
+
+
+def _counts(report: dict[str, Any]) -> dict[str, int]:
+    return {
+        k: v
+        for k, v in report.get("counts", {}).items()
+        if v and k in {*_DRIFT, "deleted", "counters_corrected"}
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
