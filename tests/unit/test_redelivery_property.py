@@ -40,9 +40,12 @@ OWNERS = ("alice", "bob")
 BROKEN = b"\xff\xd8\xff\xe0 not really a JPEG"
 
 
-def tiny_image(colour: int) -> bytes:
+def tiny_image(colour: int, upload: int = 0) -> bytes:
     if colour == 0:
-        return BROKEN  # rejected, quarantined
+        # Rejected and quarantined. Unique per upload: two uploads of the same bad bytes
+        # are two events, not one delivered twice, and the quarantined copy keeps the
+        # name of whichever came first (test_ingest covers that sharing).
+        return BROKEN + str(upload).encode()
     buffer = io.BytesIO()
     Image.new("RGB", (6 + colour % 4, 5), (colour * 40 % 256, 90, colour * 7 % 256)).save(
         buffer, "PNG"
@@ -84,17 +87,7 @@ class Redelivery(RuleBasedStateMachine):
         else:
             old, new = self.world.repository.stream[item.payload]
             change = StreamChange.from_record(stream_record(f"event-{item.payload}", old, new))
-            self.world_cleanup().process(change)
-
-    def world_cleanup(self) -> Any:
-        from shelflife.cleanup import CleanupService
-
-        return CleanupService(
-            self.world.repository,
-            self.world.given("cleanup", None),
-            settings=self.world.settings,
-            clock=self.world.clock,
-        )
+            self.world.cleanup_service().process(change)
 
     def collect(self, data: st.DataObject) -> None:
         """The world's new stream records join the bag, each with its number of copies."""
@@ -141,7 +134,7 @@ class Redelivery(RuleBasedStateMachine):
     def upload(self, owner: str, colour: int, data: st.DataObject) -> None:
         self.uploads += 1
         key = f"incoming/{owner}/{self.uploads}.png"
-        content = tiny_image(colour)
+        content = tiny_image(colour, self.uploads)
         for world in (self.reference, self.world):
             world.stores[BackendName.S3].put(UPLOADS, key, content, content_type="image/png")
         upload = Upload(bucket=UPLOADS, key=key, size=len(content), etag=f"etag-{self.uploads}")
