@@ -157,17 +157,20 @@ class Deployment(World):
             self.settings, self.table(steps), self.given("reconcile", steps), clock=self.clock
         )
 
-    def stream_mapping(self, steps: Steps | None = None) -> None:
-        """The cleanup function fed from the stream: each change after the last one it
-        finished; a failure leaves the position where it is (the mapping delivers it
-        again) until cleanup dead-letters it."""
-        service = CleanupService(
+    def cleanup_service(self, steps: Steps | None = None) -> CleanupService:
+        return CleanupService(
             self.table(steps),
             self.given("cleanup", steps),
             settings=self.settings,
             dead_letters=self.dead_letters,
             clock=self.clock,
         )
+
+    def stream_mapping(self, steps: Steps | None = None) -> None:
+        """The cleanup function fed from the stream: each change after the last one it
+        finished; a failure leaves the position where it is (the mapping delivers it
+        again) until cleanup dead-letters it."""
+        service = self.cleanup_service(steps)
         while self._played < len(self.repository.stream):
             old, new = self.repository.stream[self._played]
             change = StreamChange.from_record(stream_record(f"event-{self._played}", old, new))
@@ -183,14 +186,7 @@ class Deployment(World):
             if self._played == len(self.repository.stream):
                 break
         if self.dead_letters.depth():
-            service = CleanupService(
-                self.repository,
-                self.given("cleanup", None),
-                settings=self.settings,
-                dead_letters=self.dead_letters,
-                clock=self.clock,
-            )
-            service.redrive()
+            self.cleanup_service().redrive()
 
     def settle(self) -> ReconcileReport:
         """Cleanup catches up; past the grace period the reconciler fixes what is left

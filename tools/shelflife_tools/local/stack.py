@@ -219,10 +219,6 @@ class LocalFunction:
         for copy in self.copies:
             self._free.put(copy)
 
-    @property
-    def environments(self) -> list[ModuleType]:
-        return list(self.copies)
-
     def invoke(self, event: dict[str, Any]) -> Any:
         environment = self._free.get()  # waits while every environment is busy
         try:
@@ -724,7 +720,7 @@ class LocalStack:
         from shelflife.operations import InProcessInvoker, Operations
 
         for function in self.functions.values():
-            for environment in function.environments:
+            for environment in function.copies:
                 if hasattr(environment, "operations"):
                     environment.__dict__["operations"] = Operations(
                         environment.settings,

@@ -36,12 +36,15 @@ import requests
 from PIL import Image
 
 from shelflife import clock
+from shelflife.reconcile import DriftKind
 from shelflife_tools.client import ApiClient, ApiError
 from shelflife_tools.local.stack import LocalStack
 
 CLIENTS = 8
 UPLOADS = 2_000
 DELETE_EVERY = 10
+# A delete answered so is tried again: not ingested yet (404), still being processed (409).
+NOT_YET = (404, 409)
 
 
 def image(client: int, number: int) -> bytes:
@@ -71,12 +74,17 @@ class Timings:
         with self._lock:
             self.failures[f"{route} {status}"] += 1
 
-    def timed(self, route: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed(
+        self, route: str, call: Any, *args: Any, retry_on: tuple[int, ...] = (), **kwargs: Any
+    ) -> Any:
+        """``call``, timed; an answer >= 400 counts as a failure unless it is one of
+        ``retry_on`` (the client tries again later)."""
         started = time.monotonic()
         try:
             return call(*args, **kwargs)
         except ApiError as e:
-            self.failed(route, e.status)
+            if e.status not in retry_on:
+                self.failed(route, e.status)
             raise
         finally:
             self.add(route, time.monotonic() - started)
@@ -137,11 +145,15 @@ def _photo_id(user: str, data: bytes) -> str:
 def _try_delete(api: ApiClient, photo_id: str, run: ClientRun, timings: Timings) -> bool:
     """Delete the photo if ingest has placed it; False to try again later."""
     try:
-        timings.timed("DELETE /photos/{id}", api.request, "DELETE", f"/photos/{photo_id}")
+        timings.timed(
+            "DELETE /photos/{id}",
+            api.request,
+            "DELETE",
+            f"/photos/{photo_id}",
+            retry_on=NOT_YET,
+        )
     except ApiError as e:
-        if e.status in (404, 409):  # not ingested yet, or still being processed
-            with timings._lock:  # a retry, not a failure
-                timings.failures[f"DELETE /photos/{{id}} {e.status}"] -= 1
+        if e.status in NOT_YET:
             return False
         run.errors.append(f"delete {photo_id}: {e}")
         return True
@@ -230,7 +242,7 @@ def check(stack: LocalStack, runs: list[ClientRun], admin: ApiClient) -> list[st
     return problems
 
 
-_DRIFT = {"orphaned", "missing", "size_mismatch", "checksum_mismatch", "counters"}
+_DRIFT = {kind.value for kind in DriftKind}
 
 
 def reconcile(admin: ApiClient, *, fix: bool) -> dict[str, Any]:
