@@ -149,3 +149,20 @@ def test_the_state_survives_a_restart(tmp_path: Path) -> None:
         second.advance(timedelta(days=91))
         assert {p["tier"] for p in client.photos()} == {"cold"}
         check_invariants(settings)
+
+
+def test_a_stack_that_cannot_start_leaves_its_state_and_no_server(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text('{"version": 99, "clock": "2030-01-01T00:00:00+00:00"}')
+    (state / "table.jsonl").write_text('{"pk": {"S": "kept"}}\n')
+    (state / "objects.jsonl").write_text("")
+    saved = {path.name: path.read_bytes() for path in state.iterdir()}
+    stack = LocalStack(api_port=0, folder=tmp_path / "local", state=state)
+
+    with pytest.raises(ValueError, match="state version 99"):
+        stack.start()
+
+    assert {path.name: path.read_bytes() for path in state.iterdir()} == saved
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{stack.endpoint}/moto-api/data.json", timeout=2)

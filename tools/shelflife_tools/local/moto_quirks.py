@@ -13,6 +13,23 @@ write arriving meanwhile on the threaded server ("dictionary changed size during
 iteration"). The patch backs up just the transaction's items and the stream's length,
 restores them if the transaction fails, and runs DynamoDB writes, transactions and
 stream reads one at a time, so a transaction is isolated as DynamoDB isolates it.
+
+moto's server finds the service of every request by listing its own package folder
+(``moto.backends.list_of_moto_modules``: a directory listing and 200 ``isdir`` calls,
+twice a request, under the server's one lock). The folder does not change while the
+process runs, so the patch lists it once.
+
+moto's SQS ``ReceiveMessage`` checks each message it hands out against the queue's
+retention period by building every attribute of the queue, message counts included,
+each a pass over every message: with a backlog of a thousand uploads, tens of thousands
+of steps per message received. The patch reads the one attribute it needs.
+
+moto's DynamoDB ``Query`` starts from every item of the table, sorted by key, even when
+it asks for one partition of the table itself, and sorts again what it keeps: each query
+costs a sort of the whole table, which made ingest slow down as the load run's table
+grew (40 % of moto's time at 2,000 uploads). During a query the patch hands moto the
+asked partition alone, or for an index every item unsorted: the query's own sort (by
+the index's keys, then the table's) puts them in the same order.
 """
 
 from __future__ import annotations
@@ -24,6 +41,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto import backends as moto_backends
+from moto.core.utils import unix_time
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -31,6 +50,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket
+from moto.sqs.models import Message, SQSBackend
 
 
 def _denies_only_plain_http(statement: dict[str, Any]) -> bool:
@@ -137,8 +157,57 @@ def _patch_dynamodb() -> None:
     DynamoDBStreamsBackend.get_records = _one_at_a_time(  # type: ignore[method-assign]
         DynamoDBStreamsBackend.get_records
     )
+    Table.query = _query  # type: ignore[method-assign]
+    Table.all_items = _all_items  # type: ignore[method-assign]
+
+
+# ---- DynamoDB queries -------------------------------------------------------------------
+
+_QUERY = threading.local()
+_ORIGINAL_QUERY = Table.query
+_ORIGINAL_ALL_ITEMS = Table.all_items
+_INDEX_NAME = 7  # Table.query's positional arguments: hash_key, ..., index_name
+
+
+def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    index_name = args[_INDEX_NAME] if len(args) > _INDEX_NAME else kwargs.get("index_name")
+    _QUERY.scope = (self, None if index_name else args[0])
+    try:
+        return _ORIGINAL_QUERY(self, *args, **kwargs)
+    finally:
+        _QUERY.scope = None
+
+
+def _all_items(self: Table) -> Any:
+    scope = getattr(_QUERY, "scope", None)
+    if scope is None or scope[0] is not self:
+        return _ORIGINAL_ALL_ITEMS(self)
+    _, hash_key = scope
+    partitions = list(self.items.values()) if hash_key is None else [self.items.get(hash_key)]
+    if self.range_key_attr is None:
+        return [item for item in partitions if item is not None]
+    return [item for partition in partitions if partition for item in partition.values()]
+
+
+# ---- SQS retention --------------------------------------------------------------------
+
+
+def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    retention = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+    return retention + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
+
+
+# ---- the server's service lookup --------------------------------------------------
+
+_MOTO_MODULES: tuple[str, ...] = tuple(moto_backends.list_of_moto_modules())
+
+
+def _listed_once() -> tuple[str, ...]:
+    return _MOTO_MODULES
 
 
 def apply() -> None:
     FakeBucket.get_permission = _get_permission  # type: ignore[method-assign]
     _patch_dynamodb()
+    moto_backends.list_of_moto_modules = _listed_once
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]

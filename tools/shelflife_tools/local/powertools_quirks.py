@@ -1,11 +1,11 @@
-"""Powertools in a process that runs several execution environments at once.
+"""Powertools in a process that runs several invocations at once.
 
 Powertools' ``Metrics`` keeps its metrics in class attributes, shared by every instance
 in the process: right in Lambda, where a process runs one invocation at a time. The
-local stack runs a function's environments as threads of one process, so one
-invocation's flush could iterate the shared set while another adds to it
-("dictionary changed size during iteration"). Here every change to the set and every
-flush takes one lock. A flush may then also carry another environment's metrics: the
+local stack runs its functions (and a function's environments) as threads of one
+process, so one invocation's flush could iterate the shared set while another adds to
+it ("dictionary changed size during iteration"). Here every change to the set and every
+flush takes one lock. A flush may then also carry another invocation's metrics: the
 local stack's metrics go to its log files, and their totals stay right.
 """
 

@@ -1,9 +1,9 @@
 """The local stack: every function of template.yaml on its real handler, in this
 process, with the event sources the template declares played the way Lambda plays them.
 
-- moto's threaded server on 127.0.0.1 serves S3, DynamoDB (with streams) and SQS; every
-  boto3 and pynamodb client of the process goes there (``AWS_ENDPOINT_URL``); B2 is
-  b2sdk's in-memory simulator (``SHELFLIFE_B2_SIMULATED``).
+- moto's server on 127.0.0.1, in a process of its own, serves S3, DynamoDB (with
+  streams) and SQS; every boto3 and pynamodb client of the process goes there
+  (``AWS_ENDPOINT_URL``); B2 is b2sdk's in-memory simulator (``SHELFLIFE_B2_SIMULATED``).
 - Resources come from the template: the table (keys, indexes, stream, TTL), the buckets,
   the queues; the first bucket of each tier that the template does not create (HOT on
   R2, COLD on B2) is made at the provider as the operator would.
@@ -45,6 +45,7 @@ from shelflife import clock
 from shelflife.gateway import LocalGateway
 from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
+from shelflife_tools.local.moto_process import MotoProcess
 from shelflife_tools.local.tokens import AUDIENCE, ISSUER, TokenIssuer
 from shelflife_tools.template import TEMPLATE, load_template
 
@@ -318,7 +319,8 @@ class LocalStack:
         self.queues: dict[str, str] = {}  # logical id -> URL
         self.environment: dict[str, str] = {}
         self.gateway: LocalGateway | None = None
-        self._server: Any = None
+        self._server: MotoProcess | None = None
+        self._started = False
         self._pump_lock = threading.Lock()
         self._serving = threading.Event()
         self._thread: threading.Thread | None = None
@@ -332,30 +334,26 @@ class LocalStack:
     # ---- life ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         from shelflife.backends import B2Backend
-        from shelflife_tools.local import moto_quirks
 
-        moto_quirks.apply()
         B2Backend.drop_shared_simulator()
-        # moto's server logs every request it serves; the functions' logs are enough.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # Powertools says so when an invocation had no metric to publish; locally noise.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        # A process of its own, started afresh: a new stack starts empty.
+        self._server = MotoProcess(port=self.moto_port)
+        self.endpoint = self._server.start()
+        try:
+            self._start_on(self.endpoint)
+        except BaseException:
+            self.stop()  # no server left behind; nothing saved over the state
+            raise
+        self._started = True
+        return self
+
+    def _start_on(self, endpoint: str) -> None:
         self._terminal = sys.stdout
         self.output = FunctionOutput(sys.stdout, self.folder / "logs")
         sys.stdout = self.output
-        self._server = ThreadedMotoServer(
-            ip_address="127.0.0.1", port=self.moto_port, verbose=False
-        )
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        # moto keeps its state per process: a new stack starts empty.
-        import requests
-
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         if self.start_at is not None:
             clock.set_clock(self.start_at)
         self._set_environ(
@@ -364,7 +362,7 @@ class LocalStack:
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
-                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ENDPOINT_URL": endpoint,
                 # botocore would send stream calls to an account endpoint moto lacks.
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             }
@@ -378,21 +376,24 @@ class LocalStack:
         self._restore()
         self._wire_event_sources(resolver)
         self._start_gateway(resolver)
-        return self
 
     def stop(self) -> None:
+        started, self._started = self._started, False
         self._serving.clear()
         if self._thread is not None:
             # The delivery in progress finishes first: a snapshot taken mid-move would
             # not be a state the stack was ever in.
             self._thread.join()
-        if self.state is not None and self._server is not None:
+        if self.state is not None and started:
+            # Only a stack that started saves: a half-started one would save less than
+            # it restored.
             self.drain()
             self._snapshot().save(*self._stores())
         if self.gateway is not None:
             self.gateway.stop()
         if self._server is not None:
             self._server.stop()
+            self._server = None
         for module_name in list(sys.modules):
             if module_name.startswith("functions.") and module_name.endswith(".app"):
                 sys.modules.pop(module_name, None)
@@ -729,8 +730,8 @@ class LocalStack:
                             context_factory=LocalContext,
                         ),
                     )
-        if any(count > 1 for count in self.environment_counts.values()):
-            powertools_quirks.share_metrics_safely()
+        # The pump's thread and the gateway's run functions at the same time.
+        powertools_quirks.share_metrics_safely()
 
     def _stores(self) -> tuple[Any, Any]:
         from shelflife.backends import Backends
