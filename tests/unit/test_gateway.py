@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -89,3 +91,42 @@ def test_a_link_may_carry_the_token_only_where_allowed() -> None:
     finally:
         strict.stop()
         local.stop()
+
+
+class _ProcessWideEvent:
+    """What Powertools' resolver does: the current event in a class attribute."""
+
+    current: dict[str, Any] | None = None
+
+
+def slow_resolver(event: dict[str, Any], context: Any) -> Mapping[str, Any]:
+    _ProcessWideEvent.current = event
+    time.sleep(0.005)  # long enough for another request to arrive meanwhile
+    claims = _ProcessWideEvent.current["requestContext"]["authorizer"]["jwt"]["claims"]
+    return {"statusCode": 200, "body": claims["sub"]}
+
+
+def test_requests_at_once_each_see_their_own_caller() -> None:
+    users = [f"user{i}" for i in range(6)]
+    tokens = {f"t-{user}": Identity({"sub": user}) for user in users}
+    server = LocalGateway(slow_resolver, bearer_tokens(tokens)).start()
+    answers: dict[str, list[str]] = {user: [] for user in users}
+
+    def client(user: str) -> None:
+        with requests.Session() as session:  # keep-alive: one connection, many requests
+            for _ in range(5):
+                reply = session.get(
+                    f"{server.url}/photos", headers={"Authorization": f"Bearer t-{user}"}, timeout=5
+                )
+                answers[user].append(reply.text)
+
+    try:
+        threads = [threading.Thread(target=client, args=(user,)) for user in users]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.stop()
+
+    assert answers == {user: [user] * 5 for user in users}

@@ -132,11 +132,16 @@ class LocalGateway:
         self.authorize = authorize
         self.public_routes = frozenset(public_routes)
         self.context_factory = context_factory or (lambda: None)
-        # One request at a time: the handler's module state is one Lambda environment.
+        # One request at a time: the handler's module state is one Lambda environment,
+        # and Powertools' resolver keeps the current event in a class attribute (one
+        # per process), so two requests at once would read each other's caller.
         self._lock = threading.Lock()
         gateway = self
 
         class RequestHandler(BaseHTTPRequestHandler):
+            # Keep-alive, as API Gateway offers: every answer has its content-length.
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
                 gateway._serve(self)
 
@@ -171,6 +176,9 @@ class LocalGateway:
         method = request.command.upper()
         length = int(request.headers.get("content-length") or 0)
         body = request.rfile.read(length) if length else None
+        if "transfer-encoding" in request.headers:
+            # A body this server does not read: the connection cannot carry another.
+            request.close_connection = True
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         header = request.headers.get("authorization")
         if header is None and self.query_tokens and "access_token" in query:
