@@ -1,6 +1,6 @@
 """The load run's fast subset (the 2,000 uploads run in ``make prove``): 8 clients,
-80 uploads, deletes and sweeps alongside, through the local stack with 8 api
-environments. In a process of its own: the run moves the stack's clock."""
+80 uploads, deletes and sweeps alongside, through the local stack. In a process of its
+own: the run moves the stack's clock."""
 
 from __future__ import annotations
 

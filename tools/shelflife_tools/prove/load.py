@@ -1,12 +1,12 @@
 """The load run (issue 9, item 5): ``python -m shelflife_tools.prove.load``, part of
 ``make prove``.
 
-On the local stack, with the api function in 8 execution environments: 8 clients (8
-users) upload 2,000 distinct images between them as a browser does (``POST /uploads``,
-then the form post to the upload bucket), and each deletes every tenth of its photos
-once it is placed. Alongside, an admin moves the stack's clock on by 12 hours every
-few seconds and asks for a lifecycle sweep and a capacity check, so promotions to HOT,
-the stream's cleanup and the schedules run while uploads arrive.
+On the local stack: 8 clients (8 users) upload 2,000 distinct images between them as a
+browser does (``POST /uploads``, then the form post to the upload bucket), and each
+deletes every tenth of its photos once it is placed. Alongside, an admin moves the
+stack's clock on by 12 hours every few seconds and asks for a lifecycle sweep and a
+capacity check, so promotions to HOT, the stream's cleanup and the schedules run while
+uploads arrive.
 
 Then, once everything is delivered and past the reconciler's grace period, a reconcile
 fix and a dry run, and the checks: every upload placed exactly once (one record, one
@@ -45,6 +45,11 @@ UPLOADS = 2_000
 DELETE_EVERY = 10
 # A delete answered so is tried again: not ingested yet (404), still being processed (409).
 NOT_YET = (404, 409)
+# How long a client waits before asking again, doubling up to the last: a client that
+# asked after every upload for every photo not yet placed sent 60 deletes a photo.
+RETRY_AFTER = (0.5, 8.0)
+# How long a client keeps asking once its uploads are done (ingest may be behind).
+WAIT_FOR_PLACEMENT = 600.0
 
 
 def image(client: int, number: int) -> bytes:
@@ -98,11 +103,24 @@ class ClientRun:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PendingDelete:
+    """A photo its owner wants gone, asked for again with a growing pause."""
+
+    photo_id: str
+    next_try: float = 0.0
+    pause: float = RETRY_AFTER[0]
+
+    def later(self, now: float) -> None:
+        self.next_try = now + self.pause
+        self.pause = min(self.pause * 2, RETRY_AFTER[1])
+
+
 def run_client(stack: LocalStack, index: int, count: int, timings: Timings) -> ClientRun:
     user = f"load-{index}"
     api = ApiClient(stack.api_url, stack.token(user), timeout=120)
     run = ClientRun(user)
-    to_delete: list[str] = []
+    pending: list[PendingDelete] = []
     for number in range(count):
         data = image(index, number)
         body = {"filename": f"{number}.jpg", "content_type": "image/jpeg", "size": len(data)}
@@ -126,14 +144,29 @@ def run_client(stack: LocalStack, index: int, count: int, timings: Timings) -> C
         photo_id = _photo_id(user, data)
         run.uploaded[photo_id] = data
         if number % DELETE_EVERY == DELETE_EVERY - 1:
-            to_delete.append(photo_id)
-        to_delete = [p for p in to_delete if not _try_delete(api, p, run, timings)]
-    deadline = time.monotonic() + 300
-    while to_delete and time.monotonic() < deadline:
-        time.sleep(0.5)
-        to_delete = [p for p in to_delete if not _try_delete(api, p, run, timings)]
-    run.errors += [f"{p}: never placed, so never deleted" for p in to_delete]
+            pending.append(PendingDelete(photo_id, next_try=time.monotonic() + RETRY_AFTER[0]))
+        pending = _deletes_due(api, pending, run, timings)
+    deadline = time.monotonic() + WAIT_FOR_PLACEMENT
+    while pending and time.monotonic() < deadline:
+        time.sleep(max(0.0, min(p.next_try for p in pending) - time.monotonic()))
+        pending = _deletes_due(api, pending, run, timings)
+    run.errors += [f"{p.photo_id}: never placed, so never deleted" for p in pending]
     return run
+
+
+def _deletes_due(
+    api: ApiClient, pending: list[PendingDelete], run: ClientRun, timings: Timings
+) -> list[PendingDelete]:
+    """Asks for the deletes whose time has come; those still to ask for again."""
+    waiting = []
+    for delete in pending:
+        now = time.monotonic()
+        if delete.next_try > now:
+            waiting.append(delete)
+        elif not _try_delete(api, delete.photo_id, run, timings):
+            delete.later(now)
+            waiting.append(delete)
+    return waiting
 
 
 def _photo_id(user: str, data: bytes) -> str:
@@ -278,9 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = Timings()
     with (
         tempfile.TemporaryDirectory() as folder,
-        LocalStack(
-            api_port=0, folder=Path(folder), environments={"ApiFunction": args.clients}
-        ) as stack,
+        LocalStack(api_port=0, folder=Path(folder)) as stack,
     ):
         stack.serve(interval=0.05)
         admin = ApiClient(stack.api_url, stack.token("load-admin", admin=True), timeout=300)
