@@ -12,6 +12,7 @@ shelflife_tools.prove.api_fuzz``, part of ``make prove``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -33,7 +34,9 @@ PHOTO_ROUTES = [
 ]
 
 
-def schemathesis(stack: LocalStack, user: str, *, admin: bool) -> tuple[bool, str]:
+def schemathesis(
+    stack: LocalStack, user: str, *, admin: bool, examples: int = MAX_EXAMPLES
+) -> tuple[bool, str]:
     command = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     done = subprocess.run(
         [
@@ -45,7 +48,7 @@ def schemathesis(stack: LocalStack, user: str, *, admin: bool) -> tuple[bool, st
             "-H",
             f"Authorization: Bearer {stack.token(user, admin=admin)}",
             "--max-examples",
-            str(MAX_EXAMPLES),
+            str(examples),
             "--checks",
             "all",
             "--exclude-checks",
@@ -57,6 +60,7 @@ def schemathesis(stack: LocalStack, user: str, *, admin: bool) -> tuple[bool, st
         text=True,
         timeout=900,
         check=False,
+        cwd=stack.folder,  # its cache (.schemathesis/) goes with the stack's files
     )
     summary = [line for line in done.stdout.splitlines() if "generated" in line or "❌" in line]
     return done.returncode == 0, " / ".join(summary) or done.stdout[-500:]
@@ -96,7 +100,17 @@ def cross_user_matrix(stack: LocalStack, corpus: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    corpus = Path((argv or sys.argv[1:] or ["../shared/corpus"])[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument(
+        "--max-examples", type=int, default=MAX_EXAMPLES, help="schemathesis' per operation"
+    )
+    args = parser.parse_args(argv)
+    if args.max_examples < 1:
+        parser.error("--max-examples must be at least 1")
+    if not (args.corpus / "photos").is_dir():
+        parser.error(f"{args.corpus} is not the image corpus (no photos/ folder in it)")
+    corpus = args.corpus
     with (
         tempfile.TemporaryDirectory() as folder,
         LocalStack(api_port=0, folder=Path(folder)) as stack,
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}")
         ok = not problems
         for user, admin in (("alice", False), ("ops", True)):
-            passed, summary = schemathesis(stack, user, admin=admin)
+            passed, summary = schemathesis(stack, user, admin=admin, examples=args.max_examples)
             who = "admin" if admin else "user"
             print(f"schemathesis as {who}: {'pass' if passed else 'FAIL'}: {summary}")
             ok = ok and passed

@@ -2,14 +2,18 @@
 fuzz``): any input must come back compressed or as ``RejectedImage``; anything else
 raised is a finding, and atheris writes the input that caused it as ``crash-*``.
 
-Seeds are the corpus's raster images; libFuzzer options pass through
-(``-max_total_time=60``, ``-rss_limit_mb=1536``).
+Seeds are the corpus's raster images, copied to a folder in the system's temporary space
+(never into the project); libFuzzer options pass through (``-max_total_time=60``,
+``-rss_limit_mb=1536``). Findings are written to ``.fuzz/`` unless
+``-artifact_prefix=`` says otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import atheris
@@ -40,8 +44,14 @@ def seeds(corpus: Path, into: Path) -> Path:
 def main() -> None:
     args = sys.argv[1:]
     corpus = Path(args.pop(0)) if args and not args[0].startswith("-") else Path("../shared/corpus")
-    folder = seeds(corpus, Path(".fuzz/compress"))
-    atheris.Setup([sys.argv[0], str(folder), *args], test_one_input)
+    if not any(arg.startswith("-artifact_prefix=") for arg in args):
+        Path(".fuzz").mkdir(exist_ok=True)
+        args.append("-artifact_prefix=.fuzz/")
+    # One folder in the system's temporary space, emptied each run: libFuzzer ends the
+    # process itself, so a folder removed on exit would never be.
+    folder = Path(tempfile.gettempdir()) / "shelflife-fuzz-compress"
+    shutil.rmtree(folder, ignore_errors=True)
+    atheris.Setup([sys.argv[0], str(seeds(corpus, folder)), *args], test_one_input)
     atheris.Fuzz()
 
 
