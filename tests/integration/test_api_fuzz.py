@@ -4,28 +4,15 @@ cross-user matrix, against the local stack."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.commands import run_module
 from tests.support.corpus import CORPUS
 
 
 def test_generated_requests_and_other_users_find_nothing(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shelflife_tools.prove.api_fuzz",
-            str(CORPUS),
-            "--max-examples",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=tmp_path,
+    done = run_module(
+        "shelflife_tools.prove.api_fuzz", str(CORPUS), "--max-examples", "3", cwd=tmp_path
     )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -36,13 +23,7 @@ def test_generated_requests_and_other_users_find_nothing(tmp_path: Path) -> None
 
 
 def test_the_run_refuses_a_folder_that_is_not_the_corpus(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife_tools.prove.api_fuzz", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("shelflife_tools.prove.api_fuzz", str(tmp_path), timeout=60)
 
     assert done.returncode == 2
     assert "is not the image corpus" in done.stderr

@@ -4,18 +4,11 @@ own: the run moves the stack's clock."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.support.commands import run_module
 
 
 def test_uploads_from_eight_clients_are_placed_once_and_add_up() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife_tools.prove.load", "--uploads", "80"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_module("shelflife_tools.prove.load", "--uploads", "80")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
@@ -25,13 +18,7 @@ def test_uploads_from_eight_clients_are_placed_once_and_add_up() -> None:
 
 
 def test_the_run_refuses_options_that_make_no_sense() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife_tools.prove.load", "--uploads", "3", "--clients", "8"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("shelflife_tools.prove.load", "--uploads", "3", "--clients", "8", timeout=60)
 
     assert done.returncode == 2
     assert "--uploads must be at least --clients" in done.stderr

@@ -4,30 +4,22 @@ seconds of atheris on ``compress``, seeded from the corpus, must end without a f
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.commands import run_module
 from tests.support.corpus import CORPUS
 
 SECONDS = 10
 
 
 def test_ten_seconds_of_fuzzing_compress_find_nothing(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shelflife_tools.prove.fuzz_compress",
-            str(CORPUS),
-            f"-max_total_time={SECONDS}",
-            "-rss_limit_mb=1536",
-            f"-artifact_prefix={tmp_path}/",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_module(
+        "shelflife_tools.prove.fuzz_compress",
+        str(CORPUS),
+        f"-max_total_time={SECONDS}",
+        "-rss_limit_mb=1536",
+        f"-artifact_prefix={tmp_path}/",
         timeout=SECONDS + 120,
-        check=False,
         cwd=tmp_path,
     )
 

@@ -5,12 +5,11 @@ process of its own, so the memory it reports is the campaign's alone."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from functools import cache
 from typing import Any
 
 from shelflife_tools.prove.hostile import MAX_RSS_MB, MAX_SECONDS_PER_FILE, hostile_files
+from tests.support.commands import run_module
 from tests.support.corpus import CORPUS
 
 KINDS = {
@@ -34,13 +33,7 @@ KINDS = {
 
 @cache
 def campaign() -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife_tools.prove.hostile", str(CORPUS)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_module("shelflife_tools.prove.hostile", str(CORPUS))
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     report["exit"] = done.returncode
     return report

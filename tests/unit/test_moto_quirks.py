@@ -25,21 +25,32 @@ TABLE = "quirks"
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
+        _create_table(
+            client,
+            TABLE,
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
         client.put_item(TableName=TABLE, Item=_item("a", n="1"))
         yield client
+
+
+def _create_table(
+    client: Any, name: str, *, more_attributes: tuple[str, ...] = (), **options: Any
+) -> None:
+    """A table keyed by string ``pk`` and ``sk``, as shelflife's is."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": attribute, "AttributeType": "S"}
+            for attribute in ("pk", "sk", *more_attributes)
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        **options,
+    )
 
 
 def _item(pk: str, **values: str) -> dict[str, Any]:
@@ -101,15 +112,10 @@ def indexed() -> Iterator[Any]:
     """A table with an index, its items written in a shuffled order."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=INDEXED,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "g", "d")
-            ],
+        _create_table(
+            client,
+            INDEXED,
+            more_attributes=("g", "d"),
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "by_g",
@@ -120,7 +126,6 @@ def indexed() -> Iterator[Any]:
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
-            BillingMode="PAY_PER_REQUEST",
         )
         items = [(f"p{p}", f"s{s:02d}") for p in range(4) for s in range(12)]
         random.Random(5).shuffle(items)

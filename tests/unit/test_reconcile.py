@@ -9,8 +9,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +25,7 @@ from shelflife.settings import BackendName, TierName
 from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.records import ImageRecord, ImageState, RunKind, RunStatus
 from tests.conftest import REGION
+from tests.support.commands import run_module
 from tests.support.crashes import InjectedCrash, Steps
 from tests.support.lifecycle import BUCKETS, NOW, TEMP, World, lifecycle_settings, real_stores
 from tests.support.template import create_table_from_template
@@ -389,14 +388,7 @@ def test_every_backend_and_the_dynamodb_table_reconcile_alike() -> None:
 def test_the_module_runs_as_a_command() -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SHELFLIFE_")}
 
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife.reconcile", "--json"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("shelflife.reconcile", "--json", env=environment, timeout=60)
 
     # No SHELFLIFE_* environment: a clear configuration error naming the variable.
     assert done.returncode == 2
