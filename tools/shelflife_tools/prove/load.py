@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import io
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -348,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         deleted = sum(len(run.deleted) for run in runs)
         ingests = stack.functions["IngestFunction"].invocations
     print(report(timings, uploads, deleted, uploaded_in, placed_in, ingests, admin_done, fixed))
+    # After the stack stopped: its moto server is a finished child process by now.
+    print(
+        f"peak RSS: {_peak_mb(resource.RUSAGE_SELF):.0f} MB the stack's process, "
+        f"{_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB moto's server"
+    )
     five_xx = {k: v for k, v in timings.failures.items() if v and k.split()[-1].startswith("5")}
     if five_xx:
         problems.append(f"5xx answers: {five_xx}")
@@ -355,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PROBLEM: {problem}")
     print(f"{len(problems)} problems")
     return 1 if problems else 0
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # kilobytes on Linux
 
 
 def report(
