@@ -13,6 +13,10 @@ def test_uploads_from_eight_clients_are_placed_once_and_add_up() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("80 uploads, 8 deleted by their owners")
+    # A day on the clock, a sweep and a capacity check for each 25 uploads ingested.
+    assert lines[1] == (
+        "admin alongside: {'hours_advanced': 72, 'POST /lifecycle/run': 3, 'POST /capacity/run': 3}"
+    )
     assert "0 problems" in lines[-1]
     assert any(line.startswith("slowest request: ") for line in lines)
 

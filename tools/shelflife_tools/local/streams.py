@@ -46,6 +46,7 @@ class StreamMapping:
     region: str
     invocations: int = 0
     _positions: dict[str, str] = field(default_factory=dict)
+    _client: Any = None
 
     @classmethod
     def from_template(
@@ -98,8 +99,15 @@ class StreamMapping:
 
     # ---- reading -----------------------------------------------------------------
 
+    @property
+    def streams(self) -> Any:
+        # Made once: a client costs more to build than a poll of an idle stream.
+        if self._client is None:
+            self._client = boto3.client("dynamodbstreams", region_name=self.region)
+        return self._client
+
     def _read(self) -> dict[str, list[dict[str, Any]]]:
-        client = boto3.client("dynamodbstreams", region_name=self.region)
+        client = self.streams
         shards = client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         found: dict[str, list[dict[str, Any]]] = {}
         for shard in shards:

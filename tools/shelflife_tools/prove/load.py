@@ -3,10 +3,12 @@
 
 On the local stack: 8 clients (8 users) upload 2,000 distinct images between them as a
 browser does (``POST /uploads``, then the form post to the upload bucket), and each
-deletes every tenth of its photos once it is placed. Alongside, an admin moves the
-stack's clock on by 12 hours every few seconds and asks for a lifecycle sweep and a
-capacity check, so promotions to HOT, the stream's cleanup and the schedules run while
-uploads arrive.
+deletes every tenth of its photos once it is placed. Alongside, each time ingest has
+taken in 25 more uploads, an admin moves the stack's clock on by a day and asks for a
+lifecycle sweep and a capacity check, so promotions to HOT, the stream's cleanup and the
+schedules run while uploads arrive. (Paced by ingest, not by seconds or by what the
+clients sent: every run does the same work, whatever the machine's speed, and sweeps
+find what ingest placed days before.)
 
 Then, once everything is delivered and past the reconciler's grace period, a reconcile
 fix and a dry run, and the checks: every upload placed exactly once (one record, one
@@ -47,10 +49,16 @@ DELETE_EVERY = 10
 # A delete answered so is tried again: not ingested yet (404), still being processed (409).
 NOT_YET = (404, 409)
 # How long a client waits before asking again, doubling up to the last: a client that
-# asked after every upload for every photo not yet placed sent 60 deletes a photo.
-RETRY_AFTER = (0.5, 8.0)
+# asked after every upload for every photo not yet placed sent 60 deletes a photo, and
+# one that asked every 8 s still 30 (ingest runs minutes behind the clients locally).
+RETRY_AFTER = (0.5, 30.0)
 # How long a client keeps asking once its uploads are done (ingest may be behind).
 WAIT_FOR_PLACEMENT = 600.0
+# The admin's pace: a day on the clock, a sweep and a capacity check per this many uploads
+# ingested; it gives up waiting when ingest has taken nothing in for this long.
+SWEEP_EVERY = 25
+HOURS_PER_SWEEP = 24
+STALLED_AFTER = 120.0
 
 
 def image(client: int, number: int) -> bytes:
@@ -195,12 +203,24 @@ def _try_delete(api: ApiClient, photo_id: str, run: ClientRun, timings: Timings)
     return True
 
 
-def run_admin(stack: LocalStack, stop: threading.Event, timings: Timings) -> Counter[str]:
+def run_admin(stack: LocalStack, uploads: int, timings: Timings) -> Counter[str]:
     api = ApiClient(stack.api_url, stack.token("load-admin", admin=True), timeout=300)
+    ingest = stack.functions["IngestFunction"]
     done: Counter[str] = Counter()
-    while not stop.wait(3.0):
-        clock.set_clock(offset=timedelta(hours=12))
-        done["hours_advanced"] += 12
+    next_sweep = SWEEP_EVERY
+    seen, progressed = 0, time.monotonic()
+    while next_sweep <= uploads:
+        if ingest.invocations < next_sweep:
+            if ingest.invocations != seen:
+                seen, progressed = ingest.invocations, time.monotonic()
+            elif time.monotonic() - progressed > STALLED_AFTER:
+                done["gave up waiting for ingest"] += 1
+                break
+            time.sleep(0.1)
+            continue
+        next_sweep += SWEEP_EVERY
+        clock.set_clock(offset=timedelta(hours=HOURS_PER_SWEEP))
+        done["hours_advanced"] += HOURS_PER_SWEEP
         for route, path in (
             ("POST /lifecycle/run", "/lifecycle/run"),
             ("POST /capacity/run", "/capacity/run"),
@@ -316,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         stack.serve(interval=0.05)
         admin = ApiClient(stack.api_url, stack.token("load-admin", admin=True), timeout=300)
-        stop = threading.Event()
         admin_done: list[Counter[str]] = []
         admin_thread = threading.Thread(
-            target=lambda: admin_done.append(run_admin(stack, stop, timings)), daemon=True
+            target=lambda: admin_done.append(run_admin(stack, args.uploads, timings)),
+            daemon=True,
         )
         runs: list[ClientRun] = [ClientRun(f"load-{i}") for i in range(args.clients)]
 
@@ -335,20 +355,27 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join()
         uploaded_in = time.monotonic() - started
-        stop.set()
         admin_thread.join()
         stack.drain(timeout=600)
         placed_in = time.monotonic() - started
         # Past the grace period, the operator's reconcile fix; cleanup catches up.
         clock.set_clock(offset=timedelta(hours=49))
         stack.drain(timeout=600)
+        fix_started = time.monotonic()
         fixed = reconcile(admin, fix=True)
         stack.drain(timeout=600)
+        checks_started = time.monotonic()
         problems = check(stack, runs, admin)
+        after = (
+            f"afterwards: {fix_started - started - placed_in:.0f} s the last sweep's work, "
+            f"{checks_started - fix_started:.0f} s the reconcile fix, "
+            f"{time.monotonic() - checks_started:.0f} s the checks"
+        )
         uploads = sum(len(run.uploaded) for run in runs)
         deleted = sum(len(run.deleted) for run in runs)
         ingests = stack.functions["IngestFunction"].invocations
     print(report(timings, uploads, deleted, uploaded_in, placed_in, ingests, admin_done, fixed))
+    print(after)
     # After the stack stopped: its moto server is a finished child process by now.
     print(
         f"peak RSS: {_peak_mb(resource.RUSAGE_SELF):.0f} MB the stack's process, "
