@@ -2,11 +2,11 @@
 
 Powertools' ``Metrics`` keeps its metrics in class attributes, shared by every instance
 in the process: right in Lambda, where a process runs one invocation at a time. The
-local stack runs its functions (and a function's environments) as threads of one
-process, so one invocation's flush could iterate the shared set while another adds to
-it ("dictionary changed size during iteration"). Here every change to the set and every
-flush takes one lock. A flush may then also carry another invocation's metrics: the
-local stack's metrics go to its log files, and their totals stay right.
+local stack runs its functions as threads of one process, so one invocation's flush
+could iterate the shared set while another adds to it ("dictionary changed size during
+iteration"). Here every change to the set and every flush takes one lock. A flush may
+then also carry another invocation's metrics: the local stack's metrics go to its log
+files, and their totals stay right.
 """
 
 from __future__ import annotations

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import io
 import json
 import logging
 import os
-import queue
 import re
 import sys
 import threading
@@ -198,11 +196,12 @@ class FunctionOutput(io.TextIOBase):
 
 @dataclass
 class LocalFunction:
-    """One function: its handler in ``environments`` execution environments (copies of
-    the handler module, each with its own module-level clients and resolver, as each
-    Lambda environment has), one invocation per environment at a time, its timeout and
-    what Lambda does with its async failures. One environment by default: one
-    invocation at a time, as with reserved concurrency 1."""
+    """One function: its handler module as one execution environment, so one
+    invocation at a time (as with reserved concurrency 1), its timeout and what Lambda
+    does with its async failures. Not several environments in this process: Powertools'
+    resolver keeps the current event in a class attribute, so two api invocations at
+    once would read each other's caller; and more ingest environments placed uploads no
+    faster, the process being CPU-bound (docs/RELIABILITY.md)."""
 
     name: str
     module: ModuleType
@@ -211,26 +210,15 @@ class LocalFunction:
     on_failure_queue: str | None = None
     output: FunctionOutput | None = None
     invocations: int = 0
-    copies: list[ModuleType] = field(default_factory=list)
-    _free: queue.SimpleQueue[ModuleType] = field(default_factory=queue.SimpleQueue)
-    _count: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.copies = [self.module, *self.copies]
-        for copy in self.copies:
-            self._free.put(copy)
+    _one_at_a_time: threading.Lock = field(default_factory=threading.Lock)
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        environment = self._free.get()  # waits while every environment is busy
-        try:
-            with self._count:
-                self.invocations += 1
+        with self._one_at_a_time:
+            self.invocations += 1
             context = LocalContext(function_name=self.name, timeout_seconds=self.timeout)
             logs = self.output.of(self.name) if self.output else contextlib.nullcontext()
             with logs:
-                return environment.lambda_handler(event, context)
-        finally:
-            self._free.put(environment)
+                return self.module.lambda_handler(event, context)
 
     def handler(self, event: dict[str, Any], context: Any) -> Any:
         return self.invoke(event)
@@ -296,7 +284,6 @@ class LocalStack:
         start_at: datetime | None = None,
         parameters: Mapping[str, str] | None = None,
         state: Path | None = None,
-        environments: Mapping[str, int] | None = None,
     ) -> None:
         self.template_path = template
         self.root = template.parent
@@ -307,8 +294,6 @@ class LocalStack:
         self.start_at = start_at
         # Where the stack's state is kept between runs (None: memory only).
         self.state = state
-        # Execution environments per function (logical id -> count; default 1).
-        self.environment_counts = dict(environments or {})
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.tokens = TokenIssuer.in_folder(self.folder)
         self.functions: dict[str, LocalFunction] = {}
@@ -692,9 +677,6 @@ class LocalStack:
             module_name = f"{package}.{properties['Handler'].split('.')[0]}"
             sys.modules.pop(module_name, None)
             modules[name] = importlib.import_module(module_name)
-            copies = [
-                _fresh_copy(module_name) for _ in range(self.environment_counts.get(name, 1) - 1)
-            ]
             invoke_config = properties.get("EventInvokeConfig", {})
             destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
             on_failure = None
@@ -715,21 +697,20 @@ class LocalStack:
                 max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 on_failure_queue=on_failure,
                 output=self.output,
-                copies=copies,
             )
         # The api's admin routes invoke the other functions: in this process.
         from shelflife.operations import InProcessInvoker, Operations
 
         for function in self.functions.values():
-            for environment in function.copies:
-                if hasattr(environment, "operations"):
-                    environment.__dict__["operations"] = Operations(
-                        environment.settings,
-                        InProcessInvoker(
-                            {name: f.handler for name, f in self.functions.items()},
-                            context_factory=LocalContext,
-                        ),
-                    )
+            module = function.module
+            if hasattr(module, "operations"):
+                module.__dict__["operations"] = Operations(
+                    module.settings,
+                    InProcessInvoker(
+                        {name: f.handler for name, f in self.functions.items()},
+                        context_factory=LocalContext,
+                    ),
+                )
         # The pump's thread and the gateway's run functions at the same time.
         powertools_quirks.share_metrics_safely()
 
@@ -870,17 +851,6 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _fresh_copy(module_name: str) -> ModuleType:
-    """Another execution environment of a handler: the module run again, apart from
-    the one in ``sys.modules`` (the layer's modules are shared, as a layer is)."""
-    spec = importlib.util.find_spec(module_name)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.contextmanager

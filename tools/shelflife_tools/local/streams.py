@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,6 @@ class StreamMapping:
     region: str
     invocations: int = 0
     _positions: dict[str, str] = field(default_factory=dict)
-    _client: Any = None
 
     @classmethod
     def from_template(
@@ -99,15 +99,13 @@ class StreamMapping:
 
     # ---- reading -----------------------------------------------------------------
 
-    @property
-    def streams(self) -> Any:
+    @cached_property
+    def _streams(self) -> Any:
         # Made once: a client costs more to build than a poll of an idle stream.
-        if self._client is None:
-            self._client = boto3.client("dynamodbstreams", region_name=self.region)
-        return self._client
+        return boto3.client("dynamodbstreams", region_name=self.region)
 
     def _read(self) -> dict[str, list[dict[str, Any]]]:
-        client = self.streams
+        client = self._streams
         shards = client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         found: dict[str, list[dict[str, Any]]] = {}
         for shard in shards:
