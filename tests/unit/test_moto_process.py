@@ -4,6 +4,7 @@ the stack stops it or its process goes away."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,23 @@ def test_the_server_serves_until_stopped_and_then_is_gone() -> None:
     assert process.returncode is not None
     with pytest.raises(requests.ConnectionError):
         requests.get(endpoint, timeout=2)
+
+
+def test_ctrl_c_leaves_the_server_to_its_stack() -> None:
+    # A terminal's Ctrl-C reaches the child too; the stack still needs the server to
+    # save its state, and stops it itself.
+    server = MotoProcess()
+    endpoint = server.start()
+    process = server._process
+    assert process is not None
+    try:
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert _bucket_names(endpoint) == []
+    finally:
+        server.stop()
+
+    assert process.returncode == 0
 
 
 def test_two_servers_keep_their_own_state() -> None:

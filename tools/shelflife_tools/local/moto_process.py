@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -83,6 +84,9 @@ def main(argv: list[str]) -> None:
 
     from shelflife_tools.local import moto_quirks
 
+    # Ctrl-C in a terminal reaches the whole process group: the stack stops this
+    # server itself, after saving its state from it, so the child does not end first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # moto's server logs every request it serves; the functions' logs are enough.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_quirks.apply()
