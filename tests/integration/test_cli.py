@@ -3,8 +3,14 @@ and its ``--json``, its progress output, and its errors and exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +143,8 @@ def test_errors_are_clear_and_exit_non_zero(
     assert "refused" in capsys.readouterr().err
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not an image")
+    assert run("local", "--state", str(text_file))[0] == 2
+    assert "--state" in capsys.readouterr().err
     assert run("upload", str(text_file))[0] == 1
     assert "content_type" in capsys.readouterr().err  # the schema lists the image types
 
@@ -150,37 +158,64 @@ def test_without_a_local_stack_it_says_how_to_start_one(
     assert "shelflife local" in capsys.readouterr().err
 
 
-def test_shelflife_local_serves_until_interrupted(tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    command = [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", "0"]
-    command += ["--clock", "2030-06-01T00:00:00"]
+@contextlib.contextmanager
+def shelflife_local(folder: Path, *options: str) -> Iterator[list[str]]:
+    """``shelflife local`` started in ``folder`` in a session of its own, until the
+    stack is up; then Ctrl-C as a terminal sends it, to the whole process group (moto's
+    server too). Yields the list its output goes into once it has ended cleanly."""
+    command = [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", "0", *options]
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    stack_file = tmp_path / cli.LOCAL_FOLDER / cli.STACK_FILE
+    stack_file = folder / cli.LOCAL_FOLDER / cli.STACK_FILE
+    output: list[str] = []
     try:
         deadline = time.monotonic() + 60
         while not stack_file.exists():
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the local stack did not start"
             time.sleep(0.2)
-        cwd = os.getcwd()
-        os.chdir(tmp_path)
-        try:
-            code, text = run("--user", "frank", "--json", "upload", PHOTOS[0])
-        finally:
-            os.chdir(cwd)
-        (result,) = json.loads(text)
-        assert code == 0
-        assert result["photo"]["uploaded_at"].startswith("2030-06-01")  # the stack's clock
+        yield output
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert "dashboard" in out
+    assert "Traceback" not in err, err
     assert not stack_file.exists()
+    output.append(out)
+
+
+def test_shelflife_local_serves_until_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    with shelflife_local(tmp_path, "--clock", "2030-06-01T00:00:00") as output:
+        code, text = run("--user", "frank", "--json", "upload", PHOTOS[0])
+
+    (result,) = json.loads(text)
+    assert code == 0
+    assert result["photo"]["uploaded_at"].startswith("2030-06-01")  # the stack's clock
+    assert "dashboard" in output[0]
+
+
+def test_shelflife_local_keeps_its_state_across_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / "state"
+
+    with shelflife_local(tmp_path, "--state", str(state)) as output:
+        code, text = run("--user", "gina", "--json", "upload", PHOTOS[0])
+    (result,) = json.loads(text)
+    assert code == 0
+    assert f"state: {state}" in output[0]
+    with shelflife_local(tmp_path, "--state", str(state)):
+        code, text = run("--user", "gina", "--json", "photos")
+
+    assert [photo["id"] for photo in json.loads(text)] == [result["photo"]["id"]]

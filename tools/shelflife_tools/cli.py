@@ -364,8 +364,14 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         user = args.token_user or args.user
         out.write(TokenIssuer.in_folder(LOCAL_FOLDER).token(user, admin=args.admin) + "\n")
         return 0
+    if args.state and Path(args.state).exists() and not Path(args.state).is_dir():
+        # Found only at the stop, when the state is saved, otherwise.
+        raise UsageError(f"--state {args.state}: not a folder")
     stack = LocalStack(
-        api_port=args.port, folder=LOCAL_FOLDER, start_at=utc(args.clock) if args.clock else None
+        api_port=args.port,
+        folder=LOCAL_FOLDER,
+        start_at=utc(args.clock) if args.clock else None,
+        state=Path(args.state) if args.state else None,
     )
     stack.start()
     try:
