@@ -166,3 +166,27 @@ def test_a_stack_that_cannot_start_leaves_its_state_and_no_server(tmp_path: Path
     assert {path.name: path.read_bytes() for path in state.iterdir()} == saved
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{stack.endpoint}/moto-api/data.json", timeout=2)
+
+
+def test_smuggled_metadata_never_comes_back_through_a_photo_url(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    # Issue 19: an optimal JPEG was kept byte for byte, with whatever it carried after
+    # its end (here a whole JPEG with a GPS fix) or in segments Pillow does not parse.
+    from shelflife_tools.prove.hostile import SECRET, smuggled_metadata_files
+
+    client = ApiClient(stack.api_url, stack.token("mallory"))
+    photo = (CORPUS / "photos" / "flowers.jpeg").read_bytes()
+    for item in smuggled_metadata_files(photo):
+        path = tmp_path / item.name
+        path.write_bytes(item.data)
+        result = client.upload(path, wait=60)
+        assert result.photo is not None, item.name
+        assert result.photo["state"] == "active", item.name
+
+        served = requests.get(client.get(f"/photos/{result.photo_id}/url")["url"], timeout=10)
+
+        assert served.status_code == 200, item.name
+        assert SECRET not in served.content, item.name
+        assert b"\xff\xd9\xff\xd8" not in served.content, item.name  # no second image
+        assert served.content.endswith(b"\xff\xd9"), item.name

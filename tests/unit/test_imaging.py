@@ -11,6 +11,7 @@ from PIL import Image, ImageChops, ImageCms, ImageStat
 from shelflife.errors import RejectedImage
 from shelflife.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
 from shelflife.settings import OutputFormat
+from shelflife.strip import strip_gif, strip_jpeg
 from tests.support.corpus import corpus_file, corpus_names
 
 RASTER = [
@@ -171,7 +172,10 @@ def test_animations_give_the_first_frame_or_are_kept() -> None:
     kept = compress(data, CompressionPolicy(keep_animation=True))
 
     assert ImageStat.Stat(ImageChops.difference(decoded(still.data), first)).mean[0] < 8
-    assert (kept.data, kept.format, kept.reencoded) == (data, "GIF", False)
+    # Kept means rebuilt from what decoding needs: the same frames, no comment.
+    assert (kept.data, kept.format, kept.reencoded) == (strip_gif(data), "GIF", False)
+    frames = [getattr(decoded(gif), "n_frames", 1) for gif in (kept.data, data)]
+    assert frames[0] == frames[1] > 1
 
 
 def jpeg_of_size(width: int, height: int) -> bytes:
@@ -207,18 +211,42 @@ def test_large_photos_are_downscaled_to_the_longest_side() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "reason"),
+    ("name", "reason", "code"),
     [
-        ("broken/corrupt-header.jpg", "corrupt"),
-        ("broken/truncated.jpg", "truncated"),
-        ("broken/corrupted.jpg", "image data is corrupt"),
-        ("formats/check.svg", "SVG"),
+        ("broken/corrupt-header.jpg", "corrupt", "corrupt"),
+        ("broken/truncated.jpg", "truncated", "corrupt"),
+        ("broken/corrupted.jpg", "image data is corrupt", "corrupt"),
+        ("formats/check.svg", "SVG", "unsupported_format"),
     ],
 )
-def test_broken_and_unwanted_files_are_rejected_with_a_reason(name: str, reason: str) -> None:
+def test_broken_and_unwanted_files_are_rejected_with_a_reason(
+    name: str, reason: str, code: str
+) -> None:
     with pytest.raises(RejectedImage, match=reason) as rejected:
         compress(corpus_file(name))
-    assert rejected.value.code in ("corrupt", "unknown_format")
+    assert rejected.value.code == code
+
+
+def test_formats_the_store_does_not_take_are_named_not_called_corrupt() -> None:
+    # Refused as "signature matches none" and "truncated or corrupt" before issue 19.
+    from shelflife_tools.prove.hostile import _jpeg2000, cielab_tiff
+
+    with pytest.raises(RejectedImage, match="JPEG 2000 images are not supported") as jp2:
+        compress(_jpeg2000())
+    with pytest.raises(RejectedImage, match="CIELab colour at 16 bits") as lab:
+        compress(cielab_tiff(8, 8))
+    assert (jp2.value.code, lab.value.code) == ("unsupported_format", "unsupported_mode")
+
+
+def test_8_bit_cielab_is_converted_not_refused() -> None:
+    # TIFF keeps a* and b* signed; white is L 100, a 0, b 0 (bytes FF 00 00).
+    from shelflife_tools.prove.hostile import cielab_tiff
+
+    white = cielab_tiff(8, 8, bits=8, pixel=b"\xff\x00\x00")
+
+    result = decoded(compress(white).data).convert("RGB")
+
+    assert result.getpixel((4, 4)) == pytest.approx((255, 255, 255), abs=2)
 
 
 def test_lost_jpeg_data_is_found_by_its_restart_markers() -> None:
@@ -287,7 +315,11 @@ def test_an_already_optimal_jpeg_is_kept_as_it_is() -> None:
 
     result = compress(small)
 
-    assert (result.data, result.reencoded) == (small, False)
+    # Kept, rebuilt without the JFIF header Pillow wrote: the same pixels, fewer bytes.
+    assert (result.data, result.reencoded) == (strip_jpeg(small), False)
+    assert b"JFIF" in small
+    assert b"JFIF" not in result.data
+    assert decoded(result.data).tobytes() == decoded(small).tobytes()
     assert (result.width, result.height) == (640, 360)
 
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from shelflife.errors import RejectedImage
 from shelflife.settings import OutputFormat
+from shelflife.strip import strip
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,9 @@ class CompressedImage:
     height: int
     format: str
     source_format: str
-    # False when the original bytes were kept: re-encoding would not have made them
-    # smaller and they already fit the policy (or the policy keeps animations).
+    # False when the original was kept: re-encoding would not have made it smaller and
+    # it already fit the policy (or the policy keeps animations). Kept means rebuilt
+    # from what decoding needs (``shelflife.strip``), never the bytes as uploaded.
     reencoded: bool = True
 
     @property
@@ -96,7 +98,7 @@ class CompressedImage:
         return _MIME[self.format]
 
     @classmethod
-    def as_uploaded(
+    def kept_original(
         cls, data: bytes, width: int, height: int, source_format: str
     ) -> CompressedImage:
         return cls(data, width, height, source_format, source_format, reencoded=False)
@@ -104,6 +106,40 @@ class CompressedImage:
 
 def too_large(size: int, limit: int) -> RejectedImage:
     return RejectedImage(f"file is {size} bytes, over the {limit}-byte limit", code="too_large")
+
+
+# Formats recognised by their signature but not taken: refused as unsupported (what they
+# are), not as unknown or corrupt.
+_UNSUPPORTED_SIGNATURES = (
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000 (codestream)"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+    (b"\xff\x0a", "JPEG XL (codestream)"),
+    (b"II\xbc", "JPEG XR"),
+    (b"8BPS", "Photoshop (PSD)"),
+    (b"%PDF", "PDF"),
+    (b"BM", "BMP"),
+    (b"\x00\x00\x01\x00", "Windows icon (ICO)"),
+    (b"qoif", "QOI"),
+    (b"v/1\x01", "OpenEXR"),
+    (b"DDS ", "DirectDraw Surface (DDS)"),
+)
+# TIFF photometric interpretations, to name a colour model Pillow cannot decode.
+_TIFF_PHOTOMETRIC = {
+    0: "white-is-zero grey",
+    1: "grey",
+    2: "RGB",
+    3: "palette",
+    4: "transparency mask",
+    5: "CMYK",
+    6: "YCbCr",
+    8: "CIELab",
+    9: "ICCLab",
+    10: "ITULab",
+    32844: "LogL",
+    32845: "LogLuv",
+    34892: "linear raw",
+}
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -183,15 +219,76 @@ def jpeg_damage(data: bytes) -> str | None:
     return None
 
 
-def _describe_unknown(data: bytes) -> str:
+def _unknown(data: bytes) -> RejectedImage:
+    """Why bytes whose signature is none of the accepted formats are refused."""
     head = data[:512].lstrip().lower()
     if not data:
-        return "empty file"
+        return RejectedImage("empty file", code="unknown_format")
     if head.startswith(b"<?xml") or b"<svg" in head:
-        return "SVG is not accepted: vector images can carry scripts and are not photos"
+        return RejectedImage(
+            "SVG is not accepted: vector images can carry scripts and are not photos",
+            code="unsupported_format",
+        )
     if head.startswith((b"<!doctype html", b"<html")):
-        return "an HTML document, not an image"
-    return "not an image in a known format (the file's signature matches none)"
+        return RejectedImage("an HTML document, not an image", code="unknown_format")
+    for signature, name in _UNSUPPORTED_SIGNATURES:
+        if data.startswith(signature):
+            return RejectedImage(
+                f"{name} images are not supported: upload JPEG, PNG, WebP, AVIF, HEIC, GIF or TIFF",
+                code="unsupported_format",
+            )
+    return RejectedImage(
+        "not an image in a known format (the file's signature matches none)",
+        code="unknown_format",
+    )
+
+
+def tiff_layout(data: bytes) -> tuple[int, tuple[int, ...], int] | None:
+    """The first image's photometric interpretation, bits per sample and samples per
+    pixel, read from a TIFF's first directory; None if the header is not sound."""
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or len(data) < 8:
+        return None
+    offset = struct.unpack(f"{order}I", data[4:8])[0]
+    if offset + 2 > len(data):
+        return None
+    count = struct.unpack(f"{order}H", data[offset : offset + 2])[0]
+    tags: dict[int, tuple[int, ...]] = {}
+    for index in range(count):
+        at = offset + 2 + 12 * index
+        if at + 12 > len(data):
+            return None
+        tag, kind, number = struct.unpack(f"{order}HHI", data[at : at + 8])
+        if kind != 3 or tag not in (258, 262, 277):  # SHORT values of the three tags
+            continue
+        if number <= 2:
+            values = struct.unpack(f"{order}{number}H", data[at + 8 : at + 8 + 2 * number])
+        else:
+            start = struct.unpack(f"{order}I", data[at + 8 : at + 12])[0]
+            if start + 2 * number > len(data) or number > 16:
+                return None
+            values = struct.unpack(f"{order}{number}H", data[start : start + 2 * number])
+        tags[tag] = values
+    if 262 not in tags:
+        return None
+    samples = tags.get(277, (1,))[0]
+    return tags[262][0], tags.get(258, (1,) * samples), samples
+
+
+def _undecodable(source_format: str, data: bytes, error: Exception) -> RejectedImage:
+    """Why Pillow could not decode a file of an accepted format: a colour model or depth
+    it does not take (said as such), or damage."""
+    layout = tiff_layout(data) if source_format == "TIFF" else None
+    if layout is not None and isinstance(error, UnidentifiedImageError):
+        photometric, bits, samples = layout
+        model = _TIFF_PHOTOMETRIC.get(photometric, f"photometric {photometric}")
+        depth = "/".join(str(bit) for bit in dict.fromkeys(bits))
+        return RejectedImage(
+            f"TIFF with {model} colour at {depth} bits per sample ({samples} samples per "
+            "pixel) is not supported: convert it to 8-bit RGB or grey",
+            code="unsupported_mode",
+        )
+    return RejectedImage(f"{source_format} file is truncated or corrupt: {error}", code="corrupt")
 
 
 def compress(data: bytes, policy: CompressionPolicy | None = None) -> CompressedImage:
@@ -202,7 +299,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         raise too_large(len(data), policy.max_bytes)
     source_format = sniff_format(data)
     if source_format is None:
-        raise RejectedImage(_describe_unknown(data), code="unknown_format")
+        raise _unknown(data)
     if source_format not in policy.allowed_formats:
         raise RejectedImage(f"{source_format} images are not accepted", code="format_not_allowed")
     if source_format == "JPEG" and (damage := jpeg_damage(data)):
@@ -220,7 +317,10 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
                 code="too_many_pixels",
             )
         if policy.keep_animation and getattr(image, "n_frames", 1) > 1:
-            return CompressedImage.as_uploaded(data, width, height, source_format)
+            animation = strip(data, source_format)
+            if animation is not None:
+                return CompressedImage.kept_original(animation, width, height, source_format)
+            # A container that cannot be rebuilt with certainty: its first frame.
         target = _fit(width, height, policy.max_side_px)
         if image.format == "JPEG" and target != (width, height):
             # DCT-domain downscale while decoding (1/2, 1/4, 1/8): most of the work of
@@ -237,9 +337,7 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     except Image.DecompressionBombError as e:
         raise RejectedImage(f"decompression bomb refused: {e}", code="too_many_pixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise RejectedImage(
-            f"{source_format} file is truncated or corrupt: {e}", code="corrupt"
-        ) from e
+        raise _undecodable(source_format, data, e) from e
     fits = _fits_policy(image, source_format, policy)
     image = _resizable(image)
     if image.size != target:
@@ -248,8 +346,8 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         image = image.resize(target, RESAMPLING, reducing_gap=3.0)
     image = _without_colour(_normalise(image))
     encoded = _encode(image, policy)
-    if fits and len(data) <= len(encoded):
-        return CompressedImage.as_uploaded(data, width, height, source_format)
+    if fits and (kept := _kept_original(data, source_format, len(encoded))) is not None:
+        return CompressedImage.kept_original(kept, width, height, source_format)
     return CompressedImage(
         data=encoded,
         width=image.width,
@@ -278,6 +376,28 @@ def _fits_policy(image: Image.Image, source_format: str, policy: CompressionPoli
         and not image.info.get("xmp")
         and not image.info.get("comment")
     )
+
+
+def _kept_original(data: bytes, source_format: str, encoded_size: int) -> bytes | None:
+    """The upload rebuilt from what decoding needs, if that is no larger than the
+    re-encode and decodes to exactly the upload's pixels; else None (re-encode)."""
+    kept = strip(data, source_format)
+    if kept is None or len(kept) > encoded_size:
+        return None
+    # Proof, not trust: a segment this code thought optional (an Adobe colour transform,
+    # say) would change the picture. Both decodes are at most max_side² pixels.
+    try:
+        same = _pixels(kept) == _pixels(data)
+    except (OSError, SyntaxError, ValueError) as e:
+        logger.info("the rebuilt original does not decode (%s): re-encoding", e)
+        return None
+    return kept if same else None
+
+
+def _pixels(data: bytes) -> tuple[str, tuple[int, int], bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image.mode, image.size, image.tobytes()
 
 
 def _resizable(image: Image.Image) -> Image.Image:

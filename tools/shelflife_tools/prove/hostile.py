@@ -32,6 +32,7 @@ from shelflife.backends import Backends, MemoryBackend
 from shelflife.backends.base import BucketPolicy
 from shelflife.ingest import IngestService, Outcome
 from shelflife.settings import Settings
+from shelflife.strip import strip
 from shelflife.table.memory import MemoryRepository
 from shelflife.table.records import ImageState
 from shelflife.uploads import QUARANTINE_PREFIX, Upload
@@ -211,8 +212,97 @@ def hostile_files(corpus: Path, *, seed: int = 9) -> list[HostileFile]:
         ),
         HostileFile("other format", "bitmap.jpg", _encoded(Image.new("RGB", (40, 40)), "BMP")),
         HostileFile("other format", "icon.jpg", _encoded(Image.new("RGBA", (32, 32)), "ICO")),
+        HostileFile("other format", "jpeg2000.jp2", _jpeg2000()),
+        HostileFile("other format", "cielab16.tif", cielab_tiff(16, 16)),
     ]
+    files += smuggled_metadata_files(photos[0].read_bytes())
     return files
+
+
+# What every smuggled payload carries: found in a stored object, it leaked.
+SECRET = b"SHELFLIFE-SECRET-GPS-52.5200N-13.4050E"
+# Kinds whose files must be refused as unsupported (not as unknown or corrupt).
+UNSUPPORTED = {"other format": {"unsupported_format", "unsupported_mode"}}
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def gps_jpeg() -> bytes:
+    """A whole small JPEG whose EXIF holds a GPS position (the SECRET in its comment)."""
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 18.0)}
+    image = Image.new("RGB", (8, 8), "green")
+    return _encoded(image, "JPEG", exif=exif.tobytes(), comment=SECRET)
+
+
+def smuggling_payloads() -> list[tuple[str, bytes, bytes]]:
+    """(name, segments to insert after SOI, bytes to append after EOI): every place
+    where metadata hides that Pillow does not parse into ``info``."""
+    iptc = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00" + struct.pack(">I", len(SECRET)) + SECRET
+    extended_xmp = b"http://ns.adobe.com/xmp/extension/\x00" + b"0" * 32 + SECRET
+    return [
+        ("app13-iptc", _segment(0xED, iptc), b""),
+        ("extended-xmp", _segment(0xE1, extended_xmp), b""),
+        ("exif-in-app3", _segment(0xE3, b"Exif\x00\x00" + SECRET), b""),
+        ("app15-text", _segment(0xEF, SECRET), b""),
+        ("trailing-html", b"", b"<html><script>alert(1)</script>" + SECRET + b"</html>"),
+        ("trailing-zip", b"", b"PK\x03\x04" + SECRET + b"\x00" * 20 + b"PK\x05\x06"),
+        ("trailing-gps-jpeg", b"", gps_jpeg()),
+    ]
+
+
+def optimal_jpeg(photo: bytes) -> bytes:
+    """A small JPEG that re-encoding would not shrink: ingest keeps it (rebuilt)."""
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    image.thumbnail((640, 640))
+    return _encoded(image, "JPEG", quality=40, progressive=True, optimize=True)
+
+
+def smuggled_metadata_files(photo: bytes) -> list[HostileFile]:
+    """Each payload in a JPEG that is kept (an optimal one) and in one that is
+    re-encoded (a camera photo): neither stored object may carry it."""
+    files = []
+    for base_name, base in (("optimal", optimal_jpeg(photo)), ("photo", photo)):
+        for name, segments, trailer in smuggling_payloads():
+            data = base[:2] + segments + base[2:] + trailer
+            files.append(HostileFile("smuggled metadata", f"{base_name}-{name}.jpg", data))
+    return files
+
+
+def _jpeg2000() -> bytes:
+    """The signature box and file-type box of a JP2 file, and a codestream's start."""
+    return (
+        b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+        + b"\x00\x00\x00\x14ftypjp2 \x00\x00\x00\x00jp2 "
+        + b"\xff\x4f\xff\x51"
+        + b"\x00" * 64
+    )
+
+
+def cielab_tiff(width: int, height: int, *, bits: int = 16, pixel: bytes | None = None) -> bytes:
+    """An uncompressed CIELab TIFF (photometric 8), written by hand: Pillow reads 8-bit
+    Lab but not 16-bit. ``pixel``: L, a*, b* (a* and b* signed), ``bits`` // 8 bytes each."""
+    data = (pixel or bytes(3 * bits // 8)) * (width * height)
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, 8 + 2 + 9 * 12 + 4),  # offset of the three 16s after the directory
+        (259, 3, 1, 1),
+        (262, 3, 1, 8),
+        (273, 4, 1, 8 + 2 + 9 * 12 + 4 + 6),
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, len(data)),
+    ]
+    directory = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        inline = kind == 4 or count > 2  # a LONG, or an offset to the values
+        packed = struct.pack("<I", value) if inline else struct.pack("<HH", value, 0)
+        directory += struct.pack("<HHI", tag, kind, count) + packed
+    depths = struct.pack("<HHH", bits, bits, bits)
+    return b"II*\x00" + struct.pack("<I", 8) + directory + b"\x00" * 4 + depths + data
 
 
 def _broken_exif_jpeg() -> bytes:
@@ -368,6 +458,9 @@ def _check(
             problems.append(f"{item.name}: rejected, original not in quarantine")
         elif uploads.get(UPLOADS, image.quarantine_key).data != item.data:
             problems.append(f"{item.name}: the quarantined copy is not the original")
+        expected = UNSUPPORTED.get(item.kind)
+        if expected is not None and result.rejection_code not in expected:
+            problems.append(f"{item.name}: refused as {result.rejection_code}, not unsupported")
     elif result.outcome in (Outcome.STORED, Outcome.DUPLICATE):
         if (
             image is None
@@ -375,9 +468,25 @@ def _check(
             or not storage.exists(image.location.bucket, image.location.key)
         ):
             problems.append(f"{item.name}: {result.outcome.value} but no stored object")
+        else:
+            problems += _leaks(item, storage.get(image.location.bucket, image.location.key).data)
     else:
         problems.append(f"{item.name}: outcome {result.outcome.value}")
     return problems
+
+
+def _leaks(item: HostileFile, stored: bytes) -> list[str]:
+    """Invariant 1 on one stored object: nothing but what decoding needs."""
+    problems = []
+    if SECRET in stored:
+        problems.append(f"{item.name}: the stored object carries the smuggled payload")
+    fmt = next((f for f, magic in _MAGIC.items() if stored.startswith(magic)), None)
+    if fmt is None or strip(stored, fmt) != stored:
+        problems.append(f"{item.name}: the stored object holds more than its image ({fmt})")
+    return problems
+
+
+_MAGIC = {"JPEG": b"\xff\xd8", "GIF": b"GIF8", "WEBP": b"RIFF"}
 
 
 def iter_lines(report: HostileReport) -> Iterator[str]:
