@@ -12,6 +12,10 @@ layer's own on the real adapters: S3 and R2 under moto, B2 on b2sdk's simulator;
 table is the in-memory repository, whose change feed plays the DynamoDB stream (the
 contract suite holds it to the DynamoDB repository's behaviour).
 
+A fifth kind is not a failure but an interleaving: the owner uploads the same bytes
+again just before the step (``reupload``, issue 19), in the flows whose image came from
+an upload: a delete of the old placement must never take the new one with it.
+
 *Running on* is what the deployment does after a failed invocation: ingest's event is
 delivered again; the next sweep, capacity check or reconcile run starts; the stream
 mapping delivers a failed batch again and, past its attempts, the dead-letter queue is
@@ -40,6 +44,7 @@ import argparse
 import contextlib
 import functools
 import logging
+import re
 import sys
 import time
 from collections import Counter
@@ -213,9 +218,9 @@ class Deployment(World):
 
     def fingerprint(self) -> dict[str, Any]:
         """The end state, without what legitimately differs between runs (versions,
-        run records, failure bookkeeping)."""
+        run records, failure bookkeeping, the random token of each placement's key)."""
         images = {
-            image_id: image.model_dump(mode="json", exclude={"version"})
+            image_id: _untokened(image.model_dump(mode="json", exclude={"version"}))
             for image_id, image in self.all_images().items()
         }
         buckets = sorted(
@@ -226,12 +231,25 @@ class Deployment(World):
         return {
             "images": images,
             "buckets": buckets,
-            "objects": sorted(self.image_objects()),
+            "objects": sorted(_untokened(list(place)) for place in self.image_objects()),
             "uploads": uploads,
         }
 
 
 _DRIFT = {kind.value for kind in DriftKind}
+# A placement's token in a key (records.placement_key): random by design, so two runs'
+# end states compare equal without it.
+_TOKEN = re.compile(r"-[0-9a-f]{32}(?=\.\w+$)")
+
+
+def _untokened(value: Any) -> Any:
+    if isinstance(value, str):
+        return _TOKEN.sub("-<token>", value)
+    if isinstance(value, dict):
+        return {key: _untokened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_untokened(item) for item in value]
+    return value
 
 
 # ---- flows --------------------------------------------------------------------------
@@ -248,6 +266,10 @@ class Run:
     expect: Callable[[], list[str]]
     target: str | None = None  # the flow's image, which it may delete
     deletes_target: bool = False
+    # The owner uploading the same bytes again (a new upload of them), and what must
+    # hold after it, in the flows whose image came from an upload.
+    again: Callable[[], object] | None = None
+    expect_again: Callable[[], list[str]] = lambda: []
 
 
 @dataclass(frozen=True)
@@ -294,11 +316,69 @@ def _ingest(data: bytes, outcome: ImageState) -> Callable[[Deployment], Run]:
                     problems.append("the rejected original is not in quarantine")
             return problems
 
+        def again() -> None:
+            _upload(world, data, "incoming/alice/photo-again.jpg")
+
+        def expect_again() -> list[str]:
+            mine = world.repository.images_by_owner("alice", limit=100).items
+            return [] if len([i for i in mine if i.state is outcome]) == 1 else ["two images"]
+
         return Run(
             world,
             act=lambda steps: world.ingest(steps).ingest(upload),
             run_on=lambda: world.ingest().ingest(upload),  # the event again
             expect=expect,
+            # A rejected upload's bytes sent again share one quarantined copy, named
+            # after whichever arrived first: the end state rightly depends on the order.
+            again=again if outcome is ImageState.ACTIVE else None,
+            expect_again=expect_again,
+        )
+
+    return build
+
+
+def _upload(world: Deployment, data: bytes, key: str) -> Any:
+    """An upload of ``data`` by alice, delivered to ingest once."""
+    info = world.stores[BackendName.S3].put(UPLOADS, key, data, content_type="image/jpeg")
+    upload = Upload(bucket=UPLOADS, key=key, size=info.size, etag=sha256_hex(data)[:32])
+    return world.ingest().ingest(upload)
+
+
+def _deleted_upload(reconcile: bool) -> Callable[[Deployment], Run]:
+    """alice's photo, ingested and deleted by her; the invocation is the cleanup of the
+    delete (or, when cleanup missed it, the reconciler's fix past the grace period). With
+    ``reupload`` she uploads the same bytes again at every step of it."""
+
+    def build(world: Deployment) -> Run:
+        image = _upload(world, PHOTO, "incoming/alice/photo.jpg").image
+        assert image is not None
+        world.drain()
+        world.photos().delete(Caller("alice"), image.id)
+        if reconcile:
+            world._played = len(world.repository.stream)  # cleanup missed the delete
+            world.now += timedelta(hours=world.settings.reconcile_grace_hours + 1)
+
+        def expect() -> list[str]:
+            current = world.repository.find_image(image.id)
+            if current is None or current.state is not ImageState.DELETED:
+                return [f"{image.id} is not deleted: {current.state if current else None}"]
+            return []
+
+        def act(steps: Steps | None) -> None:
+            if reconcile:
+                world.reconciler(steps).run(fix=True)
+            else:
+                world.stream_mapping(steps)
+
+        return Run(
+            world,
+            act=act,
+            run_on=world.drain if not reconcile else lambda: world.reconciler().run(fix=True),
+            expect=expect,
+            target=image.id,
+            deletes_target=True,
+            again=lambda: _upload(world, PHOTO, "incoming/alice/photo-again.jpg"),
+            expect_again=lambda: _live_in(world, image.id, TierName.TEMP),
         )
 
     return build
@@ -509,6 +589,8 @@ FLOWS: dict[str, Flow] = {
         ),
         Flow("reconcile-fix", {"temp": "s3", "hot": "r2", "cold": "b2"}, _reconcile_fix),
         Flow("cleanup", {"temp": "s3", "hot": "b2"}, _cleanup),
+        Flow("cleanup-of-a-deleted-upload", {"temp": "s3"}, _deleted_upload(False)),
+        Flow("reconcile-of-a-deleted-upload", {"temp": "r2"}, _deleted_upload(True)),
     ]
 }
 
@@ -567,25 +649,44 @@ class Result:
     fingerprint: dict[str, Any]
 
 
-def run(flow: Flow, injection: tuple[int, Fault] | None) -> Result:
+def run(flow: Flow, injection: tuple[int, Fault] | None, *, again_after: bool = False) -> Result:
+    """One run of ``flow`` with ``injection`` (a fault, or a re-upload, before the step
+    of that number); with ``again_after``, the re-upload after the invocation instead
+    (the reference a re-upload at any step is held to)."""
     with deployment(flow) as case:
         world = case.world
         live_before = {i for i, image in world.all_images().items() if image.live}
         steps = Steps(None)
-        if injection is not None:
+        reupload = again_after or (injection is not None and injection[1] is Fault.REUPLOAD)
+        if reupload and case.again is None:
+            raise ValueError(f"{flow.name} has no upload to repeat")
+        if injection is not None and injection[1] is Fault.REUPLOAD:
+            assert case.again is not None
+            steps.before = (injection[0], case.again)
+        elif injection is not None:
             steps.inject(*injection)
         with contextlib.suppress(InjectedCrash, Exception):
             # The invocation fails; what it did before the fault stays done.
             case.act(steps)
+        if again_after:
+            assert case.again is not None
+            case.again()
         problems: list[str] = []
         try:
             case.run_on()
         except Exception as error:  # a second failure in a row is itself a finding
             problems.append(f"running on failed: {error!r}")
         final = world.settle()
-        problems += case.expect()
+        problems += case.expect_again() if reupload else case.expect()
+        if reupload:
+            case.deletes_target = False  # the same bytes came back: it must be live
         problems += _invariants(world, live_before, case, final)
         return Result(problems, world.repaired, world.fingerprint())
+
+
+def repeats_an_upload(flow: Flow) -> bool:
+    with deployment(flow) as case:
+        return case.again is not None
 
 
 def _invariants(
@@ -651,16 +752,26 @@ def campaign(flows: list[Flow], faults: list[Fault], *, out: Any = sys.stdout) -
         log, reference = clean_steps(flow)
         if reference.problems:
             raise SystemExit(f"{flow.name} fails without a fault: {reference.problems}")
+        kinds = faults
+        again: Result | None = None
+        if Fault.REUPLOAD in faults and repeats_an_upload(flow):
+            again = run(flow, None, again_after=True)
+            if again.problems:
+                raise SystemExit(f"{flow.name} fails with a re-upload after: {again.problems}")
+        else:
+            kinds = [fault for fault in faults if fault is not Fault.REUPLOAD]
         for number, call in enumerate(log, 1):
-            for fault in faults:
+            for fault in kinds:
                 result = run(flow, (number, fault))
                 problems = list(result.problems)
-                if result.fingerprint != reference.fingerprint:
+                expected = again if fault is Fault.REUPLOAD else reference
+                assert expected is not None
+                if result.fingerprint != expected.fingerprint:
                     problems.append("end state differs from the run without a fault")
                 # What the reconciler repaired beyond the fault-free run's repairs.
                 repaired = result.repaired - reference.repaired
                 cells.append(Cell(flow.name, number, call, fault, problems, repaired))
-        _print_flow(flow.name, [c for c in cells if c.flow == flow.name], faults, out)
+        _print_flow(flow.name, [c for c in cells if c.flow == flow.name], kinds, out)
     return cells
 
 

@@ -54,6 +54,9 @@ class Fault(StrEnum):
     THROTTLED = "throttled"  # refused before it acts: slow down
     FAILED = "5xx"  # refused before it acts: the provider failed
     TIMEOUT = "timeout"  # it acted, and the answer never came back
+    # Not a failure: the owner uploads the same bytes again just before the step (the
+    # fault campaign's flows that have an upload to repeat; issue 19).
+    REUPLOAD = "reupload"
 
 
 def transient_error(fault: Fault, where: str) -> Exception:
@@ -80,6 +83,8 @@ class Steps:
         self.fault: tuple[int, Fault] | None = None
 
     def inject(self, step: int, fault: Fault) -> None:
+        if fault is Fault.REUPLOAD:
+            raise ValueError("a re-upload is an interleaving: set Steps.before")
         if fault is Fault.CRASH:
             self.crash_after = step
         else:

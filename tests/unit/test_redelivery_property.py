@@ -83,6 +83,7 @@ class Redelivery(RuleBasedStateMachine):
         self.bag: list[Pending] = []
         self.seen_stream = 0  # records of the world's stream already in the bag
         self.uploads = 0
+        self.sent: list[tuple[str, bytes]] = []  # (owner, bytes) of every upload so far
 
     # ---- delivering ----------------------------------------------------------------
 
@@ -141,9 +142,21 @@ class Redelivery(RuleBasedStateMachine):
 
     @rule(owner=st.sampled_from(OWNERS), colour=st.integers(0, 6), data=st.data())
     def upload(self, owner: str, colour: int, data: st.DataObject) -> None:
+        self.send(owner, tiny_image(colour, self.uploads + 1), data)
+
+    @precondition(lambda self: self.sent)
+    @rule(data=st.data())
+    def upload_again(self, data: st.DataObject) -> None:
+        """The same bytes uploaded again by their owner, at any point of a history: while
+        copies of the first upload, of its delete or of its moves are still on their way
+        (issue 19: a late cleanup of the old place must not delete the new one)."""
+        owner, content = data.draw(st.sampled_from(self.sent), label="uploaded again")
+        self.send(owner, content, data)
+
+    def send(self, owner: str, content: bytes, data: st.DataObject) -> None:
         self.uploads += 1
+        self.sent.append((owner, content))
         key = f"incoming/{owner}/{self.uploads}.png"
-        content = tiny_image(colour, self.uploads)
         for world in (self.reference, self.world):
             world.stores[BackendName.S3].put(UPLOADS, key, content, content_type="image/png")
         upload = Upload(bucket=UPLOADS, key=key, size=len(content), etag=f"etag-{self.uploads}")

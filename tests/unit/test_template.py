@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shelflife.ingest import IMAGES_PREFIX
 from shelflife.settings import Settings
 from shelflife.table.models import IMAGE_SK, TTL_ATTRIBUTE, table_schema
+from shelflife.table.records import IMAGES_PREFIX
 from shelflife.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
 from tests.support.template import ROOT, load_template, resource
 

@@ -52,13 +52,12 @@ from shelflife.imaging import (
 from shelflife.placement import Placement, utc_now
 from shelflife.policy import scheduled
 from shelflife.settings import Settings, TierName
-from shelflife.table.records import ImageRecord, ImageState, Location
+from shelflife.table.records import ImageRecord, ImageState, Location, placement_key
 from shelflife.table.repository import Repository
 from shelflife.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
 
 logger = logging.getLogger(__name__)
 
-IMAGES_PREFIX = "images/"
 # Whoever uploaded under a key that names no owner.
 UNKNOWN_OWNER = "_unknown"
 # Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
@@ -107,8 +106,10 @@ def image_id(owner: str, content: str) -> str:
 
 
 def object_key(image: str, compressed: CompressedImage, stored_sha256: str) -> str:
-    """Content-addressed: the same image and bytes always land on the same key."""
-    return f"{IMAGES_PREFIX}{image}/{stored_sha256}.{_EXTENSIONS[compressed.format]}"
+    """A new placement's key: content-addressed, and never used before (see
+    ``records.placement_key``): the same bytes uploaded again after a delete get a new
+    key, so a late delete of the old one cannot take the new object with it."""
+    return placement_key(image, stored_sha256, _EXTENSIONS[compressed.format])
 
 
 class IngestService:
@@ -229,14 +230,14 @@ class IngestService:
         existing: ImageRecord | None,
     ) -> ImageRecord:
         image = image_id(where.owner, original_sha256)
-        key = object_key(image, compressed, stored_sha256)
         if (
             existing is not None
             and existing.state is ImageState.PENDING
             and existing.location is not None
-            and existing.location.key == key
+            and existing.stored_sha256 == stored_sha256
         ):
-            return existing  # an earlier delivery claimed this place: finish its work
+            return existing  # an earlier delivery claimed a place for these bytes: finish it
+        key = object_key(image, compressed, stored_sha256)
         bucket = self.placement.choose(TierName.TEMP, len(compressed.data))
         claim = ImageRecord(
             id=image,

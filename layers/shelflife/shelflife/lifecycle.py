@@ -69,6 +69,7 @@ from shelflife.table.records import (
     RunRecord,
     RunStatus,
     new_run_id,
+    replacement_key,
 )
 from shelflife.table.repository import Repository
 
@@ -465,8 +466,13 @@ class LifecycleService:
     ) -> ImageRecord:
         assert image.location is not None
         bucket = self.placement.choose(tier, image.stored_size, exclude=exclude or set())
+        # A fresh key, never the source's: a restore to the bucket the image was
+        # archived from must not land where a late cleanup of that old place deletes.
         destination = Location(
-            tier=tier, backend=bucket.backend, bucket=bucket.name, key=image.location.key
+            tier=tier,
+            backend=bucket.backend,
+            bucket=bucket.name,
+            key=replacement_key(image.location.key),
         )
         return self.repository.replace_image(
             image, image.model_copy(update={"move_to": destination})

@@ -125,16 +125,21 @@ class Placement:
             self._cache.pop(tier, None)
 
     def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
-        """The active bucket that is least full once ``size`` more bytes are in it; if
-        none is left, a new overflow bucket (when this placement has backends)."""
-        candidates = self._active(self.buckets(tier), exclude)
+        """The active bucket that is least full once ``size`` more bytes are in it,
+        among those its counters say stay under the overflow threshold with them; if
+        none is left, the overflow bucket (opened here, when this placement has backends,
+        by the same code as the capacity check's). A bucket is never filled past its
+        threshold between two capacity checks (issue 19: a burst took one to 104.6 %)."""
+        active = self._active(self.buckets(tier), exclude)
+        candidates = [bucket for bucket in active if self._room(bucket, size)]
         if candidates:
             chosen = min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
             return self._placed(tier, chosen, size)
         if self.backends is None:
             skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
-            raise NoBucketAvailable(f"no active bucket in tier {tier.value!r}{skipped}")
-        return self.open_overflow(tier, exclude=exclude)
+            raise NoBucketAvailable(f"no active bucket with room in tier {tier.value!r}{skipped}")
+        opened = self.open_overflow(tier, size=size, exclude=exclude)
+        return self._placed(tier, opened, size)
 
     def refused(self, tier: TierName, name: str, error: StorageError) -> BucketRecord | None:
         """Record that a put into ``name`` failed for good: ``full`` when the provider
@@ -148,9 +153,12 @@ class Placement:
         self._forget(tier)
         return self.repository.set_bucket_status(tier.value, name, status)
 
-    def open_overflow(self, tier: TierName, *, exclude: Collection[str] = ()) -> BucketRecord:
-        """An active bucket of ``tier`` under the overflow threshold: one that a
-        concurrent run just opened, or a new ``<base>-N`` (see the module docstring)."""
+    def open_overflow(
+        self, tier: TierName, *, size: int = 0, exclude: Collection[str] = ()
+    ) -> BucketRecord:
+        """An active bucket of ``tier`` that stays under the overflow threshold with
+        ``size`` more bytes: one that a concurrent run just opened, or a new
+        ``<base>-N`` (see the module docstring)."""
         if self.backends is None:
             raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
         self._forget(tier)  # decide on the records as they are now
@@ -159,6 +167,7 @@ class Placement:
             bucket
             for bucket in self._active(buckets, exclude)
             if bucket.used_fraction * 100 < self.settings.overflow_threshold_percent
+            and self._room(bucket, size)
         ]
         if roomy:
             return min(roomy, key=lambda bucket: (self._fill(bucket, 0), bucket.name))
@@ -206,6 +215,12 @@ class Placement:
             for bucket in buckets
             if bucket.status is BucketStatus.ACTIVE and bucket.name not in exclude
         ]
+
+    def _room(self, bucket: BucketRecord, size: int) -> bool:
+        """Whether ``size`` more bytes keep ``bucket`` at or under the overflow threshold
+        (an empty bucket takes anything: an image larger than that is placed alone)."""
+        limit = bucket.capacity_bytes * self.settings.overflow_threshold_percent / 100
+        return bucket.object_count == 0 or bucket.used_bytes + size <= limit
 
     @staticmethod
     def _fill(bucket: BucketRecord, size: int) -> float:

@@ -67,9 +67,11 @@ MAX_LISTED = 100
 # A run stops with this much of its time left and can be resumed.
 TIME_MARGIN_MS = 60_000
 PHASES = ("objects", "records", "counters")
-# What ingest writes: images/<image id>/<sha256 of the stored bytes>.<extension>
+# What ingest and moves write: images/<image id>/<sha256 of the stored bytes>-<placement
+# token>.<extension> (records.placement_key); keys written before issue 19 had no token.
 _IMAGE_KEY = re.compile(
-    r"^images/(?P<id>[A-Za-z0-9._@+-]{1,128})/(?P<sha>[0-9a-f]{64})\.(?P<ext>\w+)$"
+    r"^images/(?P<id>[A-Za-z0-9._@+-]{1,128})/(?P<sha>[0-9a-f]{64})(?:-[0-9a-f]{32})?"
+    r"\.(?P<ext>\w+)$"
 )
 _FORMATS = {"jpg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "avif": "AVIF"}
 

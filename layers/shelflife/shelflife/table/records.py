@@ -7,6 +7,7 @@ them to and from pynamodb models (``table.models``) or keep them in memory.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
@@ -53,6 +54,35 @@ class Location(_Record):
     backend: BackendName
     bucket: str
     key: str
+
+
+IMAGES_PREFIX = "images/"
+# A placement's token: 32 hex digits of a random UUID, before the extension.
+_PLACEMENT_TOKEN = re.compile(r"-[0-9a-f]{32}$")
+
+
+def placement_key(image_id: str, stored_sha256: str, extension: str) -> str:
+    """The key of a new object of ``image_id``: content-addressed (the image and the
+    SHA-256 of its stored bytes) and unique to this placement.
+
+    No key is ever used by two placements (docs/RELIABILITY.md, "Keys are never
+    reused"): a key a record let go of can be deleted late (cleanup acting on an old
+    stream record, the reconciler between its re-check and its delete) without ever
+    hitting an object a later placement wrote, because no later placement writes there.
+    """
+    return f"{IMAGES_PREFIX}{image_id}/{stored_sha256}-{uuid.uuid4().hex}.{extension}"
+
+
+def replacement_key(key: str) -> str:
+    """A new placement of the object at ``key`` (a move): the same image, content and
+    extension under a fresh token, never ``key`` itself."""
+    folder, _, name = key.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    stem = _PLACEMENT_TOKEN.sub("", stem)
+    fresh = f"{stem}-{uuid.uuid4().hex}" + (f".{extension}" if extension else "")
+    return f"{folder}/{fresh}" if folder else fresh
 
 
 class ImageRecord(_Record):
