@@ -31,6 +31,7 @@ Each run passes when:
   (invariant 4), and the final dry run finds no drift;
 * no image object was deleted by anything but the cleanup function and the reconciler
   (invariant 2);
+* no bucket holds more than its quota (placement checks the counters, issue 19);
 * the end state equals that of the same flow run without a fault (invariant 5);
 * the flow's own expectation holds (the upload stored once, the move landed, ...).
 
@@ -719,6 +720,9 @@ def _invariants(
         problems.append(f"orphans after cleanup and reconcile: {sorted(orphans)}")
     if final.drift_found:
         problems.append(f"the final reconcile found drift: {dict(final.counts)}")
+    for record in world.repository.list_buckets():
+        if record.used_bytes > record.capacity_bytes and record.object_count > 1:
+            problems.append(f"{record.name} is past its quota: {record.used_bytes} bytes")
     image_buckets = {name for _, name, _ in world.objects()} - {UPLOADS}
     for service, bucket, key in world.deletes:
         if service not in DELETERS and (bucket in image_buckets or key.startswith("images/")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -123,7 +124,10 @@ def test_an_upload_becomes_a_stored_counted_scheduled_image(world: World) -> Non
     assert (image.original_size, image.original_sha256) == (len(original), sha256_hex(original))
     assert image.location is not None
     assert image.location.bucket == TEMP
-    assert image.location.key == f"images/{image.id}/{image.stored_sha256}.jpg"
+    # The image, its stored bytes' SHA-256 and this placement's own token (issue 19).
+    assert re.fullmatch(
+        rf"images/{image.id}/{image.stored_sha256}-[0-9a-f]{{32}}\.jpg", image.location.key
+    )
     stored = world.storage.get(TEMP, image.location.key)
     assert sha256_hex(stored.data) == image.stored_sha256
     assert len(stored.data) == image.stored_size == result.bytes_out

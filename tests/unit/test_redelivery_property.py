@@ -137,6 +137,9 @@ class Redelivery(RuleBasedStateMachine):
 
     def assert_same(self) -> None:
         assert self.world.fingerprint() == self.reference.fingerprint()
+        # Placement reads the counters: no burst of uploads overfills a bucket.
+        for bucket in self.world.repository.list_buckets():
+            assert bucket.used_bytes <= bucket.capacity_bytes or bucket.object_count == 1
 
     # ---- events --------------------------------------------------------------------
 
