@@ -21,20 +21,45 @@ SETTINGS = Settings.from_env(
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("value", "spaces_separate", "expected"),
     [
-        (None, []),
-        (["admin", "editors"], ["admin", "editors"]),
-        ("[admin editors]", ["admin", "editors"]),  # how HTTP APIs flatten a list claim
-        ("admin,editors", ["admin", "editors"]),
-        ("admin", ["admin"]),
-        ("[]", []),
+        (None, True, []),
+        (["admin", "editors"], False, ["admin", "editors"]),
+        ("[admin editors]", True, ["admin", "editors"]),  # how HTTP APIs flatten a list
+        ("[admin editors]", False, ["admin editors"]),  # one name with a space, or two?
+        ('["Marketing admin", "x"]', False, ["Marketing admin", "x"]),  # a JSON list
+        ("admin,editors", True, ["admin,editors"]),  # commas never separate
+        ("admin", False, ["admin"]),
+        ("[]", True, []),
+        ("[ ]", False, []),
     ],
 )
 def test_list_claims_in_every_shape_api_gateway_passes_them(
-    value: Any, expected: list[str]
+    value: Any, spaces_separate: bool, expected: list[str]
 ) -> None:
-    assert claim_values(value) == expected
+    assert claim_values(value, spaces_separate=spaces_separate) == expected
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # Issue 19: each of these made its holder an administrator.
+        {"groups": "Marketing admin"},
+        {"groups": "[Marketing admin]"},
+        {"groups": "x,admin"},
+        {"groups": "[x,admin]"},
+        {"groups": "[admin editors]"},  # ambiguous: maybe one group "admin editors"
+        {"cognito:groups": "[x,admin]"},
+        {"cognito:groups": "administrators"},
+        {"cognito:groups": "[admins]"},
+        {"groups": ["Marketing admin"]},
+        {"groups": '["Marketing admin"]'},
+        {"scope": "openid shelflife/admin-readonly"},
+        {"scope": "shelflife/admin,openid"},
+    ],
+)
+def test_admin_never_comes_from_a_part_of_a_name(claims: dict[str, Any]) -> None:
+    assert not caller_from_claims({"sub": "eve", **claims}, None, SETTINGS).admin
 
 
 def test_the_subject_is_the_caller() -> None:
@@ -48,7 +73,12 @@ def test_the_subject_is_the_caller() -> None:
     ("claims", "scopes"),
     [
         ({"sub": "ops", "cognito:groups": "[admin]"}, None),
+        ({"sub": "ops", "cognito:groups": "[editors admin]"}, None),  # no spaces in names
+        ({"sub": "ops", "cognito:groups": ["editors", "admin"]}, None),
         ({"sub": "ops", "groups": ["staff", "admin"]}, None),
+        ({"sub": "ops", "groups": '["staff", "admin"]'}, None),
+        ({"sub": "ops", "groups": "[admin]"}, None),
+        ({"sub": "ops", "groups": "admin"}, None),
         ({"sub": "ops", "scope": "openid shelflife/admin"}, None),
         ({"sub": "ops"}, ["shelflife/admin"]),
     ],

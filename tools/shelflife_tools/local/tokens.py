@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,15 @@ class TokenIssuer:
             path.chmod(0o600)
         return cls(secret=path.read_text().strip())
 
-    def token(self, user: str, *, admin: bool = False, lifetime: int = DEFAULT_LIFETIME) -> str:
+    def token(
+        self,
+        user: str,
+        *,
+        admin: bool = False,
+        lifetime: int = DEFAULT_LIFETIME,
+        extra: Mapping[str, object] | None = None,
+    ) -> str:
+        """A token for ``user``; ``extra`` claims as an IdP might add them (groups)."""
         now = int(time.time())
         claims: dict[str, object] = {
             "sub": user,
@@ -53,6 +62,7 @@ class TokenIssuer:
         if admin:
             # As Cognito puts groups in its tokens (and API Gateway passes them on).
             claims["cognito:groups"] = [ADMIN_GROUP]
+        claims.update(extra or {})
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def authorize(self, header: str | None) -> Identity | None:
@@ -71,8 +81,11 @@ class TokenIssuer:
             )
         except jwt.PyJWTError:
             return None
-        # API Gateway hands list claims to the function flattened: "[admin]".
-        groups = claims.get("cognito:groups")
-        if isinstance(groups, list):
-            claims["cognito:groups"] = "[" + " ".join(str(g) for g in groups) + "]"
-        return Identity(claims={k: v for k, v in claims.items()})
+        # API Gateway hands every list claim to the function flattened: "[admin editors]".
+        flattened = {
+            name: "[" + " ".join(str(item) for item in value) + "]"
+            if isinstance(value, list)
+            else value
+            for name, value in claims.items()
+        }
+        return Identity(claims=flattened)
