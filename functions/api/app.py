@@ -14,6 +14,7 @@ Events: API Gateway HTTP API v2 requests (events/api/).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict
 from http import HTTPStatus
@@ -41,6 +42,7 @@ from shelflife.errors import (
     NotAuthenticated,
     RecordNotFound,
     ShelflifeError,
+    StorageError,
     TooLarge,
 )
 from shelflife.operations import LambdaInvoker, OperationFailed, Operations
@@ -206,6 +208,11 @@ def known_error(e: ShelflifeError) -> Response[str]:
     if isinstance(e, OperationFailed):
         logger.error("operation failed", extra={"error": str(e)})
         return error(502, "operation_failed", str(e))
+    if isinstance(e, StorageError) and e.retryable:
+        # A provider's answer (DynamoDB's, S3's) stays in the log: not for the caller.
+        logger.warning("temporarily unavailable", extra={"error": str(e)})
+        message = f"the store is busy or unavailable; try again (request {request_id()})"
+        return error(503, "unavailable", message)
     if e.retryable:
         logger.warning("temporarily unavailable", extra={"error": str(e)})
         return error(503, "unavailable", str(e))
@@ -616,7 +623,12 @@ def show_dashboard() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = without_identity(event) or not_json(event) or empty_parameters(event)
+    refused = (
+        without_identity(event)
+        or not_json(event)
+        or unreadable_json(event)
+        or empty_parameters(event)
+    )
     if refused is not None:
         return refused
     return app.resolve(event, context)
@@ -643,6 +655,26 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     message = f"request bodies are JSON (application/json), not {kind}"
     return refusal(415, "unsupported_media_type", message)
+
+
+def unreadable_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 for a JSON body Python's parser cannot take: nested deeper than its
+    recursion limit (a RecursionError), an integer of more than 4,300 digits (a
+    ValueError). Powertools would parse it in the resolver, and either was a 500."""
+    body = event.get("body")
+    if not body:
+        return None
+    try:
+        text = base64.b64decode(body).decode() if event.get("isBase64Encoded") else body
+        json.loads(text)
+    except (RecursionError, ValueError, UnicodeError) as e:
+        # A UnicodeDecodeError is a ValueError too; a JSON syntax error is left to the
+        # resolver's validation (a 422 naming where), as before.
+        if isinstance(e, json.JSONDecodeError):
+            return None
+        what = "nested too deeply" if isinstance(e, RecursionError) else "not readable JSON"
+        return refusal(400, "invalid_body", f"the request body is {what}")
+    return None
 
 
 def refusal(status: int, code: str, message: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shelflife.photos import FILENAME
 from shelflife.settings import TierName
@@ -61,7 +61,10 @@ class UploadRequest(_Body):
         "image/gif",
         "image/tiff",
     ]
-    size: Annotated[int | None, Field(ge=1, description="Bytes, if known: checked up front")] = None
+    # Strict (as every number and flag of a body): "12" and true are mistakes, not 12 and 1.
+    size: Annotated[
+        StrictInt | None, Field(ge=1, description="Bytes, if known: checked up front")
+    ] = None
     draft_id: DraftId | None = None
 
 
@@ -234,7 +237,7 @@ class OldImagesRequest(_Body):
     tier: TierName
     bucket: str | None = Field(default=None, description="One bucket; all of the tier if unset")
     dry_run: StrictBool = True
-    threshold_percent: Annotated[float | None, Field(gt=0, le=100)] = None
+    threshold_percent: Annotated[float | None, Field(strict=True, gt=0, le=100)] = None
 
 
 class ReconcileRequest(_Body):
@@ -244,7 +247,7 @@ class ReconcileRequest(_Body):
 
 
 class RedriveRequest(_Body):
-    max_messages: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_messages: Annotated[StrictInt, Field(ge=1, le=1000)] = 100
 
 
 class OperationResponse(BaseModel):

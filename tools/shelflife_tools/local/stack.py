@@ -425,8 +425,10 @@ class LocalStack:
         assert self.gateway is not None, "start the stack first"
         return self.gateway.url
 
-    def token(self, user: str, *, admin: bool = False) -> str:
-        return self.tokens.token(user, admin=admin)
+    def token(
+        self, user: str, *, admin: bool = False, extra: Mapping[str, object] | None = None
+    ) -> str:
+        return self.tokens.token(user, admin=admin, extra=extra)
 
     def dashboard_link(self) -> str:
         """The dashboard with an admin token in the link (a browser tab sends no

@@ -70,14 +70,50 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+# A cursor is checked before it reaches DynamoDB: a crafted one made botocore raise
+# (a 500) or DynamoDB refuse the request (a 503 with its error text).
+_MAX_CURSOR_VALUE = 1024
+
+
+def _decode_cursor(cursor: str | None, index: str, partition: str) -> dict[str, Any] | None:
+    """The ``LastEvaluatedKey`` a cursor from ``_encode_cursor`` holds, checked against
+    the query it belongs to: the table's key and the ``index``'s key, every value a
+    string, the index's partition the one queried (``partition``), the item an image.
+    ``InvalidArgument`` (a 400) for anything else."""
     if not cursor:
         return None
     try:
-        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as e:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeError) as e:
         raise InvalidArgument("invalid page cursor") from e
+    index_keys = _INDEX_KEYS[index]
+    if (
+        not isinstance(key, dict)
+        or set(key) != {"pk", "sk", *index_keys}
+        or not all(_is_string_value(value) for value in key.values())
+        or key[index_keys[0]]["S"] != partition
+        or key["sk"]["S"] != IMAGE_SK
+        or not key["pk"]["S"].startswith(image_pk(""))
+    ):
+        raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
     return key
+
+
+def _is_string_value(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"S"}
+        and isinstance(value["S"], str)
+        and 0 < len(value["S"]) <= _MAX_CURSOR_VALUE
+    )
+
+
+# Each queried index's hash and range key (the LastEvaluatedKey adds the table's).
+_INDEX_KEYS = {
+    "by_owner": ("owner", "uploaded_at"),
+    "by_due": ("due_shard", "due_at"),
+    "by_location": ("location_bucket", "uploaded_at"),
+}
 
 
 def _location(
@@ -248,7 +284,10 @@ class DynamoRepository(Repository):
 
     def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         results = ImageModel.by_owner.query(
-            owner, scan_index_forward=False, limit=limit, last_evaluated_key=_decode_cursor(cursor)
+            owner,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=_decode_cursor(cursor, "by_owner", owner),
         )
         return self._page(results, f"images of {owner!r}")
 
@@ -259,7 +298,7 @@ class DynamoRepository(Repository):
             str(shard),
             range_key_condition=ImageModel.due_at <= now,
             limit=limit,
-            last_evaluated_key=_decode_cursor(cursor),
+            last_evaluated_key=_decode_cursor(cursor, "by_due", str(shard)),
         )
         return self._page(results, f"due images of shard {shard}")
 
@@ -272,13 +311,14 @@ class DynamoRepository(Repository):
         limit: int,
         cursor: str | None,
     ) -> Page[ImageRecord]:
+        partition = location_bucket(tier, bucket)
         results = ImageModel.by_location.query(
-            location_bucket(tier, bucket),
+            partition,
             range_key_condition=ImageModel.uploaded_at < uploaded_before
             if uploaded_before is not None
             else None,
             limit=limit,
-            last_evaluated_key=_decode_cursor(cursor),
+            last_evaluated_key=_decode_cursor(cursor, "by_location", partition),
         )
         return self._page(results, f"images in bucket {bucket!r}")
 
