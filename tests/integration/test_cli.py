@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +220,67 @@ def test_shelflife_local_keeps_its_state_across_restarts(
         code, text = run("--user", "gina", "--json", "photos")
 
     assert [photo["id"] for photo in json.loads(text)] == [result["photo"]["id"]]
+
+
+def test_a_question_without_a_terminal_is_an_error_not_a_traceback(here: Path) -> None:
+    # Issue 19: `reconcile --fix` with nothing on standard input raised EOFError.
+    done = subprocess.run(
+        [sys.executable, "-m", "shelflife_tools.cli", "reconcile", "--fix"],
+        cwd=here,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == cli.EXIT_NO_TERMINAL, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "shelflife: --fix deletes orphaned objects and marks records lost: no answer (no "
+        "terminal?); pass --yes"
+    )
+
+
+def test_a_port_in_use_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert done.returncode == cli.EXIT_PORT_IN_USE, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_output_into_a_closed_pipe_is_an_error_not_a_traceback(here: Path) -> None:
+    for n in range(3):
+        assert run("--user", "hank", "upload", PHOTOS[n])[0] == 0
+    # `shelflife photos | head -1`, with a reader that has gone before the first line.
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "w") as closed:
+        done = subprocess.run(
+            [sys.executable, "-m", "shelflife_tools.cli", "--user", "hank", "photos"],
+            cwd=here,
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert done.returncode == cli.EXIT_PIPE_CLOSED, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "shelflife: output closed before the end (a pipe's reader stopped)"
+    ]

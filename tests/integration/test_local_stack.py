@@ -5,8 +5,9 @@ disappearing from its backend through the table's stream and the cleanup functio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,33 @@ def test_smuggled_metadata_never_comes_back_through_a_photo_url(
         assert SECRET not in served.content, item.name
         assert b"\xff\xd9\xff\xd8" not in served.content, item.name  # no second image
         assert served.content.endswith(b"\xff\xd9"), item.name
+
+
+def test_a_sped_up_clock_ingests_each_upload_once(stack: LocalStack) -> None:
+    # Issue 19: on `shelflife local --speed 86400` each of three uploads was reported
+    # stored and then ingested again as a duplicate 3.5 s later. Three uploads on a
+    # clock running a day a second, then the stack left running for 5 s: each upload
+    # is ingested exactly once and the duplicates counter stays at zero.
+    from shelflife import clock
+    from shelflife_tools.cli import accelerate
+
+    stop = accelerate(86_400)
+    try:
+        client = ApiClient(stack.api_url, stack.token("ines"))
+        paths = [CORPUS / "photos" / name for name in ("concert.jpg", "flowers.jpeg")]
+        paths.append(CORPUS / "camera" / "jolla.jpg")
+        results = [client.upload(path, wait=60) for path in paths]
+        time.sleep(5)
+    finally:
+        stop()
+        clock.set_clock()
+    assert all(result.placed for result in results)
+    log = (stack.folder / "logs" / "IngestFunction.log").read_text()
+    outcomes = [line for line in log.splitlines() if '"message":"upload ' in line]
+    assert len(outcomes) == 3, outcomes
+    assert all('"message":"upload stored"' in line for line in outcomes), outcomes
+    repository = DynamoRepository.from_settings(Settings.from_env())
+    duplicates = sum(
+        day.counts.get("duplicates", 0) for day in repository.daily_counts(date(2000, 1, 1))
+    )
+    assert duplicates == 0

@@ -15,14 +15,14 @@ connection errors.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
 import sys
 import threading
-import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,8 +36,35 @@ STACK_FILE = "stack.json"
 ADMIN_COMMANDS = {"buckets", "sweep", "reconcile", "cleanup"}
 
 
+# Exit codes, one per kind of failure, so a script can tell them apart (README).
+EXIT_REFUSED = 1  # the API answered an error, or a check found a problem
+EXIT_USAGE = 2  # the command line is wrong, or no API answers
+EXIT_NO_TERMINAL = 4  # a question needs an answer and there is no one to ask
+EXIT_PORT_IN_USE = 5  # `shelflife local` cannot listen where it was told to
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a pipe closed under a writer (SIGPIPE)
+
+
 class UsageError(Exception):
     pass
+
+
+class NoTerminal(Exception):
+    """A confirmation was asked and standard input ended without an answer."""
+
+
+class PortInUse(Exception):
+    pass
+
+
+def confirm(question: str) -> bool:
+    """The user's yes to ``question``; ``NoTerminal`` when nothing can answer (CI, a
+    cron job, input from /dev/null): better an error than a change nobody approved."""
+    try:
+        answer = input(question)
+    except EOFError:
+        what = question.split(".")[0]
+        raise NoTerminal(f"{what}: no answer (no terminal?); pass --yes") from None
+    return answer.strip().lower() in ("y", "yes")
 
 
 # ---- output --------------------------------------------------------------------------
@@ -274,11 +301,10 @@ def cmd_sweep(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
 def cmd_reconcile(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.adopt and not args.fix:
         raise UsageError("--adopt needs --fix")
-    if args.fix and not args.yes:
-        answer = input("--fix deletes orphaned objects and marks records lost. Go on? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            sys.stderr.write("nothing changed\n")
-            return 2
+    question = "--fix deletes orphaned objects and marks records lost. Go on? [y/N] "
+    if args.fix and not args.yes and not confirm(question):
+        sys.stderr.write("nothing changed\n")
+        return EXIT_USAGE
     body: dict[str, Any] = {"fix": args.fix, "adopt": args.adopt}
     while True:
         report = client.post("/reconcile", body)
@@ -373,7 +399,15 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         start_at=utc(args.clock) if args.clock else None,
         state=Path(args.state) if args.state else None,
     )
-    stack.start()
+    try:
+        stack.start()
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUse(
+            f"port {args.port} on 127.0.0.1 is in use (another shelflife local?): "
+            "stop it or pass --port"
+        ) from None
     try:
         (LOCAL_FOLDER / STACK_FILE).write_text(
             json.dumps({"api_url": stack.api_url, "moto": stack.endpoint})
@@ -395,18 +429,20 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def accelerate(speed: float) -> None:
-    """Run the stack's clock ``speed`` times as fast as the wall clock."""
+def accelerate(speed: float) -> Callable[[], None]:
+    """Run the stack's clock ``speed`` times as fast as the wall clock; the function
+    returned stops it (the clock stays where it got to)."""
+    stopped = threading.Event()
     if speed == 1:
-        return
+        return stopped.set
     from shelflife import clock
 
     def tick() -> None:
-        while True:
-            time.sleep(1)
+        while not stopped.wait(1):
             clock.set_clock(offset=timedelta(seconds=speed - 1))
 
     threading.Thread(target=tick, name="shelflife-clock", daemon=True).start()
+    return stopped.set
 
 
 def wait_for_interrupt() -> None:
@@ -496,6 +532,25 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     out = out or sys.stdout
     args = parser().parse_args(argv)
     try:
+        return _run(args, out)
+    except BrokenPipeError:
+        # `shelflife photos | head`: the reader is gone, and so is the rest of the
+        # output. Python would print a traceback at exit flushing stdout: point it at
+        # /dev/null instead (Python's documented way), then say so once.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.stderr.write("shelflife: output closed before the end (a pipe's reader stopped)\n")
+        return EXIT_PIPE_CLOSED
+    except NoTerminal as e:
+        sys.stderr.write(f"shelflife: {e}\n")
+        return EXIT_NO_TERMINAL
+    except PortInUse as e:
+        sys.stderr.write(f"shelflife: {e}\n")
+        return EXIT_PORT_IN_USE
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    try:
         if args.command == "local":
             return cmd_local(args, out)
         if args.command == "demo":
@@ -504,13 +559,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return COMMANDS[args.command](client, args, out)
     except UsageError as e:
         sys.stderr.write(f"shelflife: {e}\n")
-        return 2
+        return EXIT_USAGE
     except Unreachable as e:
         sys.stderr.write(f"shelflife: {e} (is `shelflife local` running? or pass --api-url)\n")
-        return 2
+        return EXIT_USAGE
     except ApiError as e:
         sys.stderr.write(f"shelflife: the API refused: {e}\n")
-        return 1
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

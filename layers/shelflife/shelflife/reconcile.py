@@ -735,7 +735,11 @@ def main(argv: Sequence[str] | None = None, *, service: ReconcileService | None 
     if args.adopt and not args.fix:
         parser.error("--adopt needs --fix")
     if args.fix and not args.yes and not args.resume:
-        answer = input("--fix deletes orphaned objects and marks records lost. Go on? [y/N] ")
+        try:
+            answer = input("--fix deletes orphaned objects and marks records lost. Go on? [y/N] ")
+        except EOFError:  # no terminal (a cron job, CI): no one approved the change
+            print("--fix asks first and nothing answered: pass --yes", file=sys.stderr)
+            return 4
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing changed", file=sys.stderr)
             return 2
