@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,17 +223,23 @@ def test_shelflife_local_keeps_its_state_across_restarts(
     assert [photo["id"] for photo in json.loads(text)] == [result["photo"]["id"]]
 
 
-def test_a_question_without_a_terminal_is_an_error_not_a_traceback(here: Path) -> None:
-    # Issue 19: `reconcile --fix` with nothing on standard input raised EOFError.
-    done = subprocess.run(
-        [sys.executable, "-m", "shelflife_tools.cli", "reconcile", "--fix"],
-        cwd=here,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
+def shelflife(folder: Path, *argv: str, **streams: Any) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own, as a script runs it; stderr captured."""
+    streams.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run(
+        [sys.executable, "-m", "shelflife_tools.cli", *argv],
+        cwd=folder,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=120,
         check=False,
+        **streams,
     )
+
+
+def test_a_question_without_a_terminal_is_an_error_not_a_traceback(here: Path) -> None:
+    # Issue 19: `reconcile --fix` with nothing on standard input raised EOFError.
+    done = shelflife(here, "reconcile", "--fix", stdin=subprocess.DEVNULL)
 
     assert done.returncode == cli.EXIT_NO_TERMINAL, done.stderr
     assert "Traceback" not in done.stderr
@@ -247,14 +254,7 @@ def test_a_port_in_use_is_an_error_not_a_traceback(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", str(port)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = shelflife(tmp_path, "local", "--port", str(port))
 
     assert done.returncode == cli.EXIT_PORT_IN_USE, done.stderr
     assert "Traceback" not in done.stderr
@@ -269,15 +269,7 @@ def test_output_into_a_closed_pipe_is_an_error_not_a_traceback(here: Path) -> No
     reader, writer = os.pipe()
     os.close(reader)
     with os.fdopen(writer, "w") as closed:
-        done = subprocess.run(
-            [sys.executable, "-m", "shelflife_tools.cli", "--user", "hank", "photos"],
-            cwd=here,
-            stdout=closed,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = shelflife(here, "--user", "hank", "photos", stdout=closed)
 
     assert done.returncode == cli.EXIT_PIPE_CLOSED, done.stderr
     assert "Traceback" not in done.stderr

@@ -528,6 +528,16 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# What each kind of failure prints after "shelflife: ", and the code it exits with.
+FAILURES: tuple[tuple[type[Exception], int, str], ...] = (
+    (UsageError, EXIT_USAGE, "{}"),
+    (Unreachable, EXIT_USAGE, "{} (is `shelflife local` running? or pass --api-url)"),
+    (ApiError, EXIT_REFUSED, "the API refused: {}"),
+    (NoTerminal, EXIT_NO_TERMINAL, "{}"),
+    (PortInUse, EXIT_PORT_IN_USE, "{}"),
+)
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = parser().parse_args(argv)
@@ -541,31 +551,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         os.dup2(devnull, sys.stdout.fileno())
         sys.stderr.write("shelflife: output closed before the end (a pipe's reader stopped)\n")
         return EXIT_PIPE_CLOSED
-    except NoTerminal as e:
-        sys.stderr.write(f"shelflife: {e}\n")
-        return EXIT_NO_TERMINAL
-    except PortInUse as e:
-        sys.stderr.write(f"shelflife: {e}\n")
-        return EXIT_PORT_IN_USE
+    except tuple(kind for kind, _, _ in FAILURES) as e:
+        code, message = next((c, m) for kind, c, m in FAILURES if isinstance(e, kind))
+        sys.stderr.write(f"shelflife: {message.format(e)}\n")
+        return code
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        if args.command == "local":
-            return cmd_local(args, out)
-        if args.command == "demo":
-            return cmd_demo(args, out)
-        client = client_for(args)
-        return COMMANDS[args.command](client, args, out)
-    except UsageError as e:
-        sys.stderr.write(f"shelflife: {e}\n")
-        return EXIT_USAGE
-    except Unreachable as e:
-        sys.stderr.write(f"shelflife: {e} (is `shelflife local` running? or pass --api-url)\n")
-        return EXIT_USAGE
-    except ApiError as e:
-        sys.stderr.write(f"shelflife: the API refused: {e}\n")
-        return EXIT_REFUSED
+    if args.command == "local":
+        return cmd_local(args, out)
+    if args.command == "demo":
+        return cmd_demo(args, out)
+    return COMMANDS[args.command](client_for(args), args, out)
 
 
 if __name__ == "__main__":
