@@ -112,7 +112,12 @@ class Placement:
                 self._cache[tier] = (
                     cached[0],
                     [
-                        b.model_copy(update={"used_bytes": b.used_bytes + size})
+                        b.model_copy(
+                            update={
+                                "used_bytes": b.used_bytes + size,
+                                "object_count": b.object_count + 1,
+                            }
+                        )
                         if b.name == chosen.name
                         else b
                         for b in cached[1]
