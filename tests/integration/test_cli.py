@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from shelflife_tools import cli
+from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 from shelflife_tools.local.stack import LocalStack
 from tests.support.corpus import CORPUS
 
@@ -30,7 +31,7 @@ PHOTOS = sorted(
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     folder = tmp_path_factory.mktemp("cli")
-    with LocalStack(api_port=0, folder=folder / cli.LOCAL_FOLDER) as running:
+    with LocalStack(api_port=0, folder=folder / LOCAL_FOLDER) as running:
         running.serve(interval=0.05)
         running.workdir = folder  # type: ignore[attr-defined]
         yield running
@@ -42,7 +43,7 @@ def here(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Path:
     to reach it)."""
     folder: Path = stack.workdir  # type: ignore[attr-defined]
     monkeypatch.chdir(folder)
-    (folder / cli.LOCAL_FOLDER / cli.STACK_FILE).write_text(json.dumps({"api_url": stack.api_url}))
+    (folder / LOCAL_FOLDER / STACK_FILE).write_text(json.dumps({"api_url": stack.api_url}))
     return folder
 
 
@@ -122,7 +123,7 @@ def test_local_token_mints_what_the_stack_accepts(here: Path) -> None:
     assert code == 0
     code, text = run(
         "--api-url",
-        json.loads((here / cli.LOCAL_FOLDER / cli.STACK_FILE).read_text())["api_url"],
+        json.loads((here / LOCAL_FOLDER / STACK_FILE).read_text())["api_url"],
         "--token",
         token,
         "--json",
@@ -140,7 +141,7 @@ def test_errors_are_clear_and_exit_non_zero(
     assert "--adopt needs --fix" in capsys.readouterr().err
     assert run("--api-url", "http://127.0.0.1:9", "--token", "x", "photos")[0] == 2
     assert "no API answers" in capsys.readouterr().err
-    url = json.loads((here / cli.LOCAL_FOLDER / cli.STACK_FILE).read_text())["api_url"]
+    url = json.loads((here / LOCAL_FOLDER / STACK_FILE).read_text())["api_url"]
     assert run("--api-url", url, "--token", "forged", "photos")[0] == 1
     assert "refused" in capsys.readouterr().err
     text_file = tmp_path / "notes.txt"
@@ -174,7 +175,7 @@ def shelflife_local(folder: Path, *options: str) -> Iterator[list[str]]:
         text=True,
         start_new_session=True,
     )
-    stack_file = folder / cli.LOCAL_FOLDER / cli.STACK_FILE
+    stack_file = folder / LOCAL_FOLDER / STACK_FILE
     output: list[str] = []
     try:
         deadline = time.monotonic() + 60

@@ -1,4 +1,4 @@
-"""shelflife.gateway: HTTP API v2 events, and the local server in front of a handler."""
+"""shelflife_tools.local.gateway: HTTP API v2 events, and the local server in front of a handler."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from shelflife.gateway import Identity, LocalGateway, bearer_tokens, http_api_event
+from shelflife_tools.local.gateway import Identity, LocalGateway, bearer_tokens, http_api_event
 from tests.support.events import load_event
 
 SEEN: list[dict[str, Any]] = []

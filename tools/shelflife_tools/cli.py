@@ -18,7 +18,6 @@ import argparse
 import errno
 import json
 import os
-import signal
 import sys
 import threading
 import tomllib
@@ -27,11 +26,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from shelflife.dashboard import human_bytes, usd
+from shelflife.dashboard import human_bytes
 from shelflife_tools.client import ApiClient, ApiError, Unreachable, UploadResult
+from shelflife_tools.console import bar, print_stats, table, wait_for_interrupt
+from shelflife_tools.demo import run_demo
+from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 
-LOCAL_FOLDER = Path(".shelflife-local")
-STACK_FILE = "stack.json"
 # Commands that need the admin group.
 ADMIN_COMMANDS = {"buckets", "sweep", "reconcile", "cleanup"}
 
@@ -68,26 +68,6 @@ def confirm(question: str) -> bool:
 
 
 # ---- output --------------------------------------------------------------------------
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
-    cells = [[str(cell) for cell in row] for row in rows]
-    widths = [
-        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
-    ]
-    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
-def bar(done: int, total: int, label: str, out: TextIO) -> None:
-    width = 28
-    filled = round(width * done / total) if total else width
-    out.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {label[:50]:50}")
-    if done >= total:
-        out.write("\n")
-    out.flush()
 
 
 # ---- which API -----------------------------------------------------------------------
@@ -234,23 +214,6 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     print_stats(stats, out)
     return 0
-
-
-def print_stats(stats: dict[str, Any], out: TextIO) -> None:
-    """``GET /stats`` as a table and a line of totals."""
-    table(
-        [
-            [t["tier"], t["backend"], t["photos"], human_bytes(t["bytes"]), usd(t["monthly_cost"])]
-            for t in stats["tiers"]
-        ],
-        ["tier", "backend", "photos", "stored", "per month"],
-        out,
-    )
-    out.write(
-        f"\n{stats['photos']} photos, {human_bytes(stats['bytes'])}: "
-        f"{usd(stats['monthly_cost'])} a month ({usd(stats['all_hot_monthly_cost'])} all in "
-        f"HOT, {usd(stats['monthly_savings'])} saved)\n"
-    )
 
 
 def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
@@ -445,19 +408,7 @@ def accelerate(speed: float) -> Callable[[], None]:
     return stopped.set
 
 
-def wait_for_interrupt() -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-
-
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from shelflife_tools.demo import run_demo
-
     return run_demo(
         corpus=Path(args.corpus),
         folders=args.folders,

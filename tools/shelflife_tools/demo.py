@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from shelflife.dashboard import human_bytes
-from shelflife_tools.cli import LOCAL_FOLDER, STACK_FILE, print_stats, table, wait_for_interrupt
 from shelflife_tools.client import ApiClient
+from shelflife_tools.console import print_stats, table, wait_for_interrupt
+from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 from shelflife_tools.local.stack import LocalStack
 
 USER = "demo"

@@ -40,9 +40,9 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from shelflife import clock
-from shelflife.gateway import LocalGateway
 from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
+from shelflife_tools.local.gateway import LocalGateway
 from shelflife_tools.local.moto_process import MotoProcess
 from shelflife_tools.local.tokens import AUDIENCE, ISSUER, TokenIssuer
 from shelflife_tools.template import TEMPLATE, load_template

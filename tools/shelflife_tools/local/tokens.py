@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jwt
 
-from shelflife.gateway import Identity
+from shelflife_tools.local.gateway import Identity
 
 ISSUER = "https://shelflife.local"
 AUDIENCE = "shelflife-local"
