@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shelflife.settings import Settings, TierName
 from shelflife.table.records import ImageAction, ImageRecord, ImageState, Location
@@ -36,6 +37,37 @@ MOVE_DESTINATIONS = {
     ImageAction.ARCHIVE: TierName.COLD,
     ImageAction.RESTORE: TierName.HOT,
 }
+
+
+def rules(settings: Settings) -> list[dict[str, Any]]:
+    """The policy above in words and numbers, as ``GET /tiers`` shows it: kept here,
+    beside the functions that apply it, so a change of a rule is made in one file."""
+    s = settings
+    moves = {action: tier.value for action, tier in MOVE_DESTINATIONS.items()}
+    return [
+        {"rule": "upload", "to": TierName.TEMP.value, "after": "at once"},
+        {"rule": "publish", "action": "delete", "after_days": s.published_retention_days},
+        {
+            "rule": "promote",
+            "from": TierName.TEMP.value,
+            "to": moves[ImageAction.PROMOTE],
+            "after_hours": s.temp_hours,
+        },
+        {
+            "rule": "archive",
+            "from": TierName.HOT.value,
+            "to": moves[ImageAction.ARCHIVE],
+            "after_days_without_access": s.hot_idle_days,
+            "only_when_worth_it": s.cost_aware_moves,
+        },
+        {
+            "rule": "restore",
+            "from": TierName.COLD.value,
+            "to": moves[ImageAction.RESTORE],
+            "after_accesses": s.restore_after_accesses,
+        },
+        {"rule": "expire", "from": TierName.COLD.value, "after_days": s.cold_retention_days},
+    ]
 
 
 @dataclass(frozen=True)

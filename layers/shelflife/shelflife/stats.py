@@ -18,7 +18,7 @@ from shelflife.costs import GB
 from shelflife.errors import InvalidArgument
 from shelflife.lifecycle import lifecycle_totals
 from shelflife.placement import utc_now
-from shelflife.policy import PENDING_CLAIM_LIFETIME
+from shelflife.policy import PENDING_CLAIM_LIFETIME, rules
 from shelflife.settings import BackendName, Settings, TierName
 from shelflife.table.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
 from shelflife.table.repository import Repository
@@ -164,25 +164,7 @@ class StatsService:
                 }
                 for tier in TierName
             ],
-            "rules": [
-                {"rule": "upload", "to": "temp", "after": "at once"},
-                {"rule": "publish", "action": "delete", "after_days": s.published_retention_days},
-                {"rule": "promote", "from": "temp", "to": "hot", "after_hours": s.temp_hours},
-                {
-                    "rule": "archive",
-                    "from": "hot",
-                    "to": "cold",
-                    "after_days_without_access": s.hot_idle_days,
-                    "only_when_worth_it": s.cost_aware_moves,
-                },
-                {
-                    "rule": "restore",
-                    "from": "cold",
-                    "to": "hot",
-                    "after_accesses": s.restore_after_accesses,
-                },
-                {"rule": "expire", "from": "cold", "after_days": s.cold_retention_days},
-            ],
+            "rules": rules(s),
             "capacity": {
                 "cleanup_threshold_percent": s.cleanup_threshold_percent,
                 "overflow_threshold_percent": s.overflow_threshold_percent,
