@@ -52,7 +52,6 @@ from shelflife.queues import SqsQueue
 from shelflife.schemas import (
     BreakdownResponse,
     BucketsResponse,
-    BucketUsage,
     CleanupStatus,
     ErrorResponse,
     GatewayError,
@@ -479,9 +478,7 @@ def tiers() -> dict[str, Any]:
 )
 def buckets() -> BucketsResponse:
     admin()
-    return BucketsResponse(
-        buckets=[BucketUsage.model_validate(bucket) for bucket in stats.buckets()]
-    )
+    return BucketsResponse(buckets=stats.buckets())
 
 
 @app.post(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from shelflife.cleanup import CleanupHealth
 from shelflife.dashboard import DashboardData, human_bytes, render
+from shelflife.settings import TierName
 from shelflife.stats import BucketUsageReport, Recommendation, StoreStats, TierStats
 from shelflife.table.records import RunKind, RunRecord, RunStatus
 
@@ -21,7 +22,9 @@ def data(**changes: object) -> DashboardData:
     ]
     values: dict[str, object] = {
         "stats": StoreStats(tiers, 3, 6144, 0.01, 0.02, 0.01),
-        "buckets": [BucketUsageReport("hot", "s3", "hot-bucket", "full", 96, 100, 1, 96.0, 85, 95)],
+        "buckets": [
+            BucketUsageReport(TierName.HOT, "s3", "hot-bucket", "full", 96, 100, 1, 96.0, 85, 95)
+        ],
         "runs": [
             RunRecord(
                 kind=RunKind.LIFECYCLE,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shelflife.photos import FILENAME
 from shelflife.settings import TierName
+from shelflife.stats import BucketUsageReport
 from shelflife.table.records import ImageAction, ImageRecord, ImageState
 from shelflife.uploads import PLAIN_ID
 
@@ -208,21 +209,8 @@ class UsageResponse(_Answer):
     remaining_bytes: int | None
 
 
-class BucketUsage(_Answer):
-    tier: TierName
-    backend: str
-    name: str
-    status: str
-    used_bytes: int
-    capacity_bytes: int
-    object_count: int
-    percent: float
-    cleanup_threshold_percent: float
-    overflow_threshold_percent: float
-
-
 class BucketsResponse(BaseModel):
-    buckets: list[BucketUsage]
+    buckets: list[BucketUsageReport]
 
 
 # ---- admin operations -----------------------------------------------------------------

@@ -62,7 +62,10 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class BucketUsageReport:
-    tier: str
+    """One bucket's usage and lines: what GET /buckets answers (the API's schema is this
+    class) and the dashboard draws."""
+
+    tier: TierName
     backend: str
     name: str
     status: str
@@ -133,7 +136,7 @@ class StatsService:
     def buckets(self) -> list[BucketUsageReport]:
         return [
             BucketUsageReport(
-                tier=b.tier.value,
+                tier=b.tier,
                 backend=b.backend.value,
                 name=b.name,
                 status=b.status.value,
