@@ -97,7 +97,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 # Issue 9's proofs (docs/RELIABILITY.md has the latest figures): the template's security
 # checks, the hostile-input campaign, schemathesis and the cross-user matrix against the
 # local stack, the fault campaign, 1,000 histories of duplicate and reordered delivery,
-# the 2,000-upload load run and a minute of coverage-guided fuzzing. 18-19 minutes
+# the 2,000-upload load run and a minute of coverage-guided fuzzing. 15.5-19 minutes
 # from a fresh clone here, installs included; any failure stops it with a non-zero
 # exit. `make test` runs a fast subset of each.
 $(BIN)/.prove-installed: $(BIN)/.installed
