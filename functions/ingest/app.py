@@ -52,13 +52,14 @@ def ingest(upload: Upload) -> IngestResult:
 
 
 def publish(result: IngestResult) -> None:
-    if result.outcome is Outcome.STORED:
+    counted = result.counted_as
+    if counted is Outcome.STORED:
         metrics.add_metric(name="ImagesIngested", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=result.bytes_in)
         metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=result.bytes_out)
-    elif result.outcome is Outcome.DUPLICATE:
+    elif counted is Outcome.DUPLICATE:
         metrics.add_metric(name="DuplicateUploads", unit=MetricUnit.Count, value=1)
-    elif result.outcome is Outcome.REJECTED:
+    elif counted is Outcome.REJECTED:
         # Its own metric object: the reason is a dimension of this datapoint only.
         with single_metric(
             name="ImagesRejected",

@@ -219,9 +219,10 @@ class Deployment(World):
 
     def fingerprint(self) -> dict[str, Any]:
         """The end state, without what legitimately differs between runs (versions,
-        run records, failure bookkeeping, the random token of each placement's key)."""
+        run records, failure bookkeeping, the random token of each placement's key, and
+        which of two uploads of the same bytes made the image live: ``source_key``)."""
         images = {
-            image_id: _untokened(image.model_dump(mode="json", exclude={"version"}))
+            image_id: _untokened(image.model_dump(mode="json", exclude={"version", "source_key"}))
             for image_id, image in self.all_images().items()
         }
         buckets = sorted(

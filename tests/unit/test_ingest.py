@@ -176,6 +176,24 @@ def test_a_redelivered_event_changes_nothing(world: World) -> None:
     assert world.counters() == (first.bytes_out, 1)
 
 
+def test_a_redelivery_of_a_stored_upload_is_not_a_duplicate(world: World) -> None:
+    # Issue 19: an upload stored, then delivered again while still there (the first
+    # delivery stopped before deleting it), was counted as a duplicate nobody sent.
+    upload = world.upload(corpus_file(PHOTO), "incoming/alice/a.jpg")
+    steps = Steps()
+    steps.crash_after = 4  # the claim's bucket, the claim, the put, the activation
+    with pytest.raises(InjectedCrash):
+        world.service(steps).ingest(upload)
+
+    again = world.ingest(upload)
+
+    assert again.outcome is Outcome.REDELIVERED
+    assert again.counted_as is Outcome.STORED  # the first delivery never counted it
+    assert world.upload_keys() == []
+    (today,) = world.repository.daily_counts(NOW.date())
+    assert (today.counts.get("uploaded", 0), today.counts.get("duplicates", 0)) == (1, 0)
+
+
 def test_each_outcome_is_counted_once_for_the_day(world: World) -> None:
     data = corpus_file(PHOTO)
     upload = world.upload(data, "incoming/alice/a.jpg")
@@ -446,10 +464,18 @@ def test_a_crash_after_any_step_is_repaired_by_redelivery(case: str, step: int) 
     redelivered = world.ingest(upload)
     once_more = world.ingest(upload)
 
-    # After the activation a redelivery cannot tell itself from a re-upload: DUPLICATE.
-    assert redelivered.outcome in (outcome, Outcome.DUPLICATE, Outcome.GONE)
+    # After the record is written a redelivery knows its own upload (the record's
+    # source_key): REDELIVERED, never a duplicate (issue 19), and counted once in all.
+    assert redelivered.outcome in (outcome, Outcome.REDELIVERED, Outcome.GONE)
     assert once_more.outcome is Outcome.GONE
     assert_one_clean_outcome(world, data, outcome)
+    days = world.repository.daily_counts(NOW.date())
+    counts = {k: v for day in days for k, v in day.counts.items() if v}
+    counter = "uploaded" if outcome is Outcome.STORED else "rejected"
+    # Once, or (a crash after the upload's deletion, before the count) not at all:
+    # counts are metrics, not records, and never block the delivery.
+    last = step == len(side_effects(data))
+    assert counts == ({} if last else {counter: 1})
 
 
 @pytest.mark.parametrize(("case", "step"), CRASH_POINTS)

@@ -76,13 +76,17 @@ _EXTENSIONS = {
 class Outcome(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"  # the owner already has these bytes: the existing image
+    # This very upload was stored (or quarantined) by an earlier delivery that stopped
+    # before it deleted the upload (a crash, a timeout, a notification sent twice): not
+    # a duplicate, not a second rejection, and not counted again.
+    REDELIVERED = "redelivered"
     REJECTED = "rejected"  # quarantined, with a rejected record
     GONE = "gone"  # the upload is no longer there: an earlier delivery finished
 
 
-# The API's activity metrics count each upload once, when its outcome is final (a
-# redelivery ends GONE or DUPLICATE of its own image, hence counted at most twice as a
-# duplicate, never twice as uploaded).
+# The API's activity metrics count each upload once, when its outcome is final (see
+# ``IngestResult.counted_as``: issue 19 found redeliveries counted as duplicates nobody
+# sent).
 _DAILY_COUNTERS = {
     Outcome.STORED: "uploaded",
     Outcome.DUPLICATE: "duplicates",
@@ -98,6 +102,17 @@ class IngestResult:
     bytes_in: int = 0
     bytes_out: int = 0
     rejection_code: str | None = None  # RejectedImage.code, for metrics
+
+    @property
+    def counted_as(self) -> Outcome | None:
+        """What the metrics count this delivery as. A redelivery finishes what an
+        earlier delivery stopped short of, counting included (counts come after the
+        upload's deletion, so the earlier one never counted): as the upload's stored
+        or rejected outcome. A delivery that found the upload gone counts nothing."""
+        if self.outcome is Outcome.REDELIVERED and self.image is not None:
+            rejected = self.image.state is ImageState.REJECTED
+            return Outcome.REJECTED if rejected else Outcome.STORED
+        return None if self.outcome in (Outcome.GONE, Outcome.REDELIVERED) else self.outcome
 
 
 def image_id(owner: str, content: str) -> str:
@@ -154,9 +169,10 @@ class IngestService:
         raise AssertionError("unreachable")
 
     def _count(self, result: IngestResult) -> None:
-        counter = _DAILY_COUNTERS.get(result.outcome)
-        if counter is None:
+        counted = result.counted_as
+        if counted is None:
             return
+        counter = _DAILY_COUNTERS[counted]
         try:
             self.repository.add_daily_counts(self.clock().date(), {counter: 1})
         except ShelflifeError as e:
@@ -199,6 +215,11 @@ class IngestService:
         existing = self.repository.find_image(image)
         if existing is not None and existing.state is ImageState.ACTIVE:
             self._delete_upload(upload)
+            again = existing.source_key == upload.key
+            if again:
+                return IngestResult(
+                    upload, Outcome.REDELIVERED, existing, len(data), existing.stored_size
+                )
             return IngestResult(upload, Outcome.DUPLICATE, existing, bytes_in=len(data))
         try:
             compressed = compress(data, self.policy)
@@ -207,13 +228,12 @@ class IngestService:
         stored_sha256 = sha256_hex(compressed.data)
         claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
         claim = self._put(claim, compressed)
-        # Active from now on; the policy schedules its promotion out of TEMP.
+        # Active from now on, made so by this upload (which may have finished another
+        # upload's claim of the same bytes: that one is then the duplicate); the policy
+        # schedules its promotion out of TEMP.
+        live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": upload.key}
         active = self.repository.replace_image(
-            claim,
-            scheduled(
-                claim.model_copy(update={"state": ImageState.ACTIVE, "placed_at": self.clock()}),
-                self.settings,
-            ),
+            claim, scheduled(claim.model_copy(update=live), self.settings)
         )
         self._delete_upload(upload)
         return IngestResult(
@@ -304,7 +324,7 @@ class IngestService:
         image = image_id(where.owner, original_sha256)
         if existing is None:
             existing = self.repository.find_image(image)
-        record = self._quarantine(
+        quarantined = self._quarantine(
             upload,
             where,
             image,
@@ -314,10 +334,11 @@ class IngestService:
             original_sha256=original_sha256,
             source_format=sniff_format(data),
         )
-        if record is None:
+        if quarantined is None:
             return IngestResult(upload, Outcome.GONE)
+        record, outcome = quarantined
         return IngestResult(
-            upload, Outcome.REJECTED, record, bytes_in=len(data), rejection_code=rejection.code
+            upload, outcome, record, bytes_in=len(data), rejection_code=rejection.code
         )
 
     def _reject_unread(
@@ -326,7 +347,7 @@ class IngestService:
         """Reject without reading the bytes (too large, or unreadable): the id comes
         from the object's key and ETag instead of its hash."""
         image = image_id(where.owner, f"{upload.bucket}/{upload.key}#{upload.etag or ''}")
-        record = self._quarantine(
+        quarantined = self._quarantine(
             upload,
             where,
             image,
@@ -334,9 +355,10 @@ class IngestService:
             self.repository.find_image(image),
             original_size=upload.size or 0,
         )
-        if record is None:
+        if quarantined is None:
             return IngestResult(upload, Outcome.GONE)
-        return IngestResult(upload, Outcome.REJECTED, record, rejection_code=rejection.code)
+        record, outcome = quarantined
+        return IngestResult(upload, outcome, record, rejection_code=rejection.code)
 
     def _quarantine(
         self,
@@ -349,11 +371,14 @@ class IngestService:
         original_size: int,
         original_sha256: str | None = None,
         source_format: str | None = None,
-    ) -> ImageRecord | None:
+    ) -> tuple[ImageRecord, Outcome] | None:
         """Keep the original under the quarantine prefix, record why, then delete the
-        upload. The same bytes rejected again share one quarantined copy and record.
-        None if the upload is gone before it could be copied."""
-        if existing is not None and existing.state is ImageState.REJECTED:
+        upload. The same bytes rejected again share one quarantined copy and record,
+        whose ``source_key`` names the latest upload of them: ``REDELIVERED`` when that
+        is this upload (an earlier delivery stopped before deleting it), else
+        ``REJECTED``. None if the upload is gone before it could be copied."""
+        rejected_before = existing is not None and existing.state is ImageState.REJECTED
+        if existing is not None and rejected_before:
             key = existing.quarantine_key or self._quarantine_key(where, image)
         else:
             key = self._quarantine_key(where, image)
@@ -361,8 +386,15 @@ class IngestService:
             self.uploads.copy(upload.bucket, upload.key, upload.bucket, key)
         except ObjectNotFound:
             return None
-        record = existing
-        if existing is None or existing.state is not ImageState.REJECTED:
+        if existing is not None and rejected_before:
+            outcome = Outcome.REDELIVERED if existing.source_key == upload.key else Outcome.REJECTED
+            record = existing
+            if outcome is Outcome.REJECTED:
+                record = self.repository.replace_image(
+                    existing, existing.model_copy(update={"source_key": upload.key})
+                )
+        else:
+            outcome = Outcome.REJECTED
             record = self._write(
                 existing,
                 ImageRecord(
@@ -376,11 +408,12 @@ class IngestService:
                     uploaded_at=self.clock(),
                     rejection_reason=rejection.reason,
                     quarantine_key=key,
+                    source_key=upload.key,
                 ),
             )
         self._delete_upload(upload)
         logger.warning("upload %s rejected: %s", upload.key, rejection.reason)
-        return record
+        return record, outcome
 
     @staticmethod
     def _quarantine_key(where: UploadKey, image: str) -> str:

@@ -200,6 +200,7 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         else None,
         rejection_reason=image.rejection_reason,
         quarantine_key=image.quarantine_key,
+        source_key=image.source_key,
         expires_at=image.expires_at,
         released=released or None,
     )

@@ -145,6 +145,7 @@ class ImageModel(Model):
     location_bucket = UnicodeAttribute(null=True)
     rejection_reason = UnicodeAttribute(null=True)
     quarantine_key = UnicodeAttribute(null=True)
+    source_key = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     # How many objects this write let go of (``records.released_objects``), on the write
     # that did it only: the cleanup function's stream filter selects these changes.

@@ -117,6 +117,9 @@ class ImageRecord(_Record):
     rejection_reason: str | None = None
     # Rejected uploads: the key of the original in the upload bucket's quarantine.
     quarantine_key: str | None = None
+    # The upload (its key in the upload bucket) that made this image live: that upload
+    # delivered again is not a duplicate (None for images from before it was kept).
+    source_key: str | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
     # Optimistic lock: the repository refuses a write based on a stale read.
     version: int | None = None
