@@ -166,7 +166,19 @@ def shelflife_local(folder: Path, *options: str) -> Iterator[list[str]]:
     """``shelflife local`` started in ``folder`` in a session of its own, until the
     stack is up; then Ctrl-C as a terminal sends it, to the whole process group (moto's
     server too). Yields the list its output goes into once it has ended cleanly."""
-    command = [sys.executable, "-m", "shelflife_tools.cli", "local", "--port", "0", *options]
+    # As a shell in a terminal starts it: Ctrl-C raises KeyboardInterrupt. A test run
+    # started in the background from a script inherits SIGINT ignored, and Python then
+    # keeps ignoring it; the command would never see the Ctrl-C this test sends.
+    command = [
+        sys.executable,
+        "-c",
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('shelflife_tools.cli', run_name='__main__')",
+        "local",
+        "--port",
+        "0",
+        *options,
+    ]
     process = subprocess.Popen(
         command,
         cwd=folder,
