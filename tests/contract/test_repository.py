@@ -18,6 +18,7 @@ from shelflife.table.records import (
     BucketStatus,
     CleanupStatus,
     CleanupTask,
+    DailyCounts,
     ImageAction,
     ImageRecord,
     ImageState,
@@ -524,3 +525,33 @@ def test_unknown_daily_counter_is_refused(repo: Repository) -> None:
     with pytest.raises(InvalidArgument, match="unknown daily counters"):
         repo.add_daily_counts(NOW.date(), {"uplaoded": 1})
     assert repo.daily_counts(NOW.date()) == []
+
+
+def test_an_image_write_adds_its_daily_counts_in_the_same_write(repo: Repository) -> None:
+    # Issue 19: ingest counts an upload with the write that records it, so a crash or a
+    # redelivery can neither lose the count nor make it twice.
+    repo.add_bucket(bucket())
+    day = NOW.date()
+    pending = repo.add_image(
+        image(state=ImageState.PENDING), counts=DailyCounts(day=day, counts={"uploaded": 0})
+    )
+    live = repo.replace_image(
+        pending,
+        pending.model_copy(update={"state": ImageState.ACTIVE}),
+        counts=DailyCounts(day=day, counts={"uploaded": 1}),
+    )
+
+    with pytest.raises(Conflict):  # refused: counts nothing either
+        repo.replace_image(
+            pending,
+            pending.model_copy(update={"state": ImageState.ACTIVE}),
+            counts=DailyCounts(day=day, counts={"uploaded": 1}),
+        )
+    with pytest.raises(Conflict):
+        repo.add_image(image(), counts=DailyCounts(day=day, counts={"rejected": 1}))
+    with pytest.raises(InvalidArgument, match="unknown daily counters"):
+        repo.replace_image(live, live, counts=DailyCounts(day=day, counts={"uplaoded": 1}))
+
+    (today,) = repo.daily_counts(day)
+    assert (today.counts["uploaded"], today.counts["rejected"]) == (1, 0)
+    assert counters(repo) == (100, 1)

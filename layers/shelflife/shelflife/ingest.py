@@ -52,7 +52,13 @@ from shelflife.imaging import (
 from shelflife.placement import Placement, utc_now
 from shelflife.policy import scheduled
 from shelflife.settings import Settings, TierName
-from shelflife.table.records import ImageRecord, ImageState, Location, placement_key
+from shelflife.table.records import (
+    DailyCounts,
+    ImageRecord,
+    ImageState,
+    Location,
+    placement_key,
+)
 from shelflife.table.repository import Repository
 from shelflife.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
 
@@ -84,16 +90,6 @@ class Outcome(StrEnum):
     GONE = "gone"  # the upload is no longer there: an earlier delivery finished
 
 
-# The API's activity metrics count each upload once, when its outcome is final (see
-# ``IngestResult.counted_as``: issue 19 found redeliveries counted as duplicates nobody
-# sent).
-_DAILY_COUNTERS = {
-    Outcome.STORED: "uploaded",
-    Outcome.DUPLICATE: "duplicates",
-    Outcome.REJECTED: "rejected",
-}
-
-
 @dataclass(frozen=True)
 class IngestResult:
     upload: Upload
@@ -105,10 +101,11 @@ class IngestResult:
 
     @property
     def counted_as(self) -> Outcome | None:
-        """What the metrics count this delivery as. A redelivery finishes what an
-        earlier delivery stopped short of, counting included (counts come after the
-        upload's deletion, so the earlier one never counted): as the upload's stored
-        or rejected outcome. A delivery that found the upload gone counts nothing."""
+        """What the function's metrics (published when an invocation ends) count this
+        delivery as. A redelivery finishes what an earlier invocation stopped short of,
+        its metrics included: as the upload's stored or rejected outcome. A delivery
+        that found the upload gone counts nothing. (The table's daily counters are
+        written with the records themselves: see ``IngestService._count``.)"""
         if self.outcome is Outcome.REDELIVERED and self.image is not None:
             rejected = self.image.state is ImageState.REJECTED
             return Outcome.REJECTED if rejected else Outcome.STORED
@@ -169,16 +166,21 @@ class IngestService:
         raise AssertionError("unreachable")
 
     def _count(self, result: IngestResult) -> None:
-        counted = result.counted_as
-        if counted is None:
+        """A duplicate in the day's activity counters. Stored and rejected uploads are
+        counted in the very write that records them, so exactly once whatever crashes
+        or redeliveries come; a duplicate writes no record, so it is counted after its
+        upload is deleted: at most once."""
+        if result.outcome is not Outcome.DUPLICATE:
             return
-        counter = _DAILY_COUNTERS[counted]
         try:
-            self.repository.add_daily_counts(self.clock().date(), {counter: 1})
+            self.repository.add_daily_counts(self.clock().date(), {"duplicates": 1})
         except ShelflifeError as e:
-            # Activity metrics only: the upload is placed, a lost count must not make
-            # the event be delivered again.
-            logger.warning("daily count of %s not added: %s", result.outcome.value, e)
+            # Activity metrics only: a lost count must not make the event be delivered
+            # again (the upload is gone already).
+            logger.warning("daily count of a duplicate not added: %s", e)
+
+    def _counts(self, counter: str) -> DailyCounts:
+        return DailyCounts(day=self.clock().date(), counts={counter: 1})
 
     # ---- the steps ---------------------------------------------------------------
 
@@ -233,7 +235,9 @@ class IngestService:
         # schedules its promotion out of TEMP.
         live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": upload.key}
         active = self.repository.replace_image(
-            claim, scheduled(claim.model_copy(update=live), self.settings)
+            claim,
+            scheduled(claim.model_copy(update=live), self.settings),
+            counts=self._counts("uploaded"),
         )
         self._delete_upload(upload)
         return IngestResult(
@@ -391,7 +395,9 @@ class IngestService:
             record = existing
             if outcome is Outcome.REJECTED:
                 record = self.repository.replace_image(
-                    existing, existing.model_copy(update={"source_key": upload.key})
+                    existing,
+                    existing.model_copy(update={"source_key": upload.key}),
+                    counts=self._counts("rejected"),
                 )
         else:
             outcome = Outcome.REJECTED
@@ -410,6 +416,7 @@ class IngestService:
                     quarantine_key=key,
                     source_key=upload.key,
                 ),
+                counts=self._counts("rejected"),
             )
         self._delete_upload(upload)
         logger.warning("upload %s rejected: %s", upload.key, rejection.reason)
@@ -421,13 +428,19 @@ class IngestService:
 
     # ---- helpers -----------------------------------------------------------------
 
-    def _write(self, existing: ImageRecord | None, record: ImageRecord) -> ImageRecord:
+    def _write(
+        self,
+        existing: ImageRecord | None,
+        record: ImageRecord,
+        *,
+        counts: DailyCounts | None = None,
+    ) -> ImageRecord:
         """Add ``record``, or replace the record it supersedes (a rejected, deleted or
         stale pending one); ``Conflict`` if another delivery wrote first."""
         if existing is None:
-            return self.repository.add_image(record)
+            return self.repository.add_image(record, counts=counts)
         return self.repository.replace_image(
-            existing, record.model_copy(update={"version": existing.version})
+            existing, record.model_copy(update={"version": existing.version}), counts=counts
         )
 
     def _head_upload(self, upload: Upload) -> int | None:

@@ -116,6 +116,17 @@ _INDEX_KEYS = {
 }
 
 
+def _daily_actions(day: date, counts: Mapping[str, int]) -> list[Any]:
+    """The update that adds ``counts`` to ``day``'s counters item."""
+    # Counters outlive the metrics window that reads them (a year at most).
+    expires = datetime.combine(day + timedelta(days=DAILY_COUNT_DAYS), datetime.min.time())
+    actions: list[Any] = [
+        getattr(DailyModel, name).add(value) for name, value in sorted(counts.items())
+    ]
+    actions.append(DailyModel.expires_at.set(expires.replace(tzinfo=UTC)))
+    return actions
+
+
 def _location(
     tier: str | None, backend: str | None, bucket: str | None, key: str | None
 ) -> Location | None:
@@ -329,7 +340,10 @@ class DynamoRepository(Repository):
         return Page(items=items, cursor=_encode_cursor(results.last_evaluated_key))
 
     def _write_image(
-        self, previous: ImageRecord | None, updated: ImageRecord | None
+        self,
+        previous: ImageRecord | None,
+        updated: ImageRecord | None,
+        counts: DailyCounts | None,
     ) -> ImageRecord | None:
         image = updated or previous
         assert image is not None
@@ -353,6 +367,9 @@ class DynamoRepository(Repository):
                     ],
                     condition=BucketModel.pk.exists(),
                 )
+            if counts is not None:
+                day = DailyModel(DAILY_PK, counts.day.isoformat())
+                tx.update(day, actions=_daily_actions(counts.day, counts.counts))
         if updated is None:
             return None
         return updated.model_copy(update={"version": (updated.version or 0) + 1})
@@ -506,14 +523,8 @@ class DynamoRepository(Repository):
 
     def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
         model = DailyModel(DAILY_PK, day.isoformat())
-        # Counters outlive the metrics window that reads them (a year at most).
-        expires = datetime.combine(day + timedelta(days=DAILY_COUNT_DAYS), datetime.min.time())
-        actions: list[Any] = [
-            getattr(DailyModel, name).add(value) for name, value in sorted(counts.items())
-        ]
-        actions.append(DailyModel.expires_at.set(expires.replace(tzinfo=UTC)))
         with self._translated(f"daily counts of {day}"):
-            model.update(actions=actions)
+            model.update(actions=_daily_actions(day, counts))
 
     def daily_counts(self, since: date) -> list[DailyCounts]:
         with self._translated("daily counts"):

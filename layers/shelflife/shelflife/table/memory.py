@@ -137,7 +137,10 @@ class MemoryRepository(Repository):
         return _page(found, _uploaded, limit, cursor)
 
     def _write_image(
-        self, previous: ImageRecord | None, updated: ImageRecord | None
+        self,
+        previous: ImageRecord | None,
+        updated: ImageRecord | None,
+        counts: DailyCounts | None,
     ) -> ImageRecord | None:
         image_id = (updated or previous).id  # type: ignore[union-attr]
         with self._lock:
@@ -160,6 +163,8 @@ class MemoryRepository(Repository):
                         "object_count": bucket.object_count + change.objects,
                     }
                 )
+            if counts is not None:
+                self._daily[counts.day].update(counts.counts)
             if updated is None:
                 del self._images[image_id]
                 self.stream.append((stored, None))

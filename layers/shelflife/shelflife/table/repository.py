@@ -74,28 +74,32 @@ class Repository(ABC):
 
     # ---- images ------------------------------------------------------------------
 
-    def add_image(self, image: ImageRecord) -> ImageRecord:
-        """Record a new image and count it in its bucket. ``Conflict`` if the id exists
-        (a redelivered event), in which case nothing changes."""
+    def add_image(self, image: ImageRecord, *, counts: DailyCounts | None = None) -> ImageRecord:
+        """Record a new image and count it in its bucket (and add ``counts`` to that
+        day's activity counters, in the same write). ``Conflict`` if the id exists (a
+        redelivered event), in which case nothing changes."""
         if image.version is not None:
             raise InvalidArgument("a new image has no version yet")
-        written = self._write_image(None, image)
+        written = self._write_image(None, image, self._checked(counts))
         assert written is not None
         return written
 
-    def replace_image(self, previous: ImageRecord, updated: ImageRecord) -> ImageRecord:
+    def replace_image(
+        self, previous: ImageRecord, updated: ImageRecord, *, counts: DailyCounts | None = None
+    ) -> ImageRecord:
         """Replace ``previous`` (as read) by ``updated``; moves, state changes and
-        soft deletes move the counters with it. ``Conflict`` if the record changed
-        since ``previous`` was read."""
+        soft deletes move the counters with it, and ``counts`` are added to that day's
+        activity counters in the same write. ``Conflict`` if the record changed since
+        ``previous`` was read (nothing is counted then)."""
         self._check_pair(previous, updated)
-        written = self._write_image(previous, updated)
+        written = self._write_image(previous, updated, self._checked(counts))
         assert written is not None
         return written
 
     def remove_image(self, previous: ImageRecord) -> None:
         """Delete the record (the stream then tells cleanup to delete the object)."""
         self._check_pair(previous, None)
-        self._write_image(previous, None)
+        self._write_image(previous, None, None)
 
     def get_image(self, image_id: str) -> ImageRecord:
         image = self.find_image(image_id)
@@ -226,14 +230,23 @@ class Repository(ABC):
 
     def add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
         """Add to the counters of ``day`` (names from ``DAILY_COUNTERS``), atomically."""
-        unknown = sorted(set(counts) - set(DAILY_COUNTERS))
+        checked = self._checked(DailyCounts(day=day, counts=dict(counts)))
+        if checked is not None:
+            self._add_daily_counts(checked.day, checked.counts)
+
+    @staticmethod
+    def _checked(counts: DailyCounts | None) -> DailyCounts | None:
+        """``counts`` without its zeros (None if nothing is left); ``InvalidArgument``
+        for a name that is not a daily counter."""
+        if counts is None:
+            return None
+        unknown = sorted(set(counts.counts) - set(DAILY_COUNTERS))
         if unknown:
             raise InvalidArgument(
                 f"unknown daily counters {unknown}; valid: {', '.join(DAILY_COUNTERS)}"
             )
-        changes = {name: value for name, value in counts.items() if value}
-        if changes:
-            self._add_daily_counts(day, changes)
+        changes = {name: value for name, value in counts.counts.items() if value}
+        return DailyCounts(day=counts.day, counts=changes) if changes else None
 
     @abstractmethod
     def daily_counts(self, since: date) -> list[DailyCounts]:
@@ -247,11 +260,15 @@ class Repository(ABC):
 
     @abstractmethod
     def _write_image(
-        self, previous: ImageRecord | None, updated: ImageRecord | None
+        self,
+        previous: ImageRecord | None,
+        updated: ImageRecord | None,
+        counts: DailyCounts | None,
     ) -> ImageRecord | None:
         """Atomically: check ``previous`` is what is stored (or that nothing is, when it
         is None), store ``updated`` (or delete, when it is None) with the next version,
-        and apply ``counter_changes(previous, updated)``; raise ``Conflict`` otherwise."""
+        apply ``counter_changes(previous, updated)`` and add ``counts`` (checked, no
+        zeros) to its day's counters; raise ``Conflict`` otherwise."""
 
     @abstractmethod
     def _images_by_owner(
