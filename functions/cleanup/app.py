@@ -30,10 +30,11 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife.budget import budgeted, parse_seconds
-from shelflife.cleanup import CleanupService, Outcome, StreamChange
+from shelflife.cleanup import CleanupService, Outcome
 from shelflife.errors import InvalidArgument
 from shelflife.reconcile import TIME_MARGIN_MS, ReconcileService
 from shelflife.settings import Settings
+from shelflife.table.dynamo import stream_change
 
 settings = Settings.from_env()
 service = CleanupService.from_settings(settings)
@@ -58,7 +59,7 @@ METRICS = {
 
 def handle_record(record: DynamoDBRecord) -> None:
     try:
-        change = StreamChange.from_record(record.raw_event)
+        change = stream_change(record.raw_event)
     except InvalidArgument as e:
         # Not a stream record of this table: nothing to delete, and retrying it would
         # hold up the shard. The reconciler finds any object it might have concerned.

@@ -67,7 +67,7 @@ from shelflife.backends import (
 )
 from shelflife.backends.base import BucketPolicy, sha256_hex
 from shelflife.capacity import CapacityService
-from shelflife.cleanup import CleanupService, StreamChange
+from shelflife.cleanup import CleanupService
 from shelflife.ingest import IngestService
 from shelflife.lifecycle import LifecycleService
 from shelflife.photos import PhotoService
@@ -75,7 +75,7 @@ from shelflife.policy import accessed, soft_deleted
 from shelflife.queues import MemoryQueue
 from shelflife.reconcile import DriftKind, ReconcileReport, ReconcileService
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import stream_record
+from shelflife.table.dynamo import stream_change, stream_record
 from shelflife.table.records import BucketStatus, ImageRecord, ImageState
 from shelflife.uploads import Upload
 from tests.conftest import R2_ACCOUNT_ID, REGION
@@ -169,6 +169,7 @@ class Deployment(World):
             self.given("cleanup", steps),
             settings=self.settings,
             dead_letters=self.dead_letters,
+            read_change=stream_change,
             clock=self.clock,
         )
 
@@ -179,7 +180,7 @@ class Deployment(World):
         service = self.cleanup_service(steps)
         while self._played < len(self.repository.stream):
             old, new = self.repository.stream[self._played]
-            change = StreamChange.from_record(stream_record(f"event-{self._played}", old, new))
+            change = stream_change(stream_record(f"event-{self._played}", old, new))
             service.process(change)
             self._played += 1
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from shelflife.backends import Backends
-from shelflife.cleanup import DEAD_LETTER_SOURCE, CleanupService, Outcome, StreamChange
+from shelflife.cleanup import DEAD_LETTER_SOURCE, CleanupService, Outcome
 from shelflife.errors import InvalidArgument, RecordsExpired, Throttled
 from shelflife.policy import soft_deleted
 from shelflife.queues import MemoryQueue
 from shelflife.settings import TierName
-from shelflife.table.dynamo import stream_record
-from shelflife.table.records import CleanupStatus, ImageRecord, ImageState
+from shelflife.table.dynamo import stream_change, stream_record
+from shelflife.table.records import CleanupStatus, ImageRecord, ImageState, StreamChange
 from tests.support.crashes import FlakyStore
 from tests.support.lifecycle import World
 
@@ -34,6 +34,7 @@ def service(world: World, queue: MemoryQueue | None = None, **stores: Any) -> Cl
         Backends(world.settings, given={**given, **stores}),
         settings=world.settings,
         dead_letters=queue if queue is not None else MemoryQueue(),
+        read_change=stream_change,
         clock=lambda: world.now,
     )
 
@@ -41,7 +42,7 @@ def service(world: World, queue: MemoryQueue | None = None, **stores: Any) -> Cl
 def changes(world: World, start: int = 0) -> Iterator[StreamChange]:
     """The in-memory table's changes since ``start``, as the stream would deliver them."""
     for n, (old, new) in enumerate(world.repository.stream[start:], start):
-        yield StreamChange.from_record(stream_record(f"event-{n}", old, new))
+        yield stream_change(stream_record(f"event-{n}", old, new))
 
 
 def exists(world: World, image: ImageRecord) -> bool:
@@ -162,7 +163,7 @@ def test_a_store_that_always_fails_lands_in_the_dead_letter_queue_and_redrive_fi
     assert letter["source"] == DEAD_LETTER_SOURCE
     assert (letter["image_id"], letter["attempts"]) == (image.id, 3)
     assert letter["error"] == "Throttled: memory: delete: slow down"
-    assert StreamChange.from_record(letter["record"]) == change
+    assert stream_change(letter["record"]) == change
     health = cleanup.health()
     assert (health.status, health.dead_letters, health.failed_last_hour) == ("alarm", 1, 1)
     assert exists(world, image)
@@ -231,7 +232,7 @@ def test_redrive_leaves_messages_it_cannot_replay(world: World) -> None:
 
 def test_a_stream_record_that_is_not_one_is_refused_clearly() -> None:
     with pytest.raises(InvalidArgument, match="not a DynamoDB stream record"):
-        StreamChange.from_record({"eventName": "MODIFY"})
+        stream_change({"eventName": "MODIFY"})
 
 
 def test_cleanup_catches_up_with_a_lifecycle_move(world: World) -> None:

@@ -34,9 +34,8 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from PIL import Image
 
 from shelflife.auth import Caller
-from shelflife.cleanup import StreamChange
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import stream_record
+from shelflife.table.dynamo import stream_change, stream_record
 from shelflife.uploads import Upload
 from tests.prove.faults import UPLOADS, Deployment
 from tests.support.lifecycle import lifecycle_settings
@@ -96,7 +95,7 @@ class Redelivery(RuleBasedStateMachine):
             self.world.ingest().ingest(item.payload)
         else:
             old, new = self.world.repository.stream[item.payload]
-            change = StreamChange.from_record(stream_record(f"event-{item.payload}", old, new))
+            change = stream_change(stream_record(f"event-{item.payload}", old, new))
             self.world.cleanup_service().process(change)
 
     def collect(self, data: st.DataObject) -> None:

@@ -37,6 +37,7 @@ from shelflife.table.records import (
     CleanupTask,
     ImageRecord,
     Location,
+    StreamChange,
     released_objects,
 )
 from shelflife.table.repository import Repository
@@ -52,37 +53,6 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_SOURCE = "shelflife.cleanup"
 # Failures listed in a health report.
 RECENT_FAILURES = 20
-
-
-@dataclass(frozen=True)
-class StreamChange:
-    """One record of the table's stream, as far as cleanup cares."""
-
-    event_id: str
-    old: ImageRecord | None
-    new: ImageRecord | None
-    # The record as delivered, kept for the dead-letter queue.
-    raw: Mapping[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> StreamChange:
-        """Parse a DynamoDB stream record (Lambda's shape); ``InvalidArgument`` for one
-        that is not. Items that are not image records give ``old`` and ``new`` None."""
-        from shelflife.table.dynamo import image_from_stream
-
-        try:
-            event_id = str(record["eventID"])
-            images = record["dynamodb"]
-            old = image_from_stream(images.get("OldImage"))
-            new = image_from_stream(images.get("NewImage"))
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise InvalidArgument(f"not a DynamoDB stream record: {e!r}") from e
-        return cls(event_id=event_id, old=old, new=new, raw=record)
-
-    @property
-    def image_id(self) -> str:
-        image = self.old or self.new
-        return image.id if image is not None else "-"
 
 
 class Outcome(StrEnum):
@@ -151,6 +121,7 @@ class CleanupService:
         settings: Settings | None = None,
         dead_letters: Queue | None = None,
         stream: TableStream | None = None,
+        read_change: Callable[[Mapping[str, Any]], StreamChange] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.repository = repository
@@ -158,6 +129,9 @@ class CleanupService:
         self.settings = settings
         self.dead_letters = dead_letters
         self.stream = stream
+        # The table adapter's reader of a stream record as Lambda delivers it: the
+        # redrive reads records back from dead letters and from the stream.
+        self.read_change = read_change
         self.clock = clock
 
     @classmethod
@@ -165,7 +139,7 @@ class CleanupService:
         from shelflife.backends import Backends
         from shelflife.queues import SqsQueue
         from shelflife.streams import TableStream
-        from shelflife.table.dynamo import DynamoRepository
+        from shelflife.table.dynamo import DynamoRepository, stream_change
 
         queue_url = settings.cleanup_dead_letter_queue_url
         return cls(
@@ -174,6 +148,7 @@ class CleanupService:
             settings=settings,
             dead_letters=SqsQueue(queue_url) if queue_url else None,
             stream=TableStream(),
+            read_change=stream_change,
         )
 
     # ---- one change --------------------------------------------------------------
@@ -254,13 +229,15 @@ class CleanupService:
         report.completed += 1
 
     def _changes_in(self, body: Any) -> list[StreamChange]:
+        if self.read_change is None:
+            raise InvalidArgument("this cleanup service was built without a stream reader")
         if isinstance(body, dict) and body.get("source") == DEAD_LETTER_SOURCE:
-            return [StreamChange.from_record(body["record"])]
+            return [self.read_change(body["record"])]
         if isinstance(body, dict) and "DDBStreamBatchInfo" in body:
             if self.stream is None:
                 raise RecordsExpired("no stream reader to fetch Lambda's failed batch")
             batch = self.stream.batch(body["DDBStreamBatchInfo"])
-            return [StreamChange.from_record(record) for record in batch]
+            return [self.read_change(record) for record in batch]
         raise InvalidArgument("not a cleanup dead letter nor a stream batch description")
 
     # ---- status ------------------------------------------------------------------

@@ -52,6 +52,7 @@ from shelflife.table.records import (
     RunKind,
     RunRecord,
     RunStatus,
+    StreamChange,
     due_shard,
     released_objects,
 )
@@ -142,6 +143,19 @@ def image_from_stream(item: Mapping[str, Any] | None) -> ImageRecord | None:
     if not item or item.get("sk", {}).get("S") != IMAGE_SK:
         return None
     return image_record(ImageModel.from_raw_data(dict(item)))
+
+
+def stream_change(record: Mapping[str, Any]) -> StreamChange:
+    """A DynamoDB stream record (Lambda's shape) as the change of image records it
+    shows; ``InvalidArgument`` for one that is not a stream record."""
+    try:
+        event_id = str(record["eventID"])
+        images = record["dynamodb"]
+        old = image_from_stream(images.get("OldImage"))
+        new = image_from_stream(images.get("NewImage"))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise InvalidArgument(f"not a DynamoDB stream record: {e!r}") from e
+    return StreamChange(event_id=event_id, old=old, new=new, raw=record)
 
 
 def image_record(model: ImageModel) -> ImageRecord:

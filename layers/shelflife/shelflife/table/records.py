@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -237,6 +239,24 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     # Opaque; pass it back to get the next page. None after the last page.
     cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """One change of one record, as the table's stream shows it: the image records
+    before and after (None for no image, or an item that is not an image record), and
+    the record as delivered, kept for the dead-letter queue. The table adapter reads
+    them (``table.dynamo.stream_change``); cleanup acts on them."""
+
+    event_id: str
+    old: ImageRecord | None
+    new: ImageRecord | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def image_id(self) -> str:
+        image = self.old or self.new
+        return image.id if image is not None else "-"
 
 
 def released_objects(old: ImageRecord | None, new: ImageRecord | None) -> frozenset[Location]:
