@@ -31,10 +31,8 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shelflife import __version__, dashboard
+from shelflife import __version__, dashboard, wiring
 from shelflife.auth import Caller, caller_from_claims
-from shelflife.backends import Backends
-from shelflife.cleanup import CleanupService
 from shelflife.errors import (
     Conflict,
     Forbidden,
@@ -45,10 +43,8 @@ from shelflife.errors import (
     StorageError,
     TooLarge,
 )
-from shelflife.operations import LambdaInvoker, OperationFailed, Operations
-from shelflife.photos import PhotoService
+from shelflife.operations import OperationFailed
 from shelflife.placement import utc_now
-from shelflife.queues import SqsQueue
 from shelflife.schemas import (
     BreakdownResponse,
     BucketsResponse,
@@ -80,27 +76,17 @@ from shelflife.schemas import (
     UsageResponse,
 )
 from shelflife.settings import Settings
-from shelflife.stats import MAX_METRIC_DAYS, StatsService
-from shelflife.table.dynamo import DynamoRepository
+from shelflife.stats import MAX_METRIC_DAYS
 from shelflife.table.records import RunKind
 from shelflife.uploads import PLAIN_ID
 
 settings = Settings.from_env()
-repository = DynamoRepository.from_settings(settings)
-backends = Backends(settings)
-photos = PhotoService(settings, repository, backends)
-cleanup = CleanupService(
-    repository,
-    backends,
-    settings=settings,
-    dead_letters=(
-        SqsQueue(settings.cleanup_dead_letter_queue_url)
-        if settings.cleanup_dead_letter_queue_url
-        else None
-    ),
-)
-stats = StatsService(settings, repository, cleanup_health=cleanup.health)
-operations = Operations(settings, LambdaInvoker())
+services = wiring.api(settings)
+repository = services.repository
+photos = services.photos
+cleanup = services.cleanup
+stats = services.stats
+operations = services.operations
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

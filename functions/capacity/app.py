@@ -17,12 +17,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shelflife.capacity import CapacityReport, CapacityService
+from shelflife import wiring
+from shelflife.capacity import CapacityReport
 from shelflife.errors import InvalidArgument
 from shelflife.settings import Settings, TierName
 
 settings = Settings.from_env()
-service = CapacityService.from_settings(settings)
+service = wiring.capacity(settings)
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

@@ -29,15 +29,17 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shelflife import wiring
 from shelflife.budget import budgeted, parse_seconds
-from shelflife.cleanup import CleanupService, Outcome
+from shelflife.cleanup import Outcome
 from shelflife.errors import InvalidArgument
 from shelflife.reconcile import TIME_MARGIN_MS, ReconcileService
 from shelflife.settings import Settings
 from shelflife.table.dynamo import stream_change
 
 settings = Settings.from_env()
-service = CleanupService.from_settings(settings)
+service = wiring.cleanup(settings)
+# The same table and stores as cleanup's: the reconciler is the other deleter.
 reconciler = ReconcileService(settings, service.repository, service.backends)
 logger = Logger()
 metrics = Metrics()

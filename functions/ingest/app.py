@@ -21,12 +21,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shelflife.ingest import IngestResult, IngestService, Outcome
+from shelflife import wiring
+from shelflife.ingest import IngestResult, Outcome
 from shelflife.settings import Settings
 from shelflife.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
 
 settings = Settings.from_env()
-service = IngestService.from_settings(settings)
+service = wiring.ingest(settings)
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

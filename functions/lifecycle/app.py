@@ -37,19 +37,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shelflife import wiring
 from shelflife.budget import budgeted, parse_seconds
-from shelflife.continuation import QueueContinuation
 from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import LifecycleReport, LifecycleService
+from shelflife.lifecycle import LifecycleReport
 from shelflife.settings import Settings
 
 settings = Settings.from_env()
-service = LifecycleService.from_settings(settings)
-continuation = (
-    QueueContinuation(settings.lifecycle_continuation_queue_url)
-    if settings.lifecycle_continuation_queue_url
-    else None
-)
+service = wiring.lifecycle(settings)
+continuation = wiring.lifecycle_continuation(settings)
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()

@@ -47,10 +47,24 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imports(path: Path, module: str) -> Iterator[str]:
-    """Every module ``path`` imports, wherever in the file (relative imports resolved)."""
+def _type_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:``: imports for annotations only."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            hidden |= {id(inner) for child in node.body for inner in ast.walk(child)}
+    return hidden
+
+
+def imports(path: Path, module: str, *, at_run_time: bool = False) -> Iterator[str]:
+    """Every module ``path`` imports, wherever in the file (relative imports resolved);
+    ``at_run_time``: leave out what only type checking imports."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    hidden = _type_only(tree) if at_run_time else set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -123,8 +137,32 @@ def test_no_two_modules_import_each_other() -> None:
     edges = graph()
     # The graph holds what the files import, nested imports included.
     assert "shelflife.table.records" in edges["shelflife.ingest"]
-    assert "shelflife.table.dynamo" in edges["shelflife.cleanup"]  # inside from_settings
+    assert "shelflife.table.dynamo" in edges["shelflife.wiring"]
     assert circles(edges) == []
+
+
+# The services: they take their collaborators in their constructors (wiring builds them).
+SERVICES = {
+    "shelflife.capacity",
+    "shelflife.cleanup",
+    "shelflife.ingest",
+    "shelflife.lifecycle",
+    "shelflife.photos",
+    "shelflife.placement",
+    "shelflife.reconcile",
+    "shelflife.stats",
+}
+
+
+def test_no_service_builds_or_imports_a_provider_adapter() -> None:
+    # Before issue 20 five services built their adapters in a from_settings, importing
+    # them inside the function body; shelflife.wiring does it for all now.
+    known = modules()
+    for module in sorted(SERVICES):
+        used = set(imports(known[module], module, at_run_time=True))
+        assert not used & ADAPTERS, (module, sorted(used & ADAPTERS))
+    wired = set(imports(known["shelflife.wiring"], "shelflife.wiring"))
+    assert {"shelflife.table.dynamo", "shelflife.queues", "shelflife.streams"} <= wired
 
 
 @pytest.mark.parametrize(

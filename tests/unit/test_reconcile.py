@@ -20,7 +20,8 @@ from shelflife.backends import MemoryBackend
 from shelflife.backends.base import sha256_hex
 from shelflife.errors import Conflict, InvalidArgument
 from shelflife.policy import soft_deleted
-from shelflife.reconcile import Progress, ReconcileReport, ReconcileService, main
+from shelflife.reconcile import Progress, ReconcileReport, ReconcileService
+from shelflife.reconcile_command import main
 from shelflife.settings import BackendName, TierName
 from shelflife.table.dynamo import DynamoRepository
 from shelflife.table.records import ImageRecord, ImageState, RunKind, RunStatus
@@ -388,7 +389,7 @@ def test_every_backend_and_the_dynamodb_table_reconcile_alike() -> None:
 def test_the_module_runs_as_a_command() -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SHELFLIFE_")}
 
-    done = run_module("shelflife.reconcile", "--json", env=environment, timeout=60)
+    done = run_module("shelflife.reconcile_command", "--json", env=environment, timeout=60)
 
     # No SHELFLIFE_* environment: a clear configuration error naming the variable.
     assert done.returncode == 2

@@ -148,13 +148,6 @@ class CapacityService:
         self.clock = clock
         self.placement = Placement(repository, settings, backends, clock=clock)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CapacityService:
-        from shelflife.backends import Backends
-        from shelflife.table.dynamo import DynamoRepository
-
-        return cls(settings, DynamoRepository.from_settings(settings), Backends(settings))
-
     # ---- the check -----------------------------------------------------------------
 
     def check(self, *, dry_run: bool = False) -> CapacityReport:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from shelflife.errors import BucketNotFound, InvalidArgument, RecordsExpired
 from shelflife.placement import utc_now
-from shelflife.queues import Queue, QueuedMessage
 from shelflife.settings import Settings
 from shelflife.table.records import (
     CleanupStatus,
@@ -44,6 +43,7 @@ from shelflife.table.repository import Repository
 
 if TYPE_CHECKING:
     from shelflife.backends import Backends
+    from shelflife.queues import Queue, QueuedMessage
     from shelflife.streams import TableStream
 
 logger = logging.getLogger(__name__)
@@ -133,23 +133,6 @@ class CleanupService:
         # redrive reads records back from dead letters and from the stream.
         self.read_change = read_change
         self.clock = clock
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CleanupService:
-        from shelflife.backends import Backends
-        from shelflife.queues import SqsQueue
-        from shelflife.streams import TableStream
-        from shelflife.table.dynamo import DynamoRepository, stream_change
-
-        queue_url = settings.cleanup_dead_letter_queue_url
-        return cls(
-            DynamoRepository.from_settings(settings),
-            Backends(settings),
-            settings=settings,
-            dead_letters=SqsQueue(queue_url) if queue_url else None,
-            stream=TableStream(),
-            read_change=stream_change,
-        )
 
     # ---- one change --------------------------------------------------------------
 

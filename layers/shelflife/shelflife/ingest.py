@@ -144,12 +144,6 @@ class IngestService:
         self.clock = clock
         self.placement = Placement(repository, settings, backends, clock=clock)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> IngestService:
-        from shelflife.table.dynamo import DynamoRepository
-
-        return cls(settings, DynamoRepository.from_settings(settings), Backends(settings))
-
     def ingest(self, upload: Upload) -> IngestResult:
         """Process one upload. Raises only what a retry may cure (throttling, a backend
         down, no bucket left); bad input is a ``REJECTED`` result, not an error."""

@@ -221,13 +221,6 @@ class LifecycleService:
             repository, settings, backends, clock=clock, cache_seconds=PLACEMENT_CACHE_SECONDS
         )
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LifecycleService:
-        from shelflife.backends import Backends
-        from shelflife.table.dynamo import DynamoRepository
-
-        return cls(settings, DynamoRepository.from_settings(settings), Backends(settings))
-
     # ---- runs ----------------------------------------------------------------------
 
     def run(
