@@ -40,11 +40,11 @@ os.environ.update(
 from moto import mock_aws
 
 from bench.aws import observed_calls
-from shelflife.backends import Backends, S3Backend
-from shelflife.capacity import CapacityService
+from shelflife.adapters.backends import ProviderBackends, S3Backend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.adapters.table.models import IMAGE_SK, ImageModel, image_pk, location_bucket
+from shelflife.services.capacity import CapacityService
 from shelflife.settings import Settings, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.models import IMAGE_SK, ImageModel, image_pk, location_bucket
 from shelflife_tools.local import moto_quirks
 from tests.support.template import create_table_from_template
 
@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         repository = DynamoRepository(TABLE, region=REGION)
         s3 = S3Backend.from_settings(settings)
-        service = CapacityService(settings, repository, Backends(settings, given={"s3": s3}))
+        service = CapacityService(
+            settings, repository, ProviderBackends(settings, given={"s3": s3})
+        )
         for tier in TierName:
             s3.create_bucket(settings.tier(tier).bucket, service.placement.bucket_policy(tier))
         service.check()

@@ -1,4 +1,4 @@
-"""Compression benchmark: shelflife.imaging.compress against a naive Pillow pipeline and
+"""Compression benchmark: shelflife.domain.imaging.compress against a naive Pillow pipeline and
 pyvips, on every raster image of ../shared/corpus plus 12 and 24 MP images made from
 the corpus's largest real photo.
 
@@ -39,8 +39,8 @@ import PIL
 import pyvips
 from PIL import Image, ImageCms, ImageOps
 
-from shelflife.errors import RejectedImage
-from shelflife.imaging import compress
+from shelflife.domain.errors import RejectedImage
+from shelflife.domain.imaging import compress
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -48,14 +48,14 @@ import boto3
 from moto import mock_aws
 
 from bench.aws import observed_calls
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.lifecycle import LifecycleService
-from shelflife.policy import scheduled
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.adapters.table.models import ImageModel
+from shelflife.domain.policy import scheduled
+from shelflife.domain.records import ImageRecord, Location
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.services.lifecycle import LifecycleService
 from shelflife.settings import BackendName, Settings, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.models import ImageModel
-from shelflife.table.records import ImageRecord, Location
 from tests.support.template import create_table_from_template
 
 REGION = "eu-west-1"
@@ -177,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
             storage.create_bucket(name, BucketPolicy(tier=tier.value))
         repository = DynamoRepository(TABLE, region=REGION)
         service = LifecycleService(
-            settings, repository, Backends(settings, given={"memory": storage}), clock=lambda: NOW
+            settings,
+            repository,
+            ProviderBackends(settings, given={"memory": storage}),
+            clock=lambda: NOW,
         )
         for tier in (TierName.TEMP, TierName.HOT):
             service.placement.buckets(tier)

@@ -4,7 +4,7 @@ Routes are here; everything they do is a service of the layer: ``PhotoService`` 
 a user's photos and uploads, ``StatsService`` for stats, metrics, tiers and buckets,
 ``Operations`` for the admin runs (executed by the functions that own them),
 ``CleanupService.health`` and the dashboard. Request bodies, query and path parameters
-are validated by Powertools against the pydantic models of ``shelflife.schemas``, which
+are validated by Powertools against the pydantic models of ``functions.api.schemas``, which
 also make the OpenAPI document (``GET /openapi.json``).
 
 Errors answer ``{"error": {"code", "message"}}`` with 400/401/403/404/409/413/422/503,
@@ -31,21 +31,27 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shelflife import __version__, dashboard, wiring
-from shelflife.auth import Caller, caller_from_claims
-from shelflife.errors import (
+from shelflife import __version__, wiring
+from shelflife.domain.auth import Caller, caller_from_claims
+from shelflife.domain.clock import utc_now
+from shelflife.domain.errors import (
     Conflict,
     Forbidden,
     InvalidArgument,
     NotAuthenticated,
+    OperationFailed,
     RecordNotFound,
     ShelflifeError,
     StorageError,
     TooLarge,
 )
-from shelflife.operations import OperationFailed
-from shelflife.placement import utc_now
-from shelflife.schemas import (
+from shelflife.domain.records import RunKind
+from shelflife.domain.uploads import PLAIN_ID
+from shelflife.services.stats import MAX_METRIC_DAYS
+from shelflife.settings import Settings
+
+from . import dashboard
+from .schemas import (
     BreakdownResponse,
     BucketsResponse,
     CleanupStatus,
@@ -75,10 +81,6 @@ from shelflife.schemas import (
     UploadResponse,
     UsageResponse,
 )
-from shelflife.settings import Settings
-from shelflife.stats import MAX_METRIC_DAYS
-from shelflife.table.records import RunKind
-from shelflife.uploads import PLAIN_ID
 
 settings = Settings.from_env()
 services = wiring.api(settings)

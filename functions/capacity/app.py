@@ -18,8 +18,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
-from shelflife.capacity import CapacityReport
-from shelflife.errors import InvalidArgument
+from shelflife.domain.errors import InvalidArgument
+from shelflife.services.capacity import CapacityReport
 from shelflife.settings import Settings, TierName
 
 settings = Settings.from_env()

@@ -9,7 +9,7 @@ Events (events/cleanup/):
 - ``{"action": "redrive", "max_messages": int?}`` (redrive.json);
 - ``{"action": "status"}`` (status.json);
 - ``{"action": "reconcile", "fix": bool, "adopt": bool, "run_id": str?, "max_seconds":
-  int?}`` (reconcile.json): a reconciliation (``shelflife.reconcile``), started or, with
+  int?}`` (reconcile.json): a reconciliation (``shelflife.services.reconcile``), started or, with
   ``run_id``, continued; the API's admin route runs it here, beside the other place
   objects are deleted.
 """
@@ -30,12 +30,11 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
-from shelflife.budget import budgeted, parse_seconds
-from shelflife.cleanup import Outcome
-from shelflife.errors import InvalidArgument
-from shelflife.reconcile import TIME_MARGIN_MS, ReconcileService
+from shelflife.domain.budget import budgeted, parse_seconds
+from shelflife.domain.errors import InvalidArgument
+from shelflife.services.cleanup import Outcome
+from shelflife.services.reconcile import TIME_MARGIN_MS, ReconcileService
 from shelflife.settings import Settings
-from shelflife.table.dynamo import stream_change
 
 settings = Settings.from_env()
 service = wiring.cleanup(settings)
@@ -61,7 +60,7 @@ METRICS = {
 
 def handle_record(record: DynamoDBRecord) -> None:
     try:
-        change = stream_change(record.raw_event)
+        change = service.change(record.raw_event)
     except InvalidArgument as e:
         # Not a stream record of this table: nothing to delete, and retrying it would
         # hold up the shard. The reconciler finds any object it might have concerned.

@@ -22,9 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
-from shelflife.ingest import IngestResult, Outcome
+from shelflife.domain.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
+from shelflife.services.ingest import IngestResult, Outcome
 from shelflife.settings import Settings
-from shelflife.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
 
 settings = Settings.from_env()
 service = wiring.ingest(settings)

@@ -38,9 +38,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
-from shelflife.budget import budgeted, parse_seconds
-from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import LifecycleReport
+from shelflife.domain.budget import budgeted, parse_seconds
+from shelflife.domain.errors import InvalidArgument
+from shelflife.services.lifecycle import LifecycleReport
 from shelflife.settings import Settings
 
 settings = Settings.from_env()

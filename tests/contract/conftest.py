@@ -12,8 +12,14 @@ import requests
 from b2sdk.v2 import b2_url_encode
 from moto import mock_aws
 
-from shelflife.backends import B2Backend, MemoryBackend, R2Backend, S3Backend, StorageBackend
-from shelflife.backends.base import BucketPolicy
+from shelflife.adapters.backends import (
+    B2Backend,
+    MemoryBackend,
+    R2Backend,
+    S3Backend,
+    StorageBackend,
+)
+from shelflife.domain.storage import BucketPolicy
 from tests.conftest import R2_ACCOUNT_ID, REGION
 
 BACKEND_NAMES = ["s3", "r2", "b2", "memory"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from b2sdk.v2.exception import ServiceError, StorageCapExceeded, TooManyRequests
 
-from shelflife.backends import B2Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import (
+from shelflife.adapters.backends import B2Backend
+from shelflife.domain.errors import (
     BackendUnavailable,
     BucketFull,
     ChecksumMismatch,
     ObjectNotFound,
     Throttled,
 )
+from shelflife.domain.storage import BucketPolicy
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from shelflife.backends import MemoryBackend
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import ChecksumMismatch, PermissionDenied
+from shelflife.adapters.backends import MemoryBackend
+from shelflife.domain.errors import ChecksumMismatch, PermissionDenied
+from shelflife.domain.storage import BucketPolicy
 
 
 def test_urls_expire_and_cannot_be_altered() -> None:

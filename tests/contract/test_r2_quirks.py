@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from shelflife.backends import R2Backend
-from shelflife.backends.base import BucketPolicy
+from shelflife.adapters.backends import R2Backend
+from shelflife.domain.storage import BucketPolicy
 from tests.conftest import R2_ACCOUNT_ID
 
 

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from moto import mock_aws
 
-from shelflife.errors import Conflict, InvalidArgument, RecordNotFound
-from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import (
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
+from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
     CleanupStatus,
@@ -27,7 +26,8 @@ from shelflife.table.records import (
     RunRecord,
     RunStatus,
 )
-from shelflife.table.repository import Repository
+from shelflife.domain.repository import Repository
+from shelflife.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.template import create_table_from_template
 

@@ -13,9 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from shelflife.backends import S3Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import (
+from shelflife.adapters.backends import S3Backend
+from shelflife.domain.errors import (
     BackendUnavailable,
     BucketNameTaken,
     BucketNotFound,
@@ -24,6 +23,7 @@ from shelflife.errors import (
     StorageError,
     Throttled,
 )
+from shelflife.domain.storage import BucketPolicy
 from tests.conftest import REGION
 
 

@@ -6,13 +6,13 @@ import hashlib
 
 import pytest
 
-from shelflife.backends.base import MAX_PRESIGN_SECONDS, BucketPolicy
-from shelflife.errors import (
+from shelflife.domain.errors import (
     BucketNotFound,
     ChecksumMismatch,
     InvalidArgument,
     ObjectNotFound,
 )
+from shelflife.domain.storage import MAX_PRESIGN_SECONDS, BucketPolicy
 from tests.contract.conftest import BackendUnderTest
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
@@ -154,7 +154,7 @@ def test_put_stream_stores_what_arrives_in_chunks(subject: BackendUnderTest) -> 
 
 
 def test_a_stream_from_one_backend_lands_in_another(subject: BackendUnderTest) -> None:
-    from shelflife.backends import MemoryBackend
+    from shelflife.adapters.backends import MemoryBackend
 
     source = MemoryBackend()
     source.create_bucket("source-bucket", BucketPolicy(tier="hot"))

@@ -55,8 +55,8 @@ def test_shelflife_imports_from_the_layer_alone(layer_python: Path) -> None:
     # at /opt/python in Lambda. The pure-Python modules import on any machine.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import shelflife, shelflife.errors;"
-        "print(shelflife.__file__); print(shelflife.errors.ObjectNotFound.__mro__[1].__name__)"
+        "import shelflife, shelflife.domain.errors as errors;"
+        "print(shelflife.__file__); print(errors.ObjectNotFound.__mro__[1].__name__)"
     )
     result = subprocess.run(
         # -B: no __pycache__ written into the build (a second run would find it).

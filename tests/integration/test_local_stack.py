@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from shelflife.backends import Backends
-from shelflife.backends.base import sha256_hex
+from shelflife.adapters.backends import ProviderBackends
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.records import ImageRecord, ImageState
+from shelflife.domain.storage import sha256_hex
 from shelflife.settings import Settings, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import ImageRecord, ImageState
 from shelflife_tools.client import ApiClient, UploadResult
 from shelflife_tools.local.stack import LocalStack
 from tests.support.corpus import CORPUS
@@ -42,7 +42,7 @@ def check_invariants(settings: Settings) -> list[ImageRecord]:
     """Every live record's object exists with its checksum, and every bucket's counters
     are the sum of its live records (invariants 1 and 4)."""
     repository = DynamoRepository.from_settings(settings)
-    backends = Backends(settings)
+    backends = ProviderBackends(settings)
     live: list[ImageRecord] = []
     for bucket in repository.list_buckets():
         page = repository.images_in_bucket(bucket.tier.value, bucket.name, limit=1000)
@@ -83,7 +83,9 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
     assert {r.id for r in live} == active
     assert {r.location.tier for r in live if r.location} == {TierName.TEMP}
     uploads = (
-        Backends(settings).get("s3").iter_objects(settings.upload_bucket or "", prefix="incoming/")
+        ProviderBackends(settings)
+        .get("s3")
+        .iter_objects(settings.upload_bucket or "", prefix="incoming/")
     )
     assert list(uploads) == []  # every upload consumed
 
@@ -96,7 +98,7 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
 
     victim = next(r for r in after if r.location)
     assert victim.location is not None
-    cold = Backends(settings).for_tier(TierName.COLD)
+    cold = ProviderBackends(settings).for_tier(TierName.COLD)
     assert cold.exists(victim.location.bucket, victim.location.key)
     assert client.request("DELETE", f"/photos/{victim.id}")["state"] == "deleted"
     stack.drain()
@@ -198,7 +200,7 @@ def test_a_sped_up_clock_ingests_each_upload_once(stack: LocalStack) -> None:
     # stored and then ingested again as a duplicate 3.5 s later. Three uploads on a
     # clock running a day a second, then the stack left running for 5 s: each upload
     # is ingested exactly once and the duplicates counter stays at zero.
-    from shelflife import clock
+    from shelflife.domain import clock
     from shelflife_tools.cli import accelerate
 
     stop = accelerate(86_400)

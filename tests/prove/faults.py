@@ -56,28 +56,28 @@ from typing import Any
 
 from moto import mock_aws
 
-from shelflife.auth import Caller
-from shelflife.backends import (
+from shelflife.adapters.backends import (
     B2Backend,
-    Backends,
     MemoryBackend,
+    ProviderBackends,
     R2Backend,
     S3Backend,
     StorageBackend,
 )
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.capacity import CapacityService
-from shelflife.cleanup import CleanupService
-from shelflife.ingest import IngestService
-from shelflife.lifecycle import LifecycleService
-from shelflife.photos import PhotoService
-from shelflife.policy import accessed, soft_deleted
-from shelflife.queues import MemoryQueue
-from shelflife.reconcile import DriftKind, ReconcileReport, ReconcileService
+from shelflife.adapters.queues import MemoryQueue
+from shelflife.adapters.table.dynamo import stream_change, stream_record
+from shelflife.domain.auth import Caller
+from shelflife.domain.policy import accessed, soft_deleted
+from shelflife.domain.records import BucketStatus, ImageRecord, ImageState
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.domain.uploads import Upload
+from shelflife.services.capacity import CapacityService
+from shelflife.services.cleanup import CleanupService
+from shelflife.services.ingest import IngestService
+from shelflife.services.lifecycle import LifecycleService
+from shelflife.services.photos import PhotoService
+from shelflife.services.reconcile import DriftKind, ReconcileReport, ReconcileService
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import stream_change, stream_record
-from shelflife.table.records import BucketStatus, ImageRecord, ImageState
-from shelflife.uploads import Upload
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.corpus import corpus_file
 from tests.support.crashes import Fault, InjectedCrash, Steps
@@ -120,12 +120,12 @@ class Deployment(World):
         super().__post_init__()
         self.stores[BackendName.S3].create_bucket(UPLOADS, BucketPolicy(tier="upload"))
 
-    def given(self, service: str, steps: Steps | None) -> Backends:
+    def given(self, service: str, steps: Steps | None) -> ProviderBackends:
         stores: dict[str, Any] = {}
         for name, store in self.stores.items():
             logged: Any = _Deletes(store, service, self.deletes)
             stores[name.value] = steps.wrap(logged, name.value) if steps else logged
-        return Backends(self.settings, given=stores)
+        return ProviderBackends(self.settings, given=stores)
 
     def table(self, steps: Steps | None) -> Any:
         return steps.wrap(self.repository, "table") if steps else self.repository

@@ -16,11 +16,12 @@ from typing import Any
 import boto3
 import pytest
 
-from shelflife.backends import S3Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.operations import InProcessInvoker, Operations
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import ImageState
+from shelflife.adapters.backends import S3Backend
+from shelflife.adapters.invocation import InProcessInvoker
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.records import ImageState
+from shelflife.domain.storage import BucketPolicy
+from shelflife.services.operations import Operations
 from tests.conftest import REGION
 from tests.support.corpus import corpus_file
 from tests.support.events import load_event, s3_put_event

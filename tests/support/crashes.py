@@ -22,8 +22,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from shelflife.backends import StorageBackend
-from shelflife.errors import BackendUnavailable, Throttled
+from shelflife.adapters.backends import StorageBackend
+from shelflife.domain.errors import BackendUnavailable, Throttled
 
 T = TypeVar("T")
 

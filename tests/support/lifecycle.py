@@ -14,21 +14,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shelflife.backends import (
+from shelflife.adapters.backends import (
     B2Backend,
-    Backends,
     MemoryBackend,
+    ProviderBackends,
     R2Backend,
     S3Backend,
     StorageBackend,
 )
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.cleanup import CleanupService
-from shelflife.lifecycle import LifecycleReport, LifecycleService
-from shelflife.policy import scheduled
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.policy import scheduled
+from shelflife.domain.records import ImageRecord, ImageState, Location
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.services.cleanup import CleanupService
+from shelflife.services.lifecycle import LifecycleReport, LifecycleService
 from shelflife.settings import BackendName, Settings, TierName
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import ImageRecord, ImageState, Location
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import Steps
 
@@ -90,12 +90,12 @@ class World:
         assert isinstance(store, MemoryBackend)
         return store
 
-    def backends(self, steps: Steps | None = None) -> Backends:
+    def backends(self, steps: Steps | None = None) -> ProviderBackends:
         given = {
             name.value: steps.wrap(store, name.value) if steps else store
             for name, store in self.stores.items()
         }
-        return Backends(self.settings, given=given)
+        return ProviderBackends(self.settings, given=given)
 
     def service(self, steps: Steps | None = None) -> LifecycleService:
         repository = steps.wrap(self.repository, "table") if steps else self.repository

@@ -104,8 +104,8 @@ def test_errors_are_documented_with_their_shape(document: dict[str, Any]) -> Non
 def test_the_documented_content_types_are_the_ones_ingest_reads() -> None:
     from typing import get_args
 
-    from shelflife.photos import CONTENT_TYPES
-    from shelflife.schemas import UploadRequest
+    from functions.api.schemas import UploadRequest
+    from shelflife.services.photos import CONTENT_TYPES
 
     documented = set(get_args(UploadRequest.model_fields["content_type"].annotation))
     assert documented == set(CONTENT_TYPES)

@@ -2,10 +2,12 @@
 imports (module level, inside functions, and under TYPE_CHECKING alike: an import hidden
 in a function body is still an arrow).
 
-Today: only the adapters talk to providers (boto3, botocore, b2sdk, pynamodb), no handler
-does, and no two modules import each other, directly or round a longer circle. The
-floors of DESIGN.md (domain, services, adapters, wiring) add their rules here as the
-layer moves into them.
+The floors (docs/ARCHITECTURE.md): ``shelflife.domain`` imports neither services nor
+adapters; ``shelflife.services`` import no adapter, not even for annotations; adapters
+import no service; only the adapters talk to providers (boto3, botocore, b2sdk,
+pynamodb); ``shelflife.wiring`` alone knows which adapter backs which port; no handler
+talks to a provider; and no two modules import each other, directly or round a longer
+circle.
 """
 
 from __future__ import annotations
@@ -24,16 +26,14 @@ PACKAGES = {
     "functions": ROOT / "functions",
 }
 PROVIDERS = ("boto3", "botocore", "b2sdk", "pynamodb")
-# The modules of the deployed layer that may talk to a provider: the adapters.
-ADAPTERS = {
-    "shelflife.backends.b2",
-    "shelflife.backends.s3",
-    "shelflife.operations",  # LambdaInvoker: the admin runs invoke the other functions
-    "shelflife.queues",
-    "shelflife.streams",
-    "shelflife.table.dynamo",
-    "shelflife.table.models",
-}
+DOMAIN = "shelflife.domain"
+SERVICES = "shelflife.services"
+ADAPTERS = "shelflife.adapters"
+WIRING = "shelflife.wiring"
+
+
+def on(module: str, floor: str) -> bool:
+    return module == floor or module.startswith(f"{floor}.")
 
 
 def modules() -> dict[str, Path]:
@@ -92,13 +92,76 @@ def test_only_the_adapters_talk_to_providers() -> None:
         if module.startswith(("shelflife.", "functions."))
         and any(name.split(".")[0] in PROVIDERS for name in imports(path, module))
     }
-    assert talking == ADAPTERS  # a new adapter is added above, on purpose
+    assert talking, "the adapters talk to providers: the test must see them"
+    assert {module for module in talking if not on(module, ADAPTERS)} == set()
+    # The adapters that talk today, so a test that stops reading imports fails here.
+    assert {"shelflife.adapters.backends.s3", "shelflife.adapters.table.dynamo"} <= talking
 
 
 def test_no_handler_imports_a_provider_sdk() -> None:
     for module, path in modules().items():
         if module.startswith("functions."):
             assert not [n for n in imports(path, module) if n.split(".")[0] in PROVIDERS], module
+
+
+def crossings(floor: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """The imports from modules of ``floor`` into any of the ``forbidden`` floors,
+    type-only imports included (an annotation names an adapter as surely as a call)."""
+    edges = graph()
+    return {
+        module: sorted(t for t in targets if any(on(t, f) for f in forbidden))
+        for module, targets in edges.items()
+        if on(module, floor) and any(on(t, f) for t in targets for f in forbidden)
+    }
+
+
+def test_the_domain_imports_no_service_no_adapter_and_no_wiring() -> None:
+    assert crossings(DOMAIN, (SERVICES, ADAPTERS, WIRING)) == {}
+
+
+def test_services_import_no_adapter_and_no_wiring() -> None:
+    assert crossings(SERVICES, (ADAPTERS, WIRING)) == {}
+
+
+def test_adapters_import_no_service_and_no_wiring() -> None:
+    assert crossings(ADAPTERS, (SERVICES, WIRING)) == {}
+
+
+def test_settings_stand_on_the_domain_alone() -> None:
+    edges = graph()
+    assert {t for t in edges["shelflife.settings"] if not on(t, DOMAIN)} == set()
+
+
+def test_the_floor_rules_see_a_crossing() -> None:
+    # The rules read real imports: one added to a copy of the graph is caught.
+    edges = graph()
+    edges["shelflife.services.ingest"].add("shelflife.adapters.table.dynamo")
+    found = {
+        module
+        for module, targets in edges.items()
+        if on(module, SERVICES) and any(on(t, ADAPTERS) for t in targets)
+    }
+    assert found == {"shelflife.services.ingest"}
+
+
+def test_every_layer_module_stands_on_a_floor() -> None:
+    # Besides the floors: the package's face, its settings, the wiring and the
+    # reconciler's shell command (which needs the wiring).
+    loose = {
+        module
+        for module in modules()
+        if on(module, "shelflife")
+        and not any(on(module, floor) for floor in (DOMAIN, SERVICES, ADAPTERS))
+    }
+    assert loose == {"shelflife", "shelflife.settings", WIRING, "shelflife.reconcile_command"}
+
+
+def test_handlers_get_their_services_from_the_wiring() -> None:
+    known = modules()
+    for module in [m for m in known if m.startswith("functions.") and m.endswith(".app")]:
+        used = set(imports(known[module], module))
+        assert WIRING in used, module
+        assert not {n for n in used if on(n, ADAPTERS)}, module
 
 
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -136,33 +199,20 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_no_two_modules_import_each_other() -> None:
     edges = graph()
     # The graph holds what the files import, nested imports included.
-    assert "shelflife.table.records" in edges["shelflife.ingest"]
-    assert "shelflife.table.dynamo" in edges["shelflife.wiring"]
+    assert "shelflife.domain.records" in edges["shelflife.services.ingest"]
+    assert "shelflife.adapters.table.dynamo" in edges["shelflife.wiring"]
     assert circles(edges) == []
 
 
-# The services: they take their collaborators in their constructors (wiring builds them).
-SERVICES = {
-    "shelflife.capacity",
-    "shelflife.cleanup",
-    "shelflife.ingest",
-    "shelflife.lifecycle",
-    "shelflife.photos",
-    "shelflife.placement",
-    "shelflife.reconcile",
-    "shelflife.stats",
-}
-
-
-def test_no_service_builds_or_imports_a_provider_adapter() -> None:
-    # Before issue 20 five services built their adapters in a from_settings, importing
-    # them inside the function body; shelflife.wiring does it for all now.
+def test_only_the_wiring_builds_adapters_for_the_functions() -> None:
     known = modules()
-    for module in sorted(SERVICES):
-        used = set(imports(known[module], module, at_run_time=True))
-        assert not used & ADAPTERS, (module, sorted(used & ADAPTERS))
-    wired = set(imports(known["shelflife.wiring"], "shelflife.wiring"))
-    assert {"shelflife.table.dynamo", "shelflife.queues", "shelflife.streams"} <= wired
+    wired = set(imports(known[WIRING], WIRING))
+    assert {
+        "shelflife.adapters.table.dynamo",
+        "shelflife.adapters.queues",
+        "shelflife.adapters.streams",
+        "shelflife.adapters.invocation",
+    } <= wired
 
 
 @pytest.mark.parametrize(

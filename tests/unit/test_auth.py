@@ -1,4 +1,4 @@
-"""shelflife.auth: the caller from the JWT authorizer's claims."""
+"""shelflife.domain.auth: the caller from the JWT authorizer's claims."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shelflife.auth import caller_from_claims, claim_values
-from shelflife.errors import Forbidden, NotAuthenticated
+from shelflife.domain.auth import caller_from_claims, claim_values
+from shelflife.domain.errors import Forbidden, NotAuthenticated
 from shelflife.settings import Settings
 
 SETTINGS = Settings.from_env(

@@ -6,17 +6,17 @@ from typing import Any
 import boto3
 import pytest
 
-from shelflife.backends import (
+from shelflife.adapters.backends import (
     BACKENDS,
     B2Backend,
-    Backends,
     MemoryBackend,
+    ProviderBackends,
     R2Backend,
     S3Backend,
     backend_class,
 )
-from shelflife.credentials import Credentials
-from shelflife.errors import ConfigurationError
+from shelflife.adapters.credentials import Credentials
+from shelflife.domain.errors import ConfigurationError
 from shelflife.settings import Settings
 from tests.unit.test_settings import ENV
 
@@ -36,7 +36,7 @@ def test_an_unknown_name_lists_the_valid_ones() -> None:
 
 def test_tiers_get_their_backend_once() -> None:
     settings = Settings.from_env(ENV, temp={"backend": "memory"}, hot={"backend": "memory"})
-    backends = Backends(settings, credentials=Credentials())
+    backends = ProviderBackends(settings, credentials=Credentials())
 
     temp = backends.for_tier("temp")
 
@@ -46,7 +46,7 @@ def test_tiers_get_their_backend_once() -> None:
 
 def test_injected_backends_are_used_as_given() -> None:
     given = B2Backend.simulated()
-    backends = Backends(Settings.from_env(ENV), given={"b2": given})
+    backends = ProviderBackends(Settings.from_env(ENV), given={"b2": given})
 
     assert backends.for_tier("cold") is given
 
@@ -57,7 +57,7 @@ def test_r2_is_s3_with_the_account_endpoint_and_region_auto() -> None:
         r2_account_id="abc123", r2_access_key_id="key", r2_secret_access_key="secret"
     )
 
-    backend = Backends(settings, credentials=credentials).for_tier("hot")
+    backend = ProviderBackends(settings, credentials=credentials).for_tier("hot")
 
     assert isinstance(backend, R2Backend)
     assert backend.client.meta.endpoint_url == "https://abc123.r2.cloudflarestorage.com"
@@ -68,7 +68,7 @@ def test_missing_r2_credentials_name_the_variable() -> None:
     settings = Settings.from_env({**ENV, "SHELFLIFE_HOT_BACKEND": "r2"})
 
     with pytest.raises(ConfigurationError, match="SHELFLIFE_R2_ACCOUNT_ID"):
-        Backends(settings, credentials=Credentials()).for_tier("hot")
+        ProviderBackends(settings, credentials=Credentials()).for_tier("hot")
 
 
 def test_credentials_come_from_the_secret_when_not_set(aws: None) -> None:
@@ -121,7 +121,7 @@ def test_an_s3_only_function_never_reads_the_secret(aws: None) -> None:
     settings = Settings.from_env(
         {**ENV, "SHELFLIFE_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x"}
     )
-    backends = Backends(settings)
+    backends = ProviderBackends(settings)
 
     assert isinstance(backends.for_tier("temp"), S3Backend)
     with pytest.raises(ConfigurationError, match="SHELFLIFE_CREDENTIALS_SECRET_ARN: cannot read"):

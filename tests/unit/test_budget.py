@@ -1,11 +1,11 @@
-"""shelflife.budget: a clock cut to a caller's deadline."""
+"""shelflife.domain.budget: a clock cut to a caller's deadline."""
 
 from __future__ import annotations
 
 import pytest
 
-from shelflife.budget import budgeted, parse_seconds
-from shelflife.errors import InvalidArgument
+from shelflife.domain.budget import budgeted, parse_seconds
+from shelflife.domain.errors import InvalidArgument
 
 
 def test_without_a_budget_the_invocation_clock_is_used() -> None:

@@ -8,14 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy
-from shelflife.capacity import CapacityService
-from shelflife.placement import overflow_number
-from shelflife.policy import cleanup_eligible
-from shelflife.settings import BackendName, Settings, TierName
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import (
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.policy import cleanup_eligible
+from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
     ImageRecord,
@@ -24,7 +20,11 @@ from shelflife.table.records import (
     RunKind,
     RunStatus,
 )
-from shelflife.table.repository import Repository
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import BucketPolicy
+from shelflife.services.capacity import CapacityService
+from shelflife.services.placement import overflow_number
+from shelflife.settings import BackendName, Settings, TierName
 from tests.support.crashes import InjectedCrash, Steps
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -58,7 +58,7 @@ class World:
         if steps is not None:
             repository = steps.wrap(repository, "table")
             storage = steps.wrap(storage, "storage")
-        backends = Backends(self.settings, given={"memory": storage})
+        backends = ProviderBackends(self.settings, given={"memory": storage})
         return CapacityService(self.settings, repository, backends, clock=lambda: NOW)
 
     def image(self, size: int = 100, *, age_days: float = 60, **changes: object) -> ImageRecord:

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from shelflife.backends import Backends, S3Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.capacity import CapacityReport, CapacityService
+from shelflife.adapters.backends import ProviderBackends, S3Backend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.records import BucketStatus
+from shelflife.domain.storage import BucketPolicy
+from shelflife.services.capacity import CapacityReport, CapacityService
 from shelflife.settings import Settings, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import BucketStatus
 from tests.conftest import REGION
 from tests.support.template import create_table_from_template, resource
 
@@ -60,7 +60,7 @@ def test_two_checks_at_once_open_exactly_one_overflow_bucket_with_the_tiers_poli
 ) -> None:
     s3 = RacingS3.from_settings(settings)
     repository = DynamoRepository(TABLE, region=REGION)
-    service = CapacityService(settings, repository, Backends(settings, given={"s3": s3}))
+    service = CapacityService(settings, repository, ProviderBackends(settings, given={"s3": s3}))
     # The stack created the first buckets; the first check records them.
     for tier in TierName:
         s3.create_bucket(settings.tier(tier).bucket, service.placement.bucket_policy(tier))

@@ -10,12 +10,12 @@ from types import ModuleType
 
 import pytest
 
-from shelflife.backends import S3Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import InvalidArgument
+from shelflife.adapters.backends import S3Backend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.errors import InvalidArgument
+from shelflife.domain.records import BucketStatus, ImageRecord, ImageState, Location, RunKind
+from shelflife.domain.storage import BucketPolicy
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import BucketStatus, ImageRecord, ImageState, Location, RunKind
 from tests.conftest import REGION
 from tests.support.emf import metric_points
 from tests.support.events import load_event

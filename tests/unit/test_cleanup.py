@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from shelflife.backends import Backends
-from shelflife.cleanup import DEAD_LETTER_SOURCE, CleanupService, Outcome
-from shelflife.errors import InvalidArgument, RecordsExpired, Throttled
-from shelflife.policy import soft_deleted
-from shelflife.queues import MemoryQueue
+from shelflife.adapters.backends import ProviderBackends
+from shelflife.adapters.queues import MemoryQueue
+from shelflife.adapters.table.dynamo import stream_change, stream_record
+from shelflife.domain.errors import InvalidArgument, RecordsExpired, Throttled
+from shelflife.domain.policy import soft_deleted
+from shelflife.domain.records import CleanupStatus, ImageRecord, ImageState, StreamChange
+from shelflife.services.cleanup import DEAD_LETTER_SOURCE, CleanupService, Outcome
 from shelflife.settings import TierName
-from shelflife.table.dynamo import stream_change, stream_record
-from shelflife.table.records import CleanupStatus, ImageRecord, ImageState, StreamChange
 from tests.support.crashes import FlakyStore
 from tests.support.lifecycle import World
 
@@ -31,7 +31,7 @@ def service(world: World, queue: MemoryQueue | None = None, **stores: Any) -> Cl
     given = {name.value: store for name, store in world.stores.items()}
     return CleanupService(
         world.repository,
-        Backends(world.settings, given={**given, **stores}),
+        ProviderBackends(world.settings, given={**given, **stores}),
         settings=world.settings,
         dead_letters=queue if queue is not None else MemoryQueue(),
         read_change=stream_change,
@@ -219,7 +219,7 @@ def test_redrive_leaves_messages_it_cannot_replay(world: World) -> None:
         def batch(self, info: Any) -> list[dict[str, Any]]:
             raise RecordsExpired("stream records 1..2: TrimmedDataAccessException")
 
-    cleanup.stream = GoneStream()  # type: ignore[assignment]
+    cleanup.stream = GoneStream()
     report = cleanup.redrive()
 
     assert (report.unreadable, report.expired, report.completed) == (1, 1, 0)

@@ -17,21 +17,21 @@ from typing import Any
 import boto3
 import pytest
 
-from shelflife.backends import Backends, StorageBackend
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.cleanup import DEAD_LETTER_SOURCE
-from shelflife.errors import Conflict, InvalidArgument
-from shelflife.policy import soft_deleted
-from shelflife.reconcile import TIME_MARGIN_MS
-from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import (
+from shelflife.adapters.backends import ProviderBackends, StorageBackend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.errors import Conflict, InvalidArgument
+from shelflife.domain.policy import soft_deleted
+from shelflife.domain.records import (
     BucketRecord,
     CleanupStatus,
     ImageRecord,
     ImageState,
     Location,
 )
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.services.cleanup import DEAD_LETTER_SOURCE
+from shelflife.services.reconcile import TIME_MARGIN_MS
+from shelflife.settings import BackendName, TierName
 from shelflife_tools.local.streams import StreamMapping
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import FlakyStore
@@ -68,7 +68,7 @@ class Stack:
     def use(self, **stores: Any) -> None:
         """The handler's backends: the stack's, some replaced (a flaky one)."""
         given = {name.value: store for name, store in self.stores.items()}
-        backends = Backends(self.app.settings, given={**given, **stores})
+        backends = ProviderBackends(self.app.settings, given={**given, **stores})
         self.app.service.backends = backends
         self.app.reconciler.backends = backends
 

@@ -1,4 +1,4 @@
-"""shelflife.clock: one time for every service, which the local stack may move."""
+"""shelflife.domain.clock: one time for every service, which the local stack may move."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shelflife import clock
-from shelflife.placement import utc_now
+from shelflife.domain import clock
+from shelflife.domain.clock import utc_now
 
 
 @pytest.fixture(autouse=True)

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from PIL import Image
 
-from shelflife.capacity import CapacityService
-from shelflife.errors import Conflict
-from shelflife.ingest import Outcome
-from shelflife.policy import soft_deleted
+from shelflife.domain.errors import Conflict
+from shelflife.domain.policy import soft_deleted
+from shelflife.domain.records import BucketRecord, ImageRecord
+from shelflife.domain.uploads import Upload
+from shelflife.services.capacity import CapacityService
+from shelflife.services.ingest import Outcome
 from shelflife.settings import TierName
-from shelflife.table.records import BucketRecord, ImageRecord
-from shelflife.uploads import Upload
 from tests.unit.test_ingest import NOW, TEMP, World
 
 OTHER = "shelflife-temp-2"

@@ -1,15 +1,16 @@
-"""shelflife.dashboard: the page's charts from the numbers, escaped, self-contained."""
+"""functions.api.dashboard: the page's charts from the numbers, escaped, self-contained."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-from shelflife.cleanup import CleanupHealth
-from shelflife.dashboard import DashboardData, human_bytes, render
+from functions.api.dashboard import DashboardData, render
+from shelflife.domain.records import RunKind, RunRecord, RunStatus
+from shelflife.domain.units import human_bytes
+from shelflife.services.cleanup import CleanupHealth
+from shelflife.services.stats import BucketUsageReport, Recommendation, StoreStats, TierStats
 from shelflife.settings import TierName
-from shelflife.stats import BucketUsageReport, Recommendation, StoreStats, TierStats
-from shelflife.table.records import RunKind, RunRecord, RunStatus
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from shelflife.errors import RejectedImage
-from shelflife.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
+from shelflife.domain.errors import RejectedImage
+from shelflife.domain.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
+from shelflife.domain.strip import strip_gif, strip_jpeg
 from shelflife.settings import OutputFormat
-from shelflife.strip import strip_gif, strip_jpeg
 from tests.support.corpus import corpus_file, corpus_names
 
 RASTER = [

@@ -10,21 +10,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.errors import NoBucketAvailable, RecordNotFound
-from shelflife.ingest import IngestResult, IngestService, Outcome, image_id
-from shelflife.settings import BackendName, Settings, TierName
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import (
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.errors import NoBucketAvailable, RecordNotFound
+from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
     ImageAction,
     ImageRecord,
     ImageState,
 )
-from shelflife.table.repository import Repository
-from shelflife.uploads import Upload
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.domain.uploads import Upload
+from shelflife.services.ingest import IngestResult, IngestService, Outcome, image_id
+from shelflife.settings import BackendName, Settings, TierName
 from tests.support.corpus import corpus_file, corpus_names
 from tests.support.crashes import InjectedCrash, Steps
 from tests.unit.test_settings import ENV
@@ -62,7 +62,7 @@ class World:
         return IngestService(
             self.settings,
             repository,
-            Backends(self.settings, given={"memory": storage}),
+            ProviderBackends(self.settings, given={"memory": storage}),
             uploads=uploads,
             clock=lambda: NOW,
         )

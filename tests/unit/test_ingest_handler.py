@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from shelflife.backends import S3Backend
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import ConfigurationError
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import ImageRecord, ImageState
+from shelflife.adapters.backends import S3Backend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.errors import ConfigurationError
+from shelflife.domain.records import ImageRecord, ImageState
+from shelflife.domain.storage import BucketPolicy
 from tests.conftest import REGION
 from tests.support.corpus import corpus_file
 from tests.support.emf import emitted_metrics

@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy
-from shelflife.cleanup import CleanupService
-from shelflife.ingest import IngestService, Outcome
-from shelflife.policy import accessed, soft_deleted
-from shelflife.reconcile import ReconcileService
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.domain.policy import accessed, soft_deleted
+from shelflife.domain.records import ImageRecord, ImageState, placement_key, replacement_key
+from shelflife.domain.storage import BucketPolicy
+from shelflife.domain.uploads import Upload
+from shelflife.services.cleanup import CleanupService
+from shelflife.services.ingest import IngestService, Outcome
+from shelflife.services.reconcile import ReconcileService
 from shelflife.settings import TierName
-from shelflife.table.records import ImageRecord, ImageState, placement_key, replacement_key
-from shelflife.uploads import Upload
 from tests.support.crashes import Steps
 from tests.support.lifecycle import World
 
@@ -70,7 +70,7 @@ class Owner:
         )
 
 
-def gated_backends(world: World, before: Callable[[], None]) -> Backends:
+def gated_backends(world: World, before: Callable[[], None]) -> ProviderBackends:
     """The world's stores, where ``before`` (another party's whole work) runs just
     before the first delete: the deleter has checked and decided, and is slow to act."""
     steps = Steps(watched=frozenset({"delete"}))

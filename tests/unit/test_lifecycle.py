@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from shelflife.backends.base import BucketPolicy
-from shelflife.errors import InvalidArgument
-from shelflife.lifecycle import COUNTED, REPORT_LIMIT, SweepCursor
-from shelflife.policy import accessed, published
+from shelflife.domain.errors import InvalidArgument
+from shelflife.domain.policy import accessed, published
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
+from shelflife.domain.storage import BucketPolicy
+from shelflife.services.lifecycle import COUNTED, REPORT_LIMIT, SweepCursor
 from shelflife.settings import TierName
-from shelflife.table.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
 from tests.support.crashes import Steps
 from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 

@@ -15,11 +15,11 @@ from datetime import timedelta
 import pytest
 from moto import mock_aws
 
-from shelflife.errors import Throttled
-from shelflife.lifecycle import LifecycleReport
-from shelflife.policy import accessed
+from shelflife.domain.errors import Throttled
+from shelflife.domain.policy import accessed
+from shelflife.domain.records import ImageRecord
+from shelflife.services.lifecycle import LifecycleReport
 from shelflife.settings import TierName
-from shelflife.table.records import ImageRecord
 from tests.support.crashes import READS, WRITES, InjectedCrash, Steps
 from tests.support.lifecycle import World, lifecycle_settings, real_stores
 

@@ -16,13 +16,13 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from shelflife.backends import S3Backend
-from shelflife.backends.base import BucketPolicy, sha256_hex
-from shelflife.errors import InvalidArgument
-from shelflife.policy import scheduled
+from shelflife.adapters.backends import S3Backend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.errors import InvalidArgument
+from shelflife.domain.policy import scheduled
+from shelflife.domain.records import ImageRecord, Location, RunKind, RunStatus
+from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import ImageRecord, Location, RunKind, RunStatus
 from tests.conftest import REGION
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event

@@ -14,10 +14,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shelflife.costs import CostModel
-from shelflife.policy import published
+from shelflife.domain.costs import CostModel
+from shelflife.domain.policy import published
+from shelflife.domain.records import ImageRecord, ImageState
 from shelflife.settings import BackendName, TierName
-from shelflife.table.records import ImageRecord, ImageState
 from tests.support.lifecycle import World
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

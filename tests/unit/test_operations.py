@@ -1,4 +1,4 @@
-"""shelflife.operations: admin runs invoked in the functions that own them, and their
+"""shelflife.services.operations: admin runs invoked in the functions that own them, and their
 errors carried back with their meaning."""
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from shelflife.errors import InvalidArgument, RecordNotFound, Throttled, Unavailable
-from shelflife.operations import InProcessInvoker, LambdaInvoker, OperationFailed, Operations
+from shelflife.adapters.invocation import InProcessInvoker, LambdaInvoker
+from shelflife.domain.errors import (
+    InvalidArgument,
+    OperationFailed,
+    RecordNotFound,
+    Throttled,
+    Unavailable,
+)
+from shelflife.services.operations import Operations
 from shelflife.settings import Settings, TierName
 from tests.support.lambda_context import FakeLambdaContext
 

@@ -10,13 +10,13 @@ import random
 
 from PIL import Image
 
-from shelflife.backends import MemoryBackend
-from shelflife.backends.base import BucketPolicy
-from shelflife.ingest import IngestService, Outcome
-from shelflife.placement import Placement
+from shelflife.adapters.backends import MemoryBackend
+from shelflife.domain.records import BucketStatus
+from shelflife.domain.storage import BucketPolicy
+from shelflife.domain.uploads import Upload
+from shelflife.services.ingest import IngestService, Outcome
+from shelflife.services.placement import Placement
 from shelflife.settings import TierName
-from shelflife.table.records import BucketStatus
-from shelflife.uploads import Upload
 from tests.support.lifecycle import BUCKETS, World, lifecycle_settings
 
 QUOTA = 40_000

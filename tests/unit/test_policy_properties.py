@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from shelflife.policy import accessed, next_step, published
+from shelflife.domain.policy import accessed, next_step, published
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState
 from shelflife.settings import TierName
-from shelflife.table.records import ImageAction, ImageRecord, ImageState
 from tests.support.lifecycle import NOW, World
 
 SWEEP_INTERVAL = timedelta(days=1)

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from shelflife.backends import MemoryBackend
-from shelflife.backends.base import sha256_hex
-from shelflife.errors import Conflict, InvalidArgument
-from shelflife.policy import soft_deleted
-from shelflife.reconcile import Progress, ReconcileReport, ReconcileService
+from shelflife.adapters.backends import MemoryBackend
+from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.errors import Conflict, InvalidArgument
+from shelflife.domain.policy import soft_deleted
+from shelflife.domain.records import ImageRecord, ImageState, RunKind, RunStatus
+from shelflife.domain.storage import sha256_hex
 from shelflife.reconcile_command import main
+from shelflife.services.reconcile import Progress, ReconcileReport, ReconcileService
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import DynamoRepository
-from shelflife.table.records import ImageRecord, ImageState, RunKind, RunStatus
 from tests.conftest import REGION
 from tests.support.commands import run_module
 from tests.support.crashes import InjectedCrash, Steps

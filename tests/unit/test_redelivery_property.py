@@ -33,10 +33,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from PIL import Image
 
-from shelflife.auth import Caller
+from shelflife.adapters.table.dynamo import stream_change, stream_record
+from shelflife.domain.auth import Caller
+from shelflife.domain.uploads import Upload
 from shelflife.settings import BackendName, TierName
-from shelflife.table.dynamo import stream_change, stream_record
-from shelflife.uploads import Upload
 from tests.prove.faults import UPLOADS, Deployment
 from tests.support.lifecycle import lifecycle_settings
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shelflife.errors import ConfigurationError
+from shelflife.domain.errors import ConfigurationError
 from shelflife.settings import GIB, MIB, BackendName, Settings, TierName, env_name
 
 ENV = {

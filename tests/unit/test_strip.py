@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from shelflife.imaging import CompressionPolicy, compress
-from shelflife.strip import strip, strip_gif, strip_jpeg, strip_webp
+from shelflife.domain.imaging import CompressionPolicy, compress
+from shelflife.domain.strip import strip, strip_gif, strip_jpeg, strip_webp
 from shelflife_tools.prove.hostile import (
     SECRET,
     optimal_jpeg,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from shelflife.adapters.table.models import IMAGE_SK, TTL_ATTRIBUTE, table_schema
+from shelflife.domain.records import IMAGES_PREFIX
+from shelflife.domain.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
 from shelflife.settings import Settings
-from shelflife.table.models import IMAGE_SK, TTL_ATTRIBUTE, table_schema
-from shelflife.table.records import IMAGES_PREFIX
-from shelflife.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
 from tests.support.template import ROOT, load_template, resource
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"

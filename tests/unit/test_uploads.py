@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shelflife.errors import InvalidArgument
-from shelflife.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
+from shelflife.domain.errors import InvalidArgument
+from shelflife.domain.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
 from tests.support.events import load_event, s3_put_event
 
 BUCKET = "shelflife-upload-123456789012-eu-west-1"

@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from shelflife.dashboard import human_bytes
+from shelflife.domain.units import human_bytes
 from shelflife_tools.client import ApiClient, ApiError, Unreachable, UploadResult
 from shelflife_tools.console import bar, print_stats, table, wait_for_interrupt
 from shelflife_tools.demo import run_demo
@@ -398,7 +398,7 @@ def accelerate(speed: float) -> Callable[[], None]:
     stopped = threading.Event()
     if speed == 1:
         return stopped.set
-    from shelflife import clock
+    from shelflife.domain import clock
 
     def tick() -> None:
         while not stopped.wait(1):

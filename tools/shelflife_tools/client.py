@@ -4,7 +4,7 @@ stack's demo) use, against the local stack or a deployed one.
 Uploads go the way a browser's do: ask the API for a presigned POST, post the file
 straight to the upload bucket, then wait for ingest to place it. A photo's id is known
 before it exists: ingest names an owner's image by the SHA-256 of its bytes
-(``shelflife.ingest.image_id``), so the client waits for exactly that id.
+(``shelflife.services.ingest.image_id``), so the client waits for exactly that id.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 import requests
 
-from shelflife.ingest import image_id
+from shelflife.services.ingest import image_id
 
 # What a browser would declare for these extensions (the API refuses other types).
 CONTENT_TYPES = {

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from shelflife.dashboard import human_bytes, usd
+from shelflife.domain.units import human_bytes, usd
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:

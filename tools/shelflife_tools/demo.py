@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from shelflife.dashboard import human_bytes
+from shelflife.domain.units import human_bytes
 from shelflife_tools.client import ApiClient
 from shelflife_tools.console import print_stats, table, wait_for_interrupt
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE

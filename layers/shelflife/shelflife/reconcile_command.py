@@ -1,4 +1,4 @@
-"""``python -m shelflife.reconcile_command``: the reconciler (``shelflife.reconcile``)
+"""``python -m shelflife.reconcile_command``: the reconciler (``shelflife.services.reconcile``)
 from a shell, with the stack's ``SHELFLIFE_*`` variables set: a report with a progress
 bar, a fix (asked first), a resumed run; its exit code says whether drift remains."""
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from shelflife import wiring
-from shelflife.errors import ShelflifeError
-from shelflife.reconcile import DriftKind, Progress, ReconcileReport, ReconcileService
+from shelflife.domain.errors import ShelflifeError
+from shelflife.services.reconcile import DriftKind, Progress, ReconcileReport, ReconcileService
 from shelflife.settings import Settings
 
 

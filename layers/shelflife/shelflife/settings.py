@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from shelflife.errors import ConfigurationError
+from shelflife.domain.errors import ConfigurationError
 
 ENV_PREFIX = "SHELFLIFE_"
 GIB = 1024**3
@@ -50,7 +50,7 @@ class BackendName(StrEnum):
 # 50 characters leave room for the overflow suffixes `-1`, `-2`, ...
 BucketBaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{4,48}[a-z0-9]$")]
 Percent = Annotated[float, Field(gt=0, le=100)]
-# Formats as the image's signature tells them (shelflife.imaging.sniff_format).
+# Formats as the image's signature tells them (shelflife.domain.imaging.sniff_format).
 ImageFormat = Literal["JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF"]
 OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
 # Fields set from one comma-separated variable.
@@ -100,7 +100,7 @@ class Settings(_Frozen):
     cold_retention_days: int = Field(default=365, gt=0)
     # A COLD image accessed this many times since it was archived goes back to HOT.
     restore_after_accesses: int = Field(default=1, ge=1)
-    # Skip an archive whose one-time cost exceeds what it saves (shelflife.costs).
+    # Skip an archive whose one-time cost exceeds what it saves (shelflife.domain.costs).
     cost_aware_moves: bool = True
     due_shards: int = Field(default=4, ge=1, le=64)
     # The sweep: records per page of the due index, moves in flight at once, and how

@@ -10,28 +10,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shelflife.backends import Backends
-from shelflife.capacity import CapacityService
-from shelflife.cleanup import CleanupService
-from shelflife.continuation import QueueContinuation
-from shelflife.ingest import IngestService
-from shelflife.lifecycle import LifecycleService
-from shelflife.operations import LambdaInvoker, Operations
-from shelflife.photos import PhotoService
-from shelflife.queues import SqsQueue
-from shelflife.reconcile import ReconcileService
+from shelflife.adapters.backends import ProviderBackends
+from shelflife.adapters.continuation import QueueContinuation
+from shelflife.adapters.invocation import LambdaInvoker
+from shelflife.adapters.queues import SqsQueue
+from shelflife.adapters.streams import TableStream
+from shelflife.adapters.table.dynamo import DynamoRepository, stream_change
+from shelflife.services.capacity import CapacityService
+from shelflife.services.cleanup import CleanupService
+from shelflife.services.ingest import IngestService
+from shelflife.services.lifecycle import LifecycleService
+from shelflife.services.operations import Operations
+from shelflife.services.photos import PhotoService
+from shelflife.services.reconcile import ReconcileService
+from shelflife.services.stats import StatsService
 from shelflife.settings import Settings
-from shelflife.stats import StatsService
-from shelflife.streams import TableStream
-from shelflife.table.dynamo import DynamoRepository, stream_change
 
 
 def ingest(settings: Settings) -> IngestService:
-    return IngestService(settings, DynamoRepository.from_settings(settings), Backends(settings))
+    return IngestService(
+        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+    )
 
 
 def lifecycle(settings: Settings) -> LifecycleService:
-    return LifecycleService(settings, DynamoRepository.from_settings(settings), Backends(settings))
+    return LifecycleService(
+        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+    )
 
 
 def lifecycle_continuation(settings: Settings) -> QueueContinuation | None:
@@ -41,20 +46,22 @@ def lifecycle_continuation(settings: Settings) -> QueueContinuation | None:
 
 
 def capacity(settings: Settings) -> CapacityService:
-    return CapacityService(settings, DynamoRepository.from_settings(settings), Backends(settings))
+    return CapacityService(
+        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+    )
 
 
 def cleanup(
     settings: Settings,
     *,
     repository: DynamoRepository | None = None,
-    backends: Backends | None = None,
+    backends: ProviderBackends | None = None,
 ) -> CleanupService:
     """Cleanup with its dead-letter queue (if configured) and the stream's reader."""
     url = settings.cleanup_dead_letter_queue_url
     return CleanupService(
         repository or DynamoRepository.from_settings(settings),
-        backends or Backends(settings),
+        backends or ProviderBackends(settings),
         settings=settings,
         dead_letters=SqsQueue(url) if url else None,
         stream=TableStream(),
@@ -63,7 +70,9 @@ def cleanup(
 
 
 def reconcile(settings: Settings) -> ReconcileService:
-    return ReconcileService(settings, DynamoRepository.from_settings(settings), Backends(settings))
+    return ReconcileService(
+        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+    )
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ class ApiServices:
 
 def api(settings: Settings) -> ApiServices:
     repository = DynamoRepository.from_settings(settings)
-    backends = Backends(settings)
+    backends = ProviderBackends(settings)
     cleanup_service = cleanup(settings, repository=repository, backends=backends)
     return ApiServices(
         settings=settings,

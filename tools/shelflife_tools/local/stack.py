@@ -39,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from shelflife import clock
+from shelflife.domain import clock
 from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
 from shelflife_tools.local.gateway import LocalGateway
@@ -319,7 +319,7 @@ class LocalStack:
     # ---- life ------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from shelflife.backends import B2Backend
+        from shelflife.adapters.backends import B2Backend
 
         B2Backend.drop_shared_simulator()
         # Powertools says so when an invocation had no metric to publish; locally noise.
@@ -590,8 +590,8 @@ class LocalStack:
     def _create_resources(self) -> Resolver:
         import boto3
 
-        from shelflife.backends import S3Backend
-        from shelflife.backends.base import BucketPolicy
+        from shelflife.adapters.backends import S3Backend
+        from shelflife.domain.storage import BucketPolicy
         from shelflife_tools.template import create_table_from_template
 
         refs: dict[str, str] = {}
@@ -676,7 +676,7 @@ class LocalStack:
         for name, body in self._resources("AWS::Serverless::Function").items():
             properties = body["Properties"]
             package = properties["CodeUri"].strip("/").replace("/", ".")
-            module_name = f"{package}.{properties['Handler'].split('.')[0]}"
+            module_name = f"{package}.{properties['Handler'].rpartition('.')[0]}"
             sys.modules.pop(module_name, None)
             modules[name] = importlib.import_module(module_name)
             invoke_config = properties.get("EventInvokeConfig", {})
@@ -701,7 +701,8 @@ class LocalStack:
                 output=self.output,
             )
         # The api's admin routes invoke the other functions: in this process.
-        from shelflife.operations import InProcessInvoker, Operations
+        from shelflife.adapters.invocation import InProcessInvoker
+        from shelflife.services.operations import Operations
 
         for function in self.functions.values():
             module = function.module
@@ -717,11 +718,11 @@ class LocalStack:
         powertools_quirks.share_metrics_safely()
 
     def _stores(self) -> tuple[Any, Any]:
-        from shelflife.backends import Backends
+        from shelflife.adapters.backends import ProviderBackends
         from shelflife.settings import Settings
 
         settings = Settings.from_env()
-        return settings, Backends(settings)
+        return settings, ProviderBackends(settings)
 
     def _snapshot(self) -> Any:
         from shelflife_tools.local.state import Snapshot
@@ -740,12 +741,12 @@ class LocalStack:
     def _create_first_buckets(self) -> None:
         """The first bucket of each tier the template does not create (COLD on B2, HOT
         on R2): made at the provider, as the operator does before deploying."""
-        from shelflife.backends import Backends
-        from shelflife.backends.base import BucketPolicy
+        from shelflife.adapters.backends import ProviderBackends
+        from shelflife.domain.storage import BucketPolicy
         from shelflife.settings import Settings, TierName
 
         settings = Settings.from_env()
-        backends = Backends(settings)
+        backends = ProviderBackends(settings)
         for tier in TierName:
             tier_settings = settings.tier(tier)
             backend = backends.for_tier(tier)

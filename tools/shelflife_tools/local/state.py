@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shelflife import clock
-from shelflife.backends import Backends, StorageBackend
-from shelflife.backends.base import SHA256_METADATA_KEY, BucketPolicy
+from shelflife.adapters.backends import ProviderBackends, StorageBackend
+from shelflife.domain import clock
+from shelflife.domain.storage import SHA256_METADATA_KEY, BucketPolicy
 from shelflife.settings import BackendName, Settings, TierName
 
 VERSION = 1
@@ -38,7 +38,7 @@ class Snapshot:
 
     # ---- saving ----------------------------------------------------------------------
 
-    def save(self, settings: Settings, backends: Backends) -> None:
+    def save(self, settings: Settings, backends: ProviderBackends) -> None:
         import boto3
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -75,12 +75,12 @@ class Snapshot:
             json.dumps({"version": VERSION, "clock": clock.now().isoformat()}, indent=2)
         )
 
-    def _buckets(self, settings: Settings, backends: Backends) -> Iterator[tuple[str, str]]:
+    def _buckets(self, settings: Settings, backends: ProviderBackends) -> Iterator[tuple[str, str]]:
         import boto3
 
         for bucket in boto3.client("s3").list_buckets().get("Buckets", []):
             yield BackendName.S3.value, bucket["Name"]
-        from shelflife.table.dynamo import DynamoRepository
+        from shelflife.adapters.table.dynamo import DynamoRepository
 
         b2 = {
             settings.tier(t).bucket for t in TierName if settings.tier(t).backend is BackendName.B2
@@ -96,7 +96,7 @@ class Snapshot:
 
     # ---- loading ---------------------------------------------------------------------
 
-    def load(self, settings: Settings, backends: Backends) -> datetime:
+    def load(self, settings: Settings, backends: ProviderBackends) -> datetime:
         """Put everything back; the clock it was saved with."""
         import boto3
 

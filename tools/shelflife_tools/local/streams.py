@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from moto.events.models import EventPattern
 
-from shelflife.streams import lambda_shape
+from shelflife.adapters.streams import lambda_shape
 from shelflife_tools.local.context import LocalContext
 from shelflife_tools.template import TEMPLATE, resource
 

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of ``shelflife.imaging.compress`` with atheris (``make
+"""Coverage-guided fuzzing of ``shelflife.domain.imaging.compress`` with atheris (``make
 fuzz``): any input must come back compressed or as ``RejectedImage``; anything else
 raised is a finding, and atheris writes the input that caused it as ``crash-*``.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from shelflife.errors import RejectedImage
-    from shelflife.imaging import CompressionPolicy, compress
+    from shelflife.domain.errors import RejectedImage
+    from shelflife.domain.imaging import CompressionPolicy, compress
 
 # Small limits keep each run fast; the rules are the same as with the defaults.
 POLICY = CompressionPolicy(max_bytes=2 * 1024**2, max_pixels=4_000_000, max_side_px=512)

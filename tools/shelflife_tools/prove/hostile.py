@@ -28,14 +28,14 @@ from typing import Any
 
 from PIL import Image
 
-from shelflife.backends import Backends, MemoryBackend
-from shelflife.backends.base import BucketPolicy
-from shelflife.ingest import IngestService, Outcome
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.records import ImageState
+from shelflife.domain.storage import BucketPolicy
+from shelflife.domain.strip import strip
+from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload
+from shelflife.services.ingest import IngestService, Outcome
 from shelflife.settings import Settings
-from shelflife.strip import strip
-from shelflife.table.memory import MemoryRepository
-from shelflife.table.records import ImageState
-from shelflife.uploads import QUARANTINE_PREFIX, Upload
 
 UPLOADS = "hostile-uploads"
 TEMP = "hostile-temp"
@@ -411,7 +411,7 @@ def run(files: list[HostileFile], settings: Settings | None = None) -> HostileRe
     uploads.create_bucket(UPLOADS, BucketPolicy(tier="upload"))
     storage.create_bucket(TEMP, BucketPolicy(tier="temp"))
     service = IngestService(
-        settings, repository, Backends(settings, given={"memory": storage}), uploads=uploads
+        settings, repository, ProviderBackends(settings, given={"memory": storage}), uploads=uploads
     )
     report = HostileReport()
     began = time.monotonic()

@@ -38,8 +38,8 @@ from typing import Any
 import requests
 from PIL import Image
 
-from shelflife import clock
-from shelflife.reconcile import DriftKind
+from shelflife.domain import clock
+from shelflife.services.reconcile import DriftKind
 from shelflife_tools.client import ApiClient, ApiError
 from shelflife_tools.local.stack import LocalStack
 
@@ -179,7 +179,7 @@ def _deletes_due(
 
 
 def _photo_id(user: str, data: bytes) -> str:
-    from shelflife.ingest import image_id
+    from shelflife.services.ingest import image_id
 
     return image_id(user, hashlib.sha256(data).hexdigest())
 
@@ -238,14 +238,14 @@ def run_admin(stack: LocalStack, uploads: int, timings: Timings) -> Counter[str]
 
 
 def check(stack: LocalStack, runs: list[ClientRun], admin: ApiClient) -> list[str]:
-    from shelflife.backends import Backends
+    from shelflife.adapters.backends import ProviderBackends
+    from shelflife.adapters.table.dynamo import DynamoRepository
+    from shelflife.domain.records import ImageState
     from shelflife.settings import Settings
-    from shelflife.table.dynamo import DynamoRepository
-    from shelflife.table.records import ImageState
 
     settings = Settings.from_env()
     repository = DynamoRepository.from_settings(settings)
-    backends = Backends(settings)
+    backends = ProviderBackends(settings)
     problems: list[str] = []
 
     live: dict[tuple[str, str], list[Any]] = defaultdict(list)  # (tier, bucket) -> images

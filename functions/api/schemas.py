@@ -1,0 +1,267 @@
+"""The API's request and response bodies (pydantic): what the OpenAPI document says
+and what every request is validated against before a service sees it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState
+from shelflife.domain.uploads import PLAIN_ID
+from shelflife.services.photos import FILENAME
+from shelflife.services.stats import BucketUsageReport
+from shelflife.settings import TierName
+
+PhotoId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")]
+DraftId = Annotated[str, Field(pattern=PLAIN_ID.pattern)]
+
+
+class _Body(BaseModel):
+    # A field the API does not know is a mistake worth telling the caller about.
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# ---- errors ---------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable word for programs to branch on")
+    message: str = Field(description="What went wrong, for people")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class GatewayError(BaseModel):
+    """What API Gateway itself answers (its JWT authorizer's 401, its throttling 429,
+    a failed integration's 500), before or instead of the function."""
+
+    message: str
+
+
+# ---- uploads and photos ---------------------------------------------------------------
+
+
+class UploadRequest(_Body):
+    filename: Annotated[str, Field(pattern=FILENAME.pattern, examples=["beach.jpg"])]
+    # What ingest can read (the settings may accept fewer: 400 then).
+    content_type: Literal[
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "image/gif",
+        "image/tiff",
+    ]
+    # Strict (as every number and flag of a body): "12" and true are mistakes, not 12 and 1.
+    size: Annotated[
+        StrictInt | None, Field(ge=1, description="Bytes, if known: checked up front")
+    ] = None
+    draft_id: DraftId | None = None
+
+
+class UploadResponse(_Answer):
+    upload_id: str
+    key: str = Field(description="Where the upload lands in the upload bucket")
+    url: str = Field(description="POST the form here (multipart/form-data)")
+    fields: dict[str, str] = Field(description="Form fields to send before the file")
+    max_bytes: int
+    expires_at: datetime
+
+
+class Photo(_Answer):
+    id: str
+    state: ImageState
+    draft_id: str | None
+    tier: TierName | None
+    format: str | None
+    width: int | None
+    height: int | None
+    original_size: int
+    stored_size: int
+    uploaded_at: datetime
+    last_accessed_at: datetime | None
+    access_count: int
+    published_at: datetime | None
+    next_action: ImageAction | None
+    due_at: datetime | None
+    rejection_reason: str | None
+
+    @classmethod
+    def of(cls, image: ImageRecord) -> Photo:
+        return cls(
+            id=image.id,
+            state=image.state,
+            draft_id=image.draft_id,
+            tier=image.location.tier if image.location else None,
+            format=image.format,
+            width=image.width,
+            height=image.height,
+            original_size=image.original_size,
+            stored_size=image.stored_size,
+            uploaded_at=image.uploaded_at,
+            last_accessed_at=image.last_accessed_at,
+            access_count=image.access_count,
+            published_at=image.published_at,
+            next_action=image.next_action,
+            due_at=image.due_at,
+            rejection_reason=image.rejection_reason,
+        )
+
+
+class PhotoPage(BaseModel):
+    items: list[Photo]
+    cursor: str | None = Field(description="Pass back as ?cursor= for the next page")
+
+
+class PhotoUrl(BaseModel):
+    id: str
+    url: str
+    expires_at: datetime | None = Field(description="None for a CDN URL")
+
+
+class PublishRequest(_Body):
+    photo_ids: Annotated[list[PhotoId], Field(min_length=1, max_length=100)]
+
+
+class PublishFailure(BaseModel):
+    id: str
+    reason: str
+
+
+class PublishResponse(BaseModel):
+    draft_id: str
+    updated: list[str]
+    failed: list[PublishFailure]
+
+
+# ---- stats and metrics ----------------------------------------------------------------
+
+
+class TierStats(_Answer):
+    tier: TierName
+    backend: str
+    photos: int
+    bytes: int
+    buckets: int
+    capacity_bytes: int
+    price_per_gb_month: float
+    monthly_cost: float
+
+
+class StatsResponse(_Answer):
+    tiers: list[TierStats]
+    photos: int
+    bytes: int
+    monthly_cost: float
+    all_hot_monthly_cost: float = Field(description="The same bytes kept in HOT")
+    monthly_savings: float
+
+
+class TierShare(BaseModel):
+    tier: TierName
+    backend: str
+    bytes: int
+    monthly_cost: float
+    share_of_bytes: float
+    share_of_cost: float
+
+
+class BreakdownResponse(BaseModel):
+    tiers: list[TierShare]
+
+
+class LifecycleMetrics(BaseModel):
+    days: int
+    counts: dict[str, int]
+
+
+class Recommendation(_Answer):
+    severity: Literal["info", "warning", "critical"]
+    code: str
+    message: str
+
+
+class RecommendationsResponse(BaseModel):
+    items: list[Recommendation]
+
+
+class TierUsage(_Answer):
+    photos: int
+    bytes: int
+
+
+class UsageResponse(_Answer):
+    user_id: str
+    tiers: dict[str, TierUsage]
+    photos: int
+    bytes: int
+    quota_bytes: int | None
+    remaining_bytes: int | None
+
+
+class BucketsResponse(BaseModel):
+    buckets: list[BucketUsageReport]
+
+
+# ---- admin operations -----------------------------------------------------------------
+
+
+class RunRequest(_Body):
+    # Strict: a flag that decides whether images are deleted takes true or false, not 0.
+    dry_run: StrictBool = False
+
+
+class OldImagesRequest(_Body):
+    tier: TierName
+    bucket: str | None = Field(default=None, description="One bucket; all of the tier if unset")
+    dry_run: StrictBool = True
+    threshold_percent: Annotated[float | None, Field(strict=True, gt=0, le=100)] = None
+
+
+class ReconcileRequest(_Body):
+    fix: StrictBool = False
+    adopt: StrictBool = False
+    run_id: str | None = Field(default=None, description="Continue this incomplete run")
+
+
+class RedriveRequest(_Body):
+    max_messages: Annotated[StrictInt, Field(ge=1, le=1000)] = 100
+
+
+class OperationResponse(BaseModel):
+    """What the function that ran the operation answered (its report)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ReconcileRun(BaseModel):
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    counts: dict[str, int]
+    report: dict[str, Any] | None
+
+
+class CleanupStatus(BaseModel):
+    status: Literal["ok", "warning", "alarm"]
+    dead_letters: int | None
+    pending: int
+    failed_last_hour: int
+    reasons: list[str]
+    recent_failures: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

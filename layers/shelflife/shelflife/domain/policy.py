@@ -1,0 +1,201 @@
+"""The storage policy as pure functions of a record, a time and the settings: no I/O,
+so every rule is tested on its own and every service applies the same one.
+
+The lifecycle (defaults from the seeds, every number a setting):
+
+- an upload lands in TEMP;
+- a published image is deleted ``published_retention_days`` after publishing, wherever
+  it is (it is never moved: it will be gone soon);
+- anything else in TEMP is promoted to HOT ``temp_hours`` after its upload;
+- HOT with no access (or upload) for ``hot_idle_days`` is archived to COLD, or, when
+  the archive is not worth its one-time cost, stays in HOT and is deleted when it would
+  have left COLD;
+- COLD is deleted ``cold_retention_days`` after it arrived there, unless it was
+  accessed ``restore_after_accesses`` times since, which brings it back to HOT;
+- a pending claim nobody finished is deleted after ``PENDING_CLAIM_LIFETIME``.
+
+``next_step`` gives a record's next action and its due time from the record alone, so
+every writer stores the same schedule (``scheduled``) and the sweep reads only what is
+due through the sparse due index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Location
+from shelflife.settings import Settings, TierName
+
+# A claim (pending record) not activated by then is abandoned: ingest's retries are
+# long over (Lambda gives up after six hours).
+PENDING_CLAIM_LIFETIME = timedelta(days=1)
+# Where each move goes.
+MOVE_DESTINATIONS = {
+    ImageAction.PROMOTE: TierName.HOT,
+    ImageAction.ARCHIVE: TierName.COLD,
+    ImageAction.RESTORE: TierName.HOT,
+}
+
+
+def rules(settings: Settings) -> list[dict[str, Any]]:
+    """The policy above in words and numbers, as ``GET /tiers`` shows it: kept here,
+    beside the functions that apply it, so a change of a rule is made in one file."""
+    s = settings
+    moves = {action: tier.value for action, tier in MOVE_DESTINATIONS.items()}
+    return [
+        {"rule": "upload", "to": TierName.TEMP.value, "after": "at once"},
+        {"rule": "publish", "action": "delete", "after_days": s.published_retention_days},
+        {
+            "rule": "promote",
+            "from": TierName.TEMP.value,
+            "to": moves[ImageAction.PROMOTE],
+            "after_hours": s.temp_hours,
+        },
+        {
+            "rule": "archive",
+            "from": TierName.HOT.value,
+            "to": moves[ImageAction.ARCHIVE],
+            "after_days_without_access": s.hot_idle_days,
+            "only_when_worth_it": s.cost_aware_moves,
+        },
+        {
+            "rule": "restore",
+            "from": TierName.COLD.value,
+            "to": moves[ImageAction.RESTORE],
+            "after_accesses": s.restore_after_accesses,
+        },
+        {"rule": "expire", "from": TierName.COLD.value, "after_days": s.cold_retention_days},
+    ]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    action: ImageAction
+    due_at: datetime
+
+
+def next_step(image: ImageRecord, settings: Settings) -> Schedule | None:
+    """What happens to ``image`` next, and when; None when nothing ever will (rejected,
+    deleted, lost). A move in flight (``move_to``) does not change the answer: the
+    sweep finishes it if it is still the next step, and rolls it back otherwise."""
+    if image.state is ImageState.PENDING:
+        return Schedule(ImageAction.DELETE, image.uploaded_at + PENDING_CLAIM_LIFETIME)
+    if image.state is not ImageState.ACTIVE or image.location is None:
+        return None
+    if image.published_at is not None:
+        retention = timedelta(days=settings.published_retention_days)
+        return Schedule(ImageAction.DELETE, image.published_at + retention)
+    tier = image.location.tier
+    if tier is TierName.TEMP:
+        return Schedule(
+            ImageAction.PROMOTE, image.uploaded_at + timedelta(hours=settings.temp_hours)
+        )
+    cold_retention = timedelta(days=settings.cold_retention_days)
+    if tier is TierName.HOT:
+        last_use = max(image.uploaded_at, image.last_accessed_at or image.uploaded_at)
+        skipped = image.archive_skipped_at
+        if skipped is not None and last_use <= skipped:
+            return Schedule(ImageAction.DELETE, skipped + cold_retention)
+        return Schedule(ImageAction.ARCHIVE, last_use + timedelta(days=settings.hot_idle_days))
+    placed = image.placed_at or image.uploaded_at
+    if image.access_count - image.placed_access_count >= settings.restore_after_accesses:
+        return Schedule(ImageAction.RESTORE, image.last_accessed_at or placed)
+    return Schedule(ImageAction.DELETE, placed + cold_retention)
+
+
+def scheduled(image: ImageRecord, settings: Settings) -> ImageRecord:
+    """``image`` with its next action and due time stored (the due index's keys). A
+    record with a move in flight keeps an earlier due time, so the next sweep sees it
+    and finishes or rolls back the move, whatever happened to the record since."""
+    step = next_step(image, settings)
+    if (
+        image.move_to is not None
+        and image.due_at is not None
+        and (step is None or image.due_at < step.due_at)
+    ):
+        return image
+    return image.model_copy(
+        update={
+            "next_action": step.action if step else None,
+            "due_at": step.due_at if step else None,
+        }
+    )
+
+
+def accessed(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
+    """``image`` read at ``now``: the HOT clock starts again, and a COLD image may now
+    be due for a restore."""
+    return scheduled(
+        image.model_copy(update={"last_accessed_at": now, "access_count": image.access_count + 1}),
+        settings,
+    )
+
+
+def published(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
+    """``image`` published at ``now``: its deletion is scheduled."""
+    return scheduled(image.model_copy(update={"published_at": now}), settings)
+
+
+def moved(
+    image: ImageRecord, destination: Location, now: datetime, settings: Settings
+) -> ImageRecord:
+    """``image`` once its object is verified at ``destination``: the record points
+    there, the move is over, and the clocks of the new tier start."""
+    return scheduled(
+        image.model_copy(
+            update={
+                "location": destination,
+                "move_to": None,
+                "placed_at": now,
+                "placed_access_count": image.access_count,
+                "archive_skipped_at": None,
+            }
+        ),
+        settings,
+    )
+
+
+def archive_skipped(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
+    """``image`` left in HOT because archiving it costs more than it saves."""
+    return scheduled(
+        image.model_copy(update={"archive_skipped_at": now, "move_to": None}), settings
+    )
+
+
+def cleanup_eligible(image: ImageRecord, now: datetime, settings: Settings) -> bool:
+    """Whether the age-based cleanup (a bucket past the cleanup threshold) may delete
+    ``image``: a live image older than ``cleanup_min_age_days`` that the lifecycle does
+    not still keep. An unpublished draft is kept (its owner is still working on it); a
+    published one is kept until its scheduled deletion, and is fair game after it."""
+    if not image.live:
+        return False
+    if image.uploaded_at > now - timedelta(days=settings.cleanup_min_age_days):
+        return False
+    if image.published_at is not None:
+        return now >= image.published_at + timedelta(days=settings.published_retention_days)
+    return image.draft_id is None
+
+
+def soft_deleted(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
+    """``image`` soft-deleted at ``now``: no longer live (its bucket stops counting it,
+    the stream tells cleanup to delete the object), nothing scheduled, and removed by
+    the table's TTL after ``deleted_record_days``."""
+    return image.model_copy(
+        update={
+            "state": ImageState.DELETED,
+            "move_to": None,
+            "next_action": None,
+            "due_at": None,
+            "expires_at": now + timedelta(days=settings.deleted_record_days),
+        }
+    )
+
+
+def lost(image: ImageRecord) -> ImageRecord:
+    """``image`` whose object is gone: kept for a human to decide, counted nowhere,
+    scheduled for nothing."""
+    return image.model_copy(
+        update={"state": ImageState.LOST, "move_to": None, "next_action": None, "due_at": None}
+    )

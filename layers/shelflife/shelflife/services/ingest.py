@@ -1,0 +1,447 @@
+"""Ingest: an upload becomes a stored, recorded image (or a quarantined, recorded
+rejection).
+
+Every step is safe to repeat, so a redelivered event, two events for one object, or a
+retry after a crash between any two steps ends in one record, one object and counters
+moved once:
+
+1. read the upload; if it is gone, an earlier delivery finished the job;
+2. hash it; the image id is derived from the owner and the hash, so the same bytes of
+   the same owner always meet the same record (that is the deduplication, read with a
+   strongly consistent get rather than through an eventually consistent index);
+3. compress it, or quarantine it with its reason and a ``rejected`` record;
+4. claim a place: a ``pending`` record naming the least-full bucket and the
+   content-addressed key (a conditional write: one claim wins);
+5. put the object there (on a bucket that is full or gone, move the claim to the next
+   bucket once and put again);
+6. activate the record and count it in its bucket, in one transaction;
+7. delete the upload, only now that the record is durable.
+
+A retry finds the claim of step 4 and puts to the same place, so a crash never leaves a
+second object behind. A claim nobody finishes is scheduled for deletion a day later,
+and that deletion removes whatever object it may have written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from shelflife.domain.clock import utc_now
+from shelflife.domain.errors import (
+    BucketFull,
+    BucketNotFound,
+    ChecksumMismatch,
+    Conflict,
+    ObjectNotFound,
+    RejectedImage,
+    ShelflifeError,
+)
+from shelflife.domain.imaging import (
+    CompressedImage,
+    CompressionPolicy,
+    compress,
+    sniff_format,
+    too_large,
+)
+from shelflife.domain.policy import scheduled
+from shelflife.domain.records import (
+    DailyCounts,
+    ImageRecord,
+    ImageState,
+    Location,
+    placement_key,
+)
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import Backends, StorageBackend, sha256_hex
+from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
+from shelflife.services.placement import Placement
+from shelflife.settings import Settings, TierName
+
+logger = logging.getLogger(__name__)
+
+# Whoever uploaded under a key that names no owner.
+UNKNOWN_OWNER = "_unknown"
+# Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
+_ATTEMPTS = 3
+_EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "AVIF": "avif",
+    "HEIF": "heic",
+    "TIFF": "tif",
+}
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # the owner already has these bytes: the existing image
+    # This very upload was stored (or quarantined) by an earlier delivery that stopped
+    # before it deleted the upload (a crash, a timeout, a notification sent twice): not
+    # a duplicate, not a second rejection, and not counted again.
+    REDELIVERED = "redelivered"
+    REJECTED = "rejected"  # quarantined, with a rejected record
+    GONE = "gone"  # the upload is no longer there: an earlier delivery finished
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    upload: Upload
+    outcome: Outcome
+    image: ImageRecord | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rejection_code: str | None = None  # RejectedImage.code, for metrics
+
+    @property
+    def counted_as(self) -> Outcome | None:
+        """What the function's metrics (published when an invocation ends) count this
+        delivery as. A redelivery finishes what an earlier invocation stopped short of,
+        its metrics included: as the upload's stored or rejected outcome. A delivery
+        that found the upload gone counts nothing. (The table's daily counters are
+        written with the records themselves: see ``IngestService._count``.)"""
+        if self.outcome is Outcome.REDELIVERED and self.image is not None:
+            rejected = self.image.state is ImageState.REJECTED
+            return Outcome.REJECTED if rejected else Outcome.STORED
+        return None if self.outcome in (Outcome.GONE, Outcome.REDELIVERED) else self.outcome
+
+
+def image_id(owner: str, content: str) -> str:
+    """The id of ``owner``'s image whose original has ``content`` (its SHA-256)."""
+    return hashlib.sha256(f"{owner}\n{content}".encode()).hexdigest()[:32]
+
+
+def object_key(image: str, compressed: CompressedImage, stored_sha256: str) -> str:
+    """A new placement's key: content-addressed, and never used before (see
+    ``records.placement_key``): the same bytes uploaded again after a delete get a new
+    key, so a late delete of the old one cannot take the new object with it."""
+    return placement_key(image, stored_sha256, _EXTENSIONS[compressed.format])
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        backends: Backends,
+        *,
+        uploads: StorageBackend | None = None,
+        policy: CompressionPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.backends = backends
+        # The upload bucket is an S3 bucket of the stack.
+        self.uploads = uploads or backends.get("s3")
+        self.policy = policy or CompressionPolicy.from_settings(settings)
+        self.clock = clock
+        self.placement = Placement(repository, settings, backends, clock=clock)
+
+    def ingest(self, upload: Upload) -> IngestResult:
+        """Process one upload. Raises only what a retry may cure (throttling, a backend
+        down, no bucket left); bad input is a ``REJECTED`` result, not an error."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                result = self._ingest(upload)
+            except Conflict:
+                if attempt == _ATTEMPTS:
+                    raise
+                logger.info("lost a race on %s; reading again", upload.key)
+                continue
+            self._count(result)
+            return result
+        raise AssertionError("unreachable")
+
+    def _count(self, result: IngestResult) -> None:
+        """A duplicate in the day's activity counters. Stored and rejected uploads are
+        counted in the very write that records them, so exactly once whatever crashes
+        or redeliveries come; a duplicate writes no record, so it is counted after its
+        upload is deleted: at most once."""
+        if result.outcome is not Outcome.DUPLICATE:
+            return
+        try:
+            self.repository.add_daily_counts(self.clock().date(), {"duplicates": 1})
+        except ShelflifeError as e:
+            # Activity metrics only: a lost count must not make the event be delivered
+            # again (the upload is gone already).
+            logger.warning("daily count of a duplicate not added: %s", e)
+
+    def _counts(self, counter: str) -> DailyCounts:
+        return DailyCounts(day=self.clock().date(), counts={counter: 1})
+
+    # ---- the steps ---------------------------------------------------------------
+
+    def _ingest(self, upload: Upload) -> IngestResult:
+        try:
+            where = parse_upload_key(upload.key)
+        except RejectedImage as e:
+            where = UploadKey(UNKNOWN_OWNER, None, upload.key.rsplit("/", 1)[-1] or "upload")
+            return self._reject_unread(upload, where, e)
+        if upload.size is not None and upload.size > self.policy.max_bytes:
+            # Not downloaded: its size alone rejects it (if the event still tells the truth).
+            current_size = self._head_upload(upload)
+            if current_size is None:
+                return IngestResult(upload, Outcome.GONE)
+            if current_size > self.policy.max_bytes:
+                return self._reject_unread(
+                    upload, where, too_large(current_size, self.policy.max_bytes)
+                )
+        try:
+            stored = self.uploads.get(upload.bucket, upload.key)
+        except ObjectNotFound:
+            return IngestResult(upload, Outcome.GONE)
+        except ChecksumMismatch as e:
+            return self._reject_unread(
+                upload, where, RejectedImage(f"upload damaged in transit: {e}", code="checksum")
+            )
+        data = stored.data
+        try:
+            where = parse_upload_key(upload.key, stored.info.metadata)
+        except RejectedImage as e:
+            return self._reject(upload, where, data, e)
+        original_sha256 = sha256_hex(data)
+        image = image_id(where.owner, original_sha256)
+        existing = self.repository.find_image(image)
+        if existing is not None and existing.state is ImageState.ACTIVE:
+            self._delete_upload(upload)
+            again = existing.source_key == upload.key
+            if again:
+                return IngestResult(
+                    upload, Outcome.REDELIVERED, existing, len(data), existing.stored_size
+                )
+            return IngestResult(upload, Outcome.DUPLICATE, existing, bytes_in=len(data))
+        try:
+            compressed = compress(data, self.policy)
+        except RejectedImage as e:
+            return self._reject(upload, where, data, e, existing=existing)
+        stored_sha256 = sha256_hex(compressed.data)
+        claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
+        claim = self._put(claim, compressed)
+        # Active from now on, made so by this upload (which may have finished another
+        # upload's claim of the same bytes: that one is then the duplicate); the policy
+        # schedules its promotion out of TEMP.
+        live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": upload.key}
+        active = self.repository.replace_image(
+            claim,
+            scheduled(claim.model_copy(update=live), self.settings),
+            counts=self._counts("uploaded"),
+        )
+        self._delete_upload(upload)
+        return IngestResult(
+            upload, Outcome.STORED, active, bytes_in=len(data), bytes_out=len(compressed.data)
+        )
+
+    def _claim(
+        self,
+        where: UploadKey,
+        data: bytes,
+        original_sha256: str,
+        compressed: CompressedImage,
+        stored_sha256: str,
+        existing: ImageRecord | None,
+    ) -> ImageRecord:
+        image = image_id(where.owner, original_sha256)
+        if (
+            existing is not None
+            and existing.state is ImageState.PENDING
+            and existing.location is not None
+            and existing.stored_sha256 == stored_sha256
+        ):
+            return existing  # an earlier delivery claimed a place for these bytes: finish it
+        key = object_key(image, compressed, stored_sha256)
+        bucket = self.placement.choose(TierName.TEMP, len(compressed.data))
+        claim = ImageRecord(
+            id=image,
+            owner=where.owner,
+            draft_id=where.draft_id,
+            state=ImageState.PENDING,
+            location=Location(
+                tier=TierName.TEMP, backend=bucket.backend, bucket=bucket.name, key=key
+            ),
+            original_size=len(data),
+            stored_size=len(compressed.data),
+            original_sha256=original_sha256,
+            stored_sha256=stored_sha256,
+            width=compressed.width,
+            height=compressed.height,
+            format=compressed.format,
+            uploaded_at=self.clock(),
+        )
+        # The policy deletes a claim nobody finishes (and so the object it may have left).
+        return self._write(existing, scheduled(claim, self.settings))
+
+    def _put(self, claim: ImageRecord, compressed: CompressedImage) -> ImageRecord:
+        """Write the object where the claim says; if that bucket is full or gone, move
+        the claim to the next bucket and write there (once)."""
+        assert claim.location is not None
+        try:
+            self._put_at(claim.location, claim, compressed)
+        except (BucketFull, BucketNotFound) as e:
+            logger.warning("bucket %s refused the object (%s); trying the next", e.bucket, e)
+            self.placement.refused(TierName.TEMP, claim.location.bucket, e)
+            bucket = self.placement.choose(
+                TierName.TEMP, len(compressed.data), exclude={claim.location.bucket}
+            )
+            moved = claim.location.model_copy(
+                update={"bucket": bucket.name, "backend": bucket.backend}
+            )
+            claim = self.repository.replace_image(
+                claim, claim.model_copy(update={"location": moved})
+            )
+            self._put_at(moved, claim, compressed)
+        return claim
+
+    def _put_at(self, location: Location, claim: ImageRecord, compressed: CompressedImage) -> None:
+        self.backends.get(location.backend.value).put(
+            location.bucket,
+            location.key,
+            compressed.data,
+            content_type=compressed.mime_type,
+            metadata={"image-id": claim.id, "owner": claim.owner},
+        )
+
+    # ---- rejections --------------------------------------------------------------
+
+    def _reject(
+        self,
+        upload: Upload,
+        where: UploadKey,
+        data: bytes,
+        rejection: RejectedImage,
+        *,
+        existing: ImageRecord | None = None,
+    ) -> IngestResult:
+        original_sha256 = sha256_hex(data)
+        image = image_id(where.owner, original_sha256)
+        if existing is None:
+            existing = self.repository.find_image(image)
+        quarantined = self._quarantine(
+            upload,
+            where,
+            image,
+            rejection,
+            existing,
+            original_size=len(data),
+            original_sha256=original_sha256,
+            source_format=sniff_format(data),
+        )
+        if quarantined is None:
+            return IngestResult(upload, Outcome.GONE)
+        record, outcome = quarantined
+        return IngestResult(
+            upload, outcome, record, bytes_in=len(data), rejection_code=rejection.code
+        )
+
+    def _reject_unread(
+        self, upload: Upload, where: UploadKey, rejection: RejectedImage
+    ) -> IngestResult:
+        """Reject without reading the bytes (too large, or unreadable): the id comes
+        from the object's key and ETag instead of its hash."""
+        image = image_id(where.owner, f"{upload.bucket}/{upload.key}#{upload.etag or ''}")
+        quarantined = self._quarantine(
+            upload,
+            where,
+            image,
+            rejection,
+            self.repository.find_image(image),
+            original_size=upload.size or 0,
+        )
+        if quarantined is None:
+            return IngestResult(upload, Outcome.GONE)
+        record, outcome = quarantined
+        return IngestResult(upload, outcome, record, rejection_code=rejection.code)
+
+    def _quarantine(
+        self,
+        upload: Upload,
+        where: UploadKey,
+        image: str,
+        rejection: RejectedImage,
+        existing: ImageRecord | None,
+        *,
+        original_size: int,
+        original_sha256: str | None = None,
+        source_format: str | None = None,
+    ) -> tuple[ImageRecord, Outcome] | None:
+        """Keep the original under the quarantine prefix, record why, then delete the
+        upload. The same bytes rejected again share one quarantined copy and record,
+        whose ``source_key`` names the latest upload of them: ``REDELIVERED`` when that
+        is this upload (an earlier delivery stopped before deleting it), else
+        ``REJECTED``. None if the upload is gone before it could be copied."""
+        rejected_before = existing is not None and existing.state is ImageState.REJECTED
+        if existing is not None and rejected_before:
+            key = existing.quarantine_key or self._quarantine_key(where, image)
+        else:
+            key = self._quarantine_key(where, image)
+        try:
+            self.uploads.copy(upload.bucket, upload.key, upload.bucket, key)
+        except ObjectNotFound:
+            return None
+        if existing is not None and rejected_before:
+            outcome = Outcome.REDELIVERED if existing.source_key == upload.key else Outcome.REJECTED
+            record = existing
+            if outcome is Outcome.REJECTED:
+                record = self.repository.replace_image(
+                    existing,
+                    existing.model_copy(update={"source_key": upload.key}),
+                    counts=self._counts("rejected"),
+                )
+        else:
+            outcome = Outcome.REJECTED
+            record = self._write(
+                existing,
+                ImageRecord(
+                    id=image,
+                    owner=where.owner,
+                    draft_id=where.draft_id,
+                    state=ImageState.REJECTED,
+                    original_size=original_size,
+                    original_sha256=original_sha256,
+                    format=source_format,
+                    uploaded_at=self.clock(),
+                    rejection_reason=rejection.reason,
+                    quarantine_key=key,
+                    source_key=upload.key,
+                ),
+                counts=self._counts("rejected"),
+            )
+        self._delete_upload(upload)
+        logger.warning("upload %s rejected: %s", upload.key, rejection.reason)
+        return record, outcome
+
+    @staticmethod
+    def _quarantine_key(where: UploadKey, image: str) -> str:
+        return f"{QUARANTINE_PREFIX}{where.owner}/{image}/{where.filename}"
+
+    # ---- helpers -----------------------------------------------------------------
+
+    def _write(
+        self,
+        existing: ImageRecord | None,
+        record: ImageRecord,
+        *,
+        counts: DailyCounts | None = None,
+    ) -> ImageRecord:
+        """Add ``record``, or replace the record it supersedes (a rejected, deleted or
+        stale pending one); ``Conflict`` if another delivery wrote first."""
+        if existing is None:
+            return self.repository.add_image(record, counts=counts)
+        return self.repository.replace_image(
+            existing, record.model_copy(update={"version": existing.version}), counts=counts
+        )
+
+    def _head_upload(self, upload: Upload) -> int | None:
+        try:
+            return self.uploads.head(upload.bucket, upload.key).size
+        except ObjectNotFound:
+            return None
+
+    def _delete_upload(self, upload: Upload) -> None:
+        self.uploads.delete(upload.bucket, upload.key)

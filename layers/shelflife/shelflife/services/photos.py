@@ -1,0 +1,342 @@
+"""What a user does with their photos through the API: upload (a presigned POST
+straight to the upload bucket), list, read, get a URL, delete, publish a draft, and see
+their usage.
+
+Every operation takes the ``Caller`` and checks ownership: another user's photo is
+``RecordNotFound``, exactly like a photo that does not exist, so ids reveal nothing.
+Writes go through the policy (``accessed``, ``published``, ``soft_deleted``) so the
+schedule stored with the record is the one the lifecycle applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shelflife.domain.auth import Caller
+from shelflife.domain.clock import utc_now
+from shelflife.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    RecordNotFound,
+    ShelflifeError,
+    TooLarge,
+)
+from shelflife.domain.policy import accessed, published, soft_deleted
+from shelflife.domain.records import ImageRecord, ImageState, Page
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
+from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
+from shelflife.settings import Settings, TierName
+
+logger = logging.getLogger(__name__)
+# What a browser may declare for each format ingest accepts (shelflife.domain.imaging sniffs
+# the bytes anyway: a wrong type is rejected there, with the original quarantined).
+CONTENT_TYPES = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/avif": "AVIF",
+    "image/heic": "HEIF",
+    "image/heif": "HEIF",
+    "image/gif": "GIF",
+    "image/tiff": "TIFF",
+}
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}$")
+# Shown to their owner: pending claims are ingest's business, deleted ones are gone.
+VISIBLE = frozenset({ImageState.ACTIVE, ImageState.REJECTED, ImageState.LOST})
+# Races on one record (an access and a sweep at once) are retried this many times.
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    upload_id: str
+    key: str
+    form: PresignedPost
+    max_bytes: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PhotoUrl:
+    url: str
+    expires_at: datetime | None  # None for a CDN URL
+    image: ImageRecord
+
+
+@dataclass
+class PublishResult:
+    updated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # id -> reason
+
+
+@dataclass(frozen=True)
+class TierUsage:
+    photos: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    user_id: str
+    tiers: dict[str, TierUsage]
+    photos: int
+    bytes: int
+    quota_bytes: int | None
+
+    @property
+    def remaining_bytes(self) -> int | None:
+        return None if self.quota_bytes is None else max(0, self.quota_bytes - self.bytes)
+
+
+class PhotoService:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        backends: Backends,
+        *,
+        uploads: UploadBucket | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.backends = backends
+        self._uploads = uploads
+        self.clock = clock
+
+    @property
+    def uploads(self) -> UploadBucket:
+        """The upload bucket's backend: always S3 (the stack's own bucket)."""
+        if self._uploads is None:
+            backend = self.backends.get("s3")
+            if not isinstance(backend, UploadBucket):
+                raise InvalidArgument("the upload bucket needs the s3 backend")
+            self._uploads = backend
+        return self._uploads
+
+    # ---- uploads -------------------------------------------------------------------
+
+    def create_upload(
+        self,
+        caller: Caller,
+        *,
+        filename: str,
+        content_type: str,
+        size: int | None = None,
+        draft_id: str | None = None,
+    ) -> UploadTicket:
+        """A presigned POST for one upload under the caller's prefix. Refused when the
+        declared size is over the limit, the format is not accepted, or the caller's
+        quota has no room left (``Forbidden``, code ``quota_exceeded``)."""
+        if self.settings.upload_bucket is None:
+            raise InvalidArgument("no upload bucket is configured (SHELFLIFE_UPLOAD_BUCKET)")
+        if not FILENAME.match(filename):
+            raise InvalidArgument(
+                f"filename {filename!r} must be 1-200 letters, digits, spaces or ._()+- "
+                "(starting with a letter or digit, no folders)"
+            )
+        if draft_id is not None and not PLAIN_ID.match(draft_id):
+            raise InvalidArgument(
+                f"draft_id {draft_id!r} must be 1-128 letters, digits or ._@+- "
+                "(starting with a letter or digit)"
+            )
+        kind = CONTENT_TYPES.get(content_type.lower())
+        if kind is None or kind not in self.settings.allowed_formats:
+            accepted = sorted(
+                name for name, fmt in CONTENT_TYPES.items() if fmt in self.settings.allowed_formats
+            )
+            raise InvalidArgument(
+                f"content type {content_type!r} is not accepted; accepted: {', '.join(accepted)}"
+            )
+        max_bytes = self.settings.max_upload_bytes
+        if size is not None and size > max_bytes:
+            raise TooLarge(f"{size} bytes is over the {max_bytes}-byte upload limit")
+        if self.settings.user_quota_bytes is not None:
+            usage = self.usage(caller)
+            room = usage.remaining_bytes or 0
+            if room <= 0 or (size is not None and size > room):
+                raise Forbidden(
+                    f"upload refused: {usage.bytes} of your {usage.quota_bytes}-byte quota "
+                    f"is used ({room} bytes left)",
+                    code="quota_exceeded",
+                )
+            max_bytes = min(max_bytes, room)
+        upload_id = uuid.uuid4().hex
+        folder = f"{caller.user_id}/{draft_id}" if draft_id else caller.user_id
+        key = f"{INCOMING_PREFIX}{folder}/{upload_id}-{filename}"
+        expires_in = self.settings.upload_expiry_seconds
+        form = self.uploads.presigned_post(
+            self.settings.upload_bucket,
+            key,
+            max_bytes=max_bytes,
+            content_type=content_type.lower(),
+            metadata={DRAFT_METADATA_KEY: draft_id} if draft_id else None,
+            expires_in=expires_in,
+        )
+        return UploadTicket(
+            upload_id=upload_id,
+            key=key,
+            form=form,
+            max_bytes=max_bytes,
+            expires_at=self.clock() + timedelta(seconds=expires_in),
+        )
+
+    # ---- photos --------------------------------------------------------------------
+
+    def list_photos(
+        self, caller: Caller, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[ImageRecord]:
+        """The caller's photos, newest first; a page may hold fewer than ``limit``
+        (records being ingested or deleted are not photos)."""
+        page = self.repository.images_by_owner(caller.user_id, limit=limit, cursor=cursor)
+        return Page(items=[i for i in page.items if i.state in VISIBLE], cursor=page.cursor)
+
+    def get(self, caller: Caller, image_id: str) -> ImageRecord:
+        image = self.repository.find_image(image_id)
+        if image is None or image.owner != caller.user_id or image.state not in VISIBLE:
+            raise RecordNotFound(f"no photo {image_id!r}")
+        return image
+
+    def url(self, caller: Caller, image_id: str, *, expires_in: int | None = None) -> PhotoUrl:
+        """A URL to read the photo (signed, or on the CDN), recording the access: the
+        HOT clock starts again and a COLD photo may come back to HOT."""
+        limit = self.settings.url_expiry_seconds
+        expires_in = limit if expires_in is None else expires_in
+        if not 1 <= expires_in <= limit:
+            raise InvalidArgument(f"expires_in must be between 1 and {limit} seconds")
+        current = self.get(caller, image_id)
+        if current.state is not ImageState.ACTIVE or current.location is None:
+            raise Conflict(f"photo {image_id!r} is {current.state.value}: it has no stored image")
+        image = self._update(
+            caller, image_id, lambda image, now: accessed(image, now, self.settings)
+        )
+        place = image.location
+        if image.state is not ImageState.ACTIVE or place is None:  # changed meanwhile
+            raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
+        if self.settings.cdn_base_url:
+            return PhotoUrl(f"{self.settings.cdn_base_url}/{place.key}", None, image)
+        backend = self.backends.for_tier(place.tier)
+        url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
+        return PhotoUrl(url, self.clock() + timedelta(seconds=expires_in), image)
+
+    def delete(self, caller: Caller, image_id: str) -> ImageRecord:
+        """Soft delete: the record stops counting at once and the cleanup function
+        deletes the object when the stream shows the change. Deleting again answers
+        the deleted record."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            image = self.repository.find_image(image_id)
+            if image is None or image.owner != caller.user_id:
+                raise RecordNotFound(f"no photo {image_id!r}")
+            if image.state is ImageState.DELETED:
+                return image
+            if image.state is ImageState.PENDING:
+                raise Conflict(f"photo {image_id!r} is still being processed; try again soon")
+            try:
+                deleted = self.repository.replace_image(
+                    image, soft_deleted(image, self.clock(), self.settings)
+                )
+            except Conflict:
+                if attempt == _ATTEMPTS:
+                    raise
+                continue
+            self._count("deleted_by_owner")
+            return deleted
+        raise AssertionError("unreachable")
+
+    def publish(self, caller: Caller, draft_id: str, image_ids: Iterable[str]) -> PublishResult:
+        """Publish the photos of a draft: each is deleted ``published_retention_days``
+        later. Photos already published keep their first publishing time."""
+        result = PublishResult()
+        ids = list(dict.fromkeys(image_ids))
+        found = self.repository.find_images(ids)
+        for image_id in ids:
+            image = found.get(image_id)
+            if image is None or image.owner != caller.user_id or image.state not in VISIBLE:
+                result.failed[image_id] = "not found"
+            elif image.draft_id != draft_id:
+                result.failed[image_id] = f"not a photo of draft {draft_id!r}"
+            elif image.state is not ImageState.ACTIVE:
+                result.failed[image_id] = f"photo is {image.state.value}"
+            elif image.published_at is not None:
+                result.updated.append(image_id)
+            else:
+                try:
+                    self._update(
+                        caller,
+                        image_id,
+                        lambda image, now: (
+                            image
+                            if image.published_at is not None
+                            else published(image, now, self.settings)
+                        ),
+                    )
+                except ShelflifeError as e:
+                    result.failed[image_id] = str(e)
+                    continue
+                result.updated.append(image_id)
+        if result.updated:
+            self._count("published", len(result.updated))
+        return result
+
+    def usage(self, caller: Caller) -> Usage:
+        """The caller's live photos and stored bytes, by tier (a read of all their
+        records through the owner index)."""
+        photos: Counter[str] = Counter()
+        stored: Counter[str] = Counter()
+        cursor: str | None = None
+        while True:
+            page = self.repository.images_by_owner(caller.user_id, limit=1000, cursor=cursor)
+            for image in page.items:
+                if image.live and image.location is not None:
+                    photos[image.location.tier.value] += 1
+                    stored[image.location.tier.value] += image.stored_size
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        return Usage(
+            user_id=caller.user_id,
+            tiers={
+                tier.value: TierUsage(photos=photos[tier.value], bytes=stored[tier.value])
+                for tier in TierName
+            },
+            photos=sum(photos.values()),
+            bytes=sum(stored.values()),
+            quota_bytes=self.settings.user_quota_bytes,
+        )
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def _update(
+        self,
+        caller: Caller,
+        image_id: str,
+        change: Callable[[ImageRecord, datetime], ImageRecord],
+    ) -> ImageRecord:
+        """Apply ``change`` to the caller's photo, reading again when a concurrent
+        write (a sweep, another request) got there first."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            image = self.get(caller, image_id)
+            updated = change(image, self.clock())
+            if updated == image:
+                return image
+            try:
+                return self.repository.replace_image(image, updated)
+            except Conflict:
+                if attempt == _ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _count(self, counter: str, value: int = 1) -> None:
+        try:
+            self.repository.add_daily_counts(self.clock().date(), {counter: value})
+        except ShelflifeError as e:
+            # Activity metrics only: the change itself is done.
+            logger.warning("daily count %s not added: %s", counter, e)

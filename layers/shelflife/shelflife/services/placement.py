@@ -1,0 +1,227 @@
+"""Where a new object goes: the least-full active bucket of a tier, and the overflow
+bucket that opens when none is left.
+
+The bucket records' counters (moved in the same transaction as the image records) are
+the usage; choosing a bucket costs one query, whatever the number of objects.
+
+Opening an overflow bucket is create-then-record, both idempotent:
+
+1. the name is the next free suffix of the tier's first bucket (``<base>-1``,
+   ``<base>-2``, ...) after the recorded ones;
+2. ``create_bucket`` creates it with the tier's policies, or, if this account already
+   owns it, applies them again;
+3. the record is added on condition that it does not exist.
+
+Two runs at once compute the same name, both create (the second create is a no-op),
+and one record wins; the loser reads it. A crash between 2 and 3 leaves a bucket
+without a record: the next run computes the same name again and adopts it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection
+from contextlib import suppress
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from shelflife.domain.clock import utc_now
+from shelflife.domain.errors import (
+    BucketFull,
+    BucketNameTaken,
+    BucketNotFound,
+    Conflict,
+    NoBucketAvailable,
+    StorageError,
+)
+from shelflife.domain.records import BucketRecord, BucketStatus
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import BucketPolicy
+from shelflife.settings import Settings, TierName
+
+if TYPE_CHECKING:
+    from shelflife.domain.storage import Backends
+
+# Names taken by other accounts are skipped; this many in a row means something else is
+# wrong (a base name squatted on a provider with global names).
+MAX_NAME_ATTEMPTS = 5
+
+
+def overflow_number(name: str, base: str) -> int | None:
+    """0 for the tier's first bucket, N for ``<base>-N``, None for other names."""
+    if name == base:
+        return 0
+    suffix = name.removeprefix(f"{base}-")
+    if suffix != name and suffix.isdigit() and not suffix.startswith("0"):
+        return int(suffix)
+    return None
+
+
+class Placement:
+    def __init__(
+        self,
+        repository: Repository,
+        settings: Settings,
+        backends: Backends | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        cache_seconds: float = 0,
+    ) -> None:
+        self.repository = repository
+        self.settings = settings
+        # Without backends, placement chooses among recorded buckets but cannot open
+        # an overflow bucket.
+        self.backends = backends
+        self.clock = clock
+        # A service placing many objects in a row (the lifecycle sweep) reads the bucket
+        # records once per ``cache_seconds`` rather than once per object, and counts its
+        # own choices meanwhile, so they still spread over the buckets.
+        self.cache_seconds = cache_seconds
+        self._cache: dict[TierName, tuple[float, list[BucketRecord]]] = {}
+        self._lock = threading.Lock()
+
+    def buckets(self, tier: TierName) -> list[BucketRecord]:
+        """The tier's bucket records. On first use the tier's configured bucket (created
+        by the stack) is recorded, so a fresh deployment places without a manual step."""
+        with self._lock:
+            cached = self._cache.get(tier)
+            if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+                return list(cached[1])
+        found = self.repository.list_buckets(tier.value)
+        if not found:
+            configured = self.settings.tier(tier)
+            with suppress(Conflict):  # a concurrent first use recorded it
+                self.repository.add_bucket(self._record(tier, configured.bucket))
+            found = self.repository.list_buckets(tier.value)
+        if self.cache_seconds:
+            with self._lock:
+                self._cache[tier] = (time.monotonic(), list(found))
+        return found
+
+    def _placed(self, tier: TierName, chosen: BucketRecord, size: int) -> BucketRecord:
+        """Count a choice in the cached records until they are read again."""
+        with self._lock:
+            cached = self._cache.get(tier)
+            if cached is not None:
+                self._cache[tier] = (
+                    cached[0],
+                    [
+                        b.model_copy(
+                            update={
+                                "used_bytes": b.used_bytes + size,
+                                "object_count": b.object_count + 1,
+                            }
+                        )
+                        if b.name == chosen.name
+                        else b
+                        for b in cached[1]
+                    ],
+                )
+        return chosen
+
+    def _forget(self, tier: TierName) -> None:
+        with self._lock:
+            self._cache.pop(tier, None)
+
+    def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
+        """The active bucket that is least full once ``size`` more bytes are in it,
+        among those its counters say stay under the overflow threshold with them; if
+        none is left, the overflow bucket (opened here, when this placement has backends,
+        by the same code as the capacity check's). A bucket is never filled past its
+        threshold between two capacity checks (issue 19: a burst took one to 104.6 %)."""
+        active = self._active(self.buckets(tier), exclude)
+        candidates = [bucket for bucket in active if self._room(bucket, size)]
+        if candidates:
+            chosen = min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
+            return self._placed(tier, chosen, size)
+        if self.backends is None:
+            skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
+            raise NoBucketAvailable(f"no active bucket with room in tier {tier.value!r}{skipped}")
+        opened = self.open_overflow(tier, size=size, exclude=exclude)
+        return self._placed(tier, opened, size)
+
+    def refused(self, tier: TierName, name: str, error: StorageError) -> BucketRecord | None:
+        """Record that a put into ``name`` failed for good: ``full`` when the provider
+        refused the bytes, ``missing`` when the bucket is gone. Other errors change
+        nothing (they are retried, not placed around)."""
+        status = {BucketFull: BucketStatus.FULL, BucketNotFound: BucketStatus.MISSING}.get(
+            type(error)
+        )
+        if status is None:
+            return None
+        self._forget(tier)
+        return self.repository.set_bucket_status(tier.value, name, status)
+
+    def open_overflow(
+        self, tier: TierName, *, size: int = 0, exclude: Collection[str] = ()
+    ) -> BucketRecord:
+        """An active bucket of ``tier`` that stays under the overflow threshold with
+        ``size`` more bytes: one that a concurrent run just opened, or a new
+        ``<base>-N`` (see the module docstring)."""
+        if self.backends is None:
+            raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
+        self._forget(tier)  # decide on the records as they are now
+        buckets = self.buckets(tier)
+        roomy = [
+            bucket
+            for bucket in self._active(buckets, exclude)
+            if bucket.used_fraction * 100 < self.settings.overflow_threshold_percent
+            and self._room(bucket, size)
+        ]
+        if roomy:
+            return min(roomy, key=lambda bucket: (self._fill(bucket, 0), bucket.name))
+        base = self.settings.tier(tier).bucket
+        numbers = [overflow_number(bucket.name, base) for bucket in buckets]
+        number = max((n for n in numbers if n is not None), default=0) + 1
+        backend = self.backends.for_tier(tier)
+        taken = []
+        for _ in range(MAX_NAME_ATTEMPTS):
+            name = f"{base}-{number}"
+            try:
+                backend.create_bucket(name, self.bucket_policy(tier))
+            except BucketNameTaken:
+                taken.append(name)
+                number += 1
+                continue
+            try:
+                return self.repository.add_bucket(self._record(tier, name))
+            except Conflict:  # a concurrent run recorded it first
+                return self.repository.get_bucket(tier.value, name)
+        raise NoBucketAvailable(
+            f"cannot open an overflow bucket for tier {tier.value!r}: "
+            f"{', '.join(taken)} belong to other accounts"
+        )
+
+    def bucket_policy(self, tier: TierName) -> BucketPolicy:
+        """What every bucket of the tier gets: the stack's first buckets are declared in
+        template.yaml with the same settings (tests compare the two)."""
+        return BucketPolicy(tier=tier.value, cors_origins=self.settings.cors_allowed_origins)
+
+    def _record(self, tier: TierName, name: str) -> BucketRecord:
+        configured = self.settings.tier(tier)
+        return BucketRecord(
+            tier=tier,
+            backend=configured.backend,
+            name=name,
+            capacity_bytes=configured.quota_bytes,
+            created_at=self.clock(),
+        )
+
+    @staticmethod
+    def _active(buckets: list[BucketRecord], exclude: Collection[str]) -> list[BucketRecord]:
+        return [
+            bucket
+            for bucket in buckets
+            if bucket.status is BucketStatus.ACTIVE and bucket.name not in exclude
+        ]
+
+    def _room(self, bucket: BucketRecord, size: int) -> bool:
+        """Whether ``size`` more bytes keep ``bucket`` at or under the overflow threshold
+        (an empty bucket takes anything: an image larger than that is placed alone)."""
+        limit = bucket.capacity_bytes * self.settings.overflow_threshold_percent / 100
+        return bucket.object_count == 0 or bucket.used_bytes + size <= limit
+
+    @staticmethod
+    def _fill(bucket: BucketRecord, size: int) -> float:
+        return (bucket.used_bytes + size) / bucket.capacity_bytes

@@ -1,0 +1,351 @@
+"""What the store holds and costs, what it did, and what an operator should look at:
+the numbers behind the API's stats, metrics, tiers and buckets routes and the
+dashboard.
+
+Everything is read from records the functions keep anyway (bucket counters, run
+records, daily counters, cleanup tasks): no listing of buckets, no scan of images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shelflife.domain.clock import utc_now
+from shelflife.domain.costs import GB
+from shelflife.domain.errors import InvalidArgument
+from shelflife.domain.policy import PENDING_CLAIM_LIFETIME, rules
+from shelflife.domain.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
+from shelflife.domain.repository import Repository
+from shelflife.services.cleanup import CleanupHealth
+from shelflife.services.lifecycle import lifecycle_totals
+from shelflife.settings import BackendName, Settings, TierName
+
+MAX_METRIC_DAYS = 365
+# The lifecycle runs daily: no completed run for this long means it is not running.
+LIFECYCLE_SILENCE = timedelta(hours=26)
+# Due longer ago than this and still not done: a sweep is failing on it.
+STUCK_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class TierStats:
+    tier: str
+    backend: str
+    photos: int
+    bytes: int
+    buckets: int
+    capacity_bytes: int
+    price_per_gb_month: float
+    monthly_cost: float
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    tiers: list[TierStats]
+    photos: int
+    bytes: int
+    monthly_cost: float
+    # What the same bytes would cost a month kept in HOT, and the difference.
+    all_hot_monthly_cost: float
+    monthly_savings: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    severity: str  # "info", "warning" or "critical"
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BucketUsageReport:
+    """One bucket's usage and lines: what GET /buckets answers (the API's schema is this
+    class) and the dashboard draws."""
+
+    tier: TierName
+    backend: str
+    name: str
+    status: str
+    used_bytes: int
+    capacity_bytes: int
+    object_count: int
+    percent: float
+    cleanup_threshold_percent: float
+    overflow_threshold_percent: float
+
+
+@dataclass
+class Activity:
+    days: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class StatsService:
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        *,
+        cleanup_health: Callable[[], CleanupHealth] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.cleanup_health = cleanup_health
+        self.clock = clock
+
+    # ---- sizes and costs -----------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        """Photos, bytes and the monthly storage cost per tier, from the bucket
+        counters (a bucket the provider lost is left out: nothing is stored there)."""
+        buckets = [
+            b for b in self.repository.list_buckets() if b.status is not BucketStatus.MISSING
+        ]
+        tiers = [self._tier(tier, [b for b in buckets if b.tier is tier]) for tier in TierName]
+        total = sum(tier.bytes for tier in tiers)
+        cost = sum(tier.monthly_cost for tier in tiers)
+        all_hot = self._monthly(self.settings.hot.backend, total)
+        return StoreStats(
+            tiers=tiers,
+            photos=sum(tier.photos for tier in tiers),
+            bytes=total,
+            monthly_cost=round(cost, 6),
+            all_hot_monthly_cost=round(all_hot, 6),
+            monthly_savings=round(all_hot - cost, 6),
+        )
+
+    def breakdown(self) -> list[dict[str, Any]]:
+        """Each tier's monthly cost and its share of the bytes and of the cost."""
+        stats = self.stats()
+        return [
+            {
+                "tier": tier.tier,
+                "backend": tier.backend,
+                "bytes": tier.bytes,
+                "monthly_cost": tier.monthly_cost,
+                "share_of_bytes": _share(tier.bytes, stats.bytes),
+                "share_of_cost": _share(tier.monthly_cost, stats.monthly_cost),
+            }
+            for tier in stats.tiers
+        ]
+
+    def buckets(self) -> list[BucketUsageReport]:
+        return [
+            BucketUsageReport(
+                tier=b.tier,
+                backend=b.backend.value,
+                name=b.name,
+                status=b.status.value,
+                used_bytes=b.used_bytes,
+                capacity_bytes=b.capacity_bytes,
+                object_count=b.object_count,
+                percent=round(100 * b.used_fraction, 2),
+                cleanup_threshold_percent=self.settings.cleanup_threshold_percent,
+                overflow_threshold_percent=self.settings.overflow_threshold_percent,
+            )
+            for b in sorted(
+                self.repository.list_buckets(), key=lambda b: (list(TierName).index(b.tier), b.name)
+            )
+        ]
+
+    def tiers(self) -> dict[str, Any]:
+        """The tiers, their backends and prices, and the lifecycle rules, as the
+        settings make them."""
+        s = self.settings
+        return {
+            "tiers": [
+                {
+                    "tier": tier.value,
+                    "backend": s.tier(tier).backend.value,
+                    "bucket": s.tier(tier).bucket,
+                    "bucket_capacity_bytes": s.tier(tier).quota_bytes,
+                    "price_per_gb_month": s.price_per_gb_month(s.tier(tier).backend),
+                }
+                for tier in TierName
+            ],
+            "rules": rules(s),
+            "capacity": {
+                "cleanup_threshold_percent": s.cleanup_threshold_percent,
+                "overflow_threshold_percent": s.overflow_threshold_percent,
+                "cleanup_min_age_days": s.cleanup_min_age_days,
+            },
+            "limits": {
+                "max_upload_bytes": s.max_upload_bytes,
+                "url_expiry_seconds": s.url_expiry_seconds,
+                "user_quota_bytes": s.user_quota_bytes,
+            },
+        }
+
+    # ---- activity ------------------------------------------------------------------
+
+    def activity(self, days: int) -> Activity:
+        """What happened in the last ``days`` days: uploads (and duplicates and
+        rejections) from the daily counters, moves and deletions from the lifecycle
+        runs, deletions by owners."""
+        if not 1 <= days <= MAX_METRIC_DAYS:
+            raise InvalidArgument(f"days must be between 1 and {MAX_METRIC_DAYS}, got {days}")
+        now = self.clock()
+        since = now - timedelta(days=days)
+        daily: dict[str, int] = {}
+        for day in self.repository.daily_counts(since.date()):
+            for name, value in day.counts.items():
+                daily[name] = daily.get(name, 0) + value
+        runs = lifecycle_totals(self.repository, since)
+        counts = {
+            "uploaded": daily.get("uploaded", 0),
+            "duplicates": daily.get("duplicates", 0),
+            "rejected": daily.get("rejected", 0),
+            "published": daily.get("published", 0),
+            "promoted": runs["promoted"],
+            "archived": runs["archived"],
+            "restored": runs["restored"],
+            "deleted": runs["deleted"] + daily.get("deleted_by_owner", 0),
+            "deleted_by_lifecycle": runs["deleted"],
+            "deleted_by_owner": daily.get("deleted_by_owner", 0),
+            "lifecycle_runs": runs["runs"],
+        }
+        return Activity(days=days, counts=counts)
+
+    def lifecycle_runs(self, days: int = 30, *, limit: int = 60) -> list[RunRecord]:
+        """The lifecycle runs of the last ``days`` days, oldest first (for charts)."""
+        since = self.clock() - timedelta(days=days)
+        runs = self.repository.recent_runs(RunKind.LIFECYCLE, limit=limit, since=since)
+        return sorted(runs, key=lambda run: run.started_at)
+
+    # ---- advice --------------------------------------------------------------------
+
+    def recommendations(self) -> list[Recommendation]:
+        """What an operator should look at, most severe first."""
+        found: list[Recommendation] = []
+        s = self.settings
+        for bucket in self.buckets():
+            if bucket.status == BucketStatus.MISSING.value:
+                found.append(
+                    Recommendation(
+                        "critical",
+                        "bucket_missing",
+                        f"bucket {bucket.name} ({bucket.tier}) is gone at the provider; "
+                        "run a reconcile to see the records that point to it",
+                    )
+                )
+            elif bucket.percent >= s.overflow_threshold_percent:
+                found.append(
+                    Recommendation(
+                        "critical",
+                        "bucket_full",
+                        f"bucket {bucket.name} ({bucket.tier}) is {bucket.percent:.1f}% full; "
+                        "new images go to an overflow bucket",
+                    )
+                )
+            elif bucket.percent >= s.cleanup_threshold_percent:
+                found.append(
+                    Recommendation(
+                        "warning",
+                        "bucket_near_full",
+                        f"bucket {bucket.name} ({bucket.tier}) is {bucket.percent:.1f}% full, "
+                        f"past the {s.cleanup_threshold_percent:g}% cleanup line",
+                    )
+                )
+        for tier in self.stats().tiers:
+            if tier.capacity_bytes and 100 * tier.bytes / tier.capacity_bytes >= (
+                s.cleanup_threshold_percent
+            ):
+                found.append(
+                    Recommendation(
+                        "warning",
+                        "tier_near_full",
+                        f"tier {tier.tier} is {100 * tier.bytes / tier.capacity_bytes:.1f}% "
+                        "of its buckets' capacity",
+                    )
+                )
+        if self.cleanup_health is not None:
+            health = self.cleanup_health()
+            if health.dead_letters:
+                found.append(
+                    Recommendation(
+                        "critical",
+                        "cleanup_dead_letters",
+                        f"{health.dead_letters} cleanups wait in the dead-letter queue; fix "
+                        "the cause, then POST /cleanup/redrive",
+                    )
+                )
+            elif health.status != "ok":
+                found.append(
+                    Recommendation("warning", "cleanup_failing", "; ".join(health.reasons))
+                )
+        found.extend(self._overdue())
+        found.extend(self._lifecycle_health())
+        order = {"critical": 0, "warning": 1, "info": 2}
+        return sorted(found, key=lambda item: order[item.severity])
+
+    def _overdue(self) -> list[Recommendation]:
+        cutoff = self.clock() - STUCK_AFTER
+        overdue = moving = 0
+        for shard in range(self.repository.due_shards):
+            page = self.repository.due_images(shard, cutoff, limit=100)
+            overdue += len(page.items)
+            moving += sum(image.move_to is not None for image in page.items)
+        if not overdue:
+            return []
+        return [
+            Recommendation(
+                "warning",
+                "images_overdue",
+                f"{overdue}{'+' if overdue >= 100 * self.repository.due_shards else ''} images "
+                f"are overdue by more than {STUCK_AFTER.days} day ({moving} stuck mid-move, "
+                f"pending claims older than {PENDING_CLAIM_LIFETIME.days} day included): "
+                "check the lifecycle function's errors",
+            )
+        ]
+
+    def _lifecycle_health(self) -> list[Recommendation]:
+        runs = [
+            run
+            for run in self.repository.recent_runs(RunKind.LIFECYCLE, limit=10)
+            if not run.dry_run
+        ]
+        if not runs:
+            return [Recommendation("info", "lifecycle_never_ran", "no lifecycle run recorded yet")]
+        latest = runs[0]
+        if latest.status is RunStatus.FAILED:
+            return [
+                Recommendation(
+                    "warning", "lifecycle_failed", f"the last lifecycle run ({latest.id}) failed"
+                )
+            ]
+        if self.clock() - latest.started_at > LIFECYCLE_SILENCE:
+            return [
+                Recommendation(
+                    "warning",
+                    "lifecycle_silent",
+                    f"no lifecycle run since {latest.started_at:%Y-%m-%d %H:%M} UTC",
+                )
+            ]
+        return []
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def _tier(self, tier: TierName, buckets: list[BucketRecord]) -> TierStats:
+        backend = self.settings.tier(tier).backend
+        stored = sum(b.used_bytes for b in buckets)
+        return TierStats(
+            tier=tier.value,
+            backend=backend.value,
+            photos=sum(b.object_count for b in buckets),
+            bytes=stored,
+            buckets=len(buckets),
+            capacity_bytes=sum(b.capacity_bytes for b in buckets),
+            price_per_gb_month=self.settings.price_per_gb_month(backend),
+            monthly_cost=round(self._monthly(backend, stored), 6),
+        )
+
+    def _monthly(self, backend: BackendName, size: int) -> float:
+        return self.settings.price_per_gb_month(backend) * size / GB
+
+
+def _share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
