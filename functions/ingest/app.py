@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -22,8 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
+from shelflife.adapters.metrics import publish
 from shelflife.domain.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
-from shelflife.services.ingest import IngestResult, Outcome
+from shelflife.services.ingest import IngestResult
 from shelflife.settings import Settings
 
 settings = Settings.from_env()
@@ -38,37 +38,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def ingest(upload: Upload) -> IngestResult:
     logger.set_correlation_id(upload.key)
     result = service.ingest(upload)
-    publish(result)
-    logger.info(
-        "upload %s",
-        result.outcome.value,
-        extra={
-            "image_id": result.image.id if result.image else None,
-            "bytes_in": result.bytes_in,
-            "bytes_out": result.bytes_out,
-            "rejection": result.image.rejection_reason if result.image else None,
-        },
-    )
+    publish(metrics, result.measurements())
+    logger.info("upload %s", result.outcome.value, extra=result.log_fields())
     return result
-
-
-def publish(result: IngestResult) -> None:
-    counted = result.counted_as
-    if counted is Outcome.STORED:
-        metrics.add_metric(name="ImagesIngested", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=result.bytes_in)
-        metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=result.bytes_out)
-    elif counted is Outcome.DUPLICATE:
-        metrics.add_metric(name="DuplicateUploads", unit=MetricUnit.Count, value=1)
-    elif counted is Outcome.REJECTED:
-        # Its own metric object: the reason is a dimension of this datapoint only.
-        with single_metric(
-            name="ImagesRejected",
-            unit=MetricUnit.Count,
-            value=1,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="reason", value=result.rejection_code or "invalid")
 
 
 def handle_message(record: SQSRecord) -> None:

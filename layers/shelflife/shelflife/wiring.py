@@ -8,14 +8,23 @@ with adapters of their own (in-memory, moto, a fault injector) instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 
 from shelflife.adapters.backends import ProviderBackends
-from shelflife.adapters.continuation import QueueContinuation
 from shelflife.adapters.invocation import LambdaInvoker
 from shelflife.adapters.queues import SqsQueue
 from shelflife.adapters.streams import TableStream
 from shelflife.adapters.table.dynamo import DynamoRepository, stream_change
+from shelflife.domain.repository import Repository
+from shelflife.domain.storage import Backends
 from shelflife.services.capacity import CapacityService
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.ingest import IngestService
@@ -26,6 +35,10 @@ from shelflife.services.reconcile import ReconcileService
 from shelflife.services.stats import StatsService
 from shelflife.settings import Settings
 
+# A sweep of the lifecycle function: (request, context) to the run's report.
+Sweep = Callable[..., dict[str, Any]]
+Once = Callable[[Sweep], Sweep]
+
 
 def ingest(settings: Settings) -> IngestService:
     return IngestService(
@@ -34,15 +47,38 @@ def ingest(settings: Settings) -> IngestService:
 
 
 def lifecycle(settings: Settings) -> LifecycleService:
+    """The sweep, with the queue an unfinished run continues through (if configured)."""
+    url = settings.lifecycle_continuation_queue_url
     return LifecycleService(
-        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+        settings,
+        DynamoRepository.from_settings(settings),
+        ProviderBackends(settings),
+        continuations=SqsQueue(url) if url else None,
     )
 
 
-def lifecycle_continuation(settings: Settings) -> QueueContinuation | None:
-    """Where an unfinished sweep queues the rest of its run (None: it is not queued)."""
-    url = settings.lifecycle_continuation_queue_url
-    return QueueContinuation(url) if url else None
+def lifecycle_idempotency(settings: Settings) -> tuple[IdempotencyConfig, Once]:
+    """The lifecycle's idempotency: its config (the handler registers each invocation's
+    context) and a decorator that runs a function once per request ``key``
+    (``domain.requests``). The records live in the table, under their own partition,
+    expiring through its TTL; a run takes at most one invocation's 15 minutes, so a
+    day is ample."""
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#lifecycle",
+        expiry_attr="expires_at",
+    )
+    config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=86400)
+
+    def once(function: Sweep) -> Sweep:
+        wrapped: Sweep = idempotent_function(
+            data_keyword_argument="request", config=config, persistence_store=persistence
+        )(function)
+        return wrapped
+
+    return config, once
 
 
 def capacity(settings: Settings) -> CapacityService:
@@ -54,8 +90,8 @@ def capacity(settings: Settings) -> CapacityService:
 def cleanup(
     settings: Settings,
     *,
-    repository: DynamoRepository | None = None,
-    backends: ProviderBackends | None = None,
+    repository: Repository | None = None,
+    backends: Backends | None = None,
 ) -> CleanupService:
     """Cleanup with its dead-letter queue (if configured) and the stream's reader."""
     url = settings.cleanup_dead_letter_queue_url
@@ -69,9 +105,16 @@ def cleanup(
     )
 
 
-def reconcile(settings: Settings) -> ReconcileService:
+def reconcile(
+    settings: Settings,
+    *,
+    repository: Repository | None = None,
+    backends: Backends | None = None,
+) -> ReconcileService:
     return ReconcileService(
-        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+        settings,
+        repository or DynamoRepository.from_settings(settings),
+        backends or ProviderBackends(settings),
     )
 
 

@@ -12,13 +12,15 @@ at worst, never two different things (see ``shelflife.services.placement`` for o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import Conflict, NoBucketAvailable, StorageError
+from shelflife.domain.measurements import Measurement
 from shelflife.domain.policy import cleanup_eligible, soft_deleted
 from shelflife.domain.records import (
     BucketRecord,
@@ -88,6 +90,13 @@ class CleanupResult:
         return asdict(self)
 
 
+def cleanup_measurements(results: list[CleanupResult]) -> list[Measurement]:
+    return [
+        Measurement("CleanupImagesDeleted", sum(len(result.deleted) for result in results)),
+        Measurement("CleanupBytesFreed", sum(result.freed_bytes for result in results), "Bytes"),
+    ]
+
+
 @dataclass
 class CapacityReport:
     run_id: str
@@ -119,6 +128,39 @@ class CapacityReport:
             "overflow_opened": len(self.opened),
             "overflow_failed": len(self.failures),
         }
+
+    def measurements(self, settings: Settings) -> list[Measurement]:
+        """Each bucket's and tier's usage, and the run's counts (the alarms in
+        template.yaml watch BucketsMarkedFull and OverflowCreationFailures); a dry run
+        publishes none."""
+        if self.dry_run:
+            return []
+        found = [
+            Measurement(
+                "BucketUsedPercent",
+                bucket.percent,
+                "Percent",
+                (("tier", bucket.tier), ("bucket", bucket.name)),
+            )
+            for bucket in self.buckets
+        ]
+        tiers: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for bucket in self.buckets:
+            if bucket.status != "missing":
+                tiers[bucket.tier][0] += bucket.used_bytes
+                tiers[bucket.tier][1] += bucket.capacity_bytes
+        found += [
+            Measurement("TierUsedPercent", 100 * used / capacity, "Percent", (("tier", tier),))
+            for tier, (used, capacity) in sorted(tiers.items())
+        ]
+        counts = self.counts(settings)
+        return [
+            *found,
+            Measurement("BucketsMarkedFull", counts["marked_full"]),
+            Measurement("OverflowCreationFailures", counts["overflow_failed"]),
+            Measurement("OverflowBucketsOpened", counts["overflow_opened"]),
+            *cleanup_measurements(self.cleanups),
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -268,6 +310,26 @@ class CapacityService:
         return result
 
     # ---- helpers -------------------------------------------------------------------
+
+    def cleanup_request(self, request: Mapping[str, Any]) -> tuple[list[str], list[CleanupResult]]:
+        """A cleanup read by ``shelflife.domain.requests.capacity_request``: of its
+        bucket, or of every bucket of its tier. Returns the buckets and their results."""
+        tier: TierName = request["tier"]
+        names = (
+            [request["bucket"]]
+            if request["bucket"]
+            else [bucket.name for bucket in self.repository.list_buckets(tier.value)]
+        )
+        results = [
+            self.cleanup(
+                tier,
+                name,
+                dry_run=request["dry_run"],
+                threshold_percent=request["threshold_percent"],
+            )
+            for name in names
+        ]
+        return names, results
 
     def _buckets(self) -> list[BucketRecord]:
         """Every bucket record in one query; a tier with none yet gets its configured

@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import BucketNotFound, InvalidArgument, RecordsExpired
+from shelflife.domain.measurements import Measurement
 from shelflife.domain.records import (
     CleanupStatus,
     CleanupTask,
@@ -59,6 +60,16 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # all of it is still referenced: nothing deleted
     IGNORED = "ignored"  # the change let go of nothing
     FAILED = "failed"  # out of attempts: in the dead-letter queue
+    UNREADABLE = "unreadable"  # not a stream record of this table: nothing to delete
+
+
+OUTCOME_METRICS = {
+    Outcome.COMPLETED: "CleanupCompleted",
+    Outcome.SKIPPED: "CleanupSkipped",
+    Outcome.IGNORED: "CleanupIgnored",
+    Outcome.FAILED: "CleanupFailed",
+    Outcome.UNREADABLE: "CleanupUnreadable",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,26 @@ class Release:
     deleted: tuple[Location, ...] = ()
     kept: tuple[Location, ...] = ()  # let go of by this record, referenced elsewhere
     task: CleanupTask | None = None  # for a failure: what is remembered of it
+    image_id: str | None = None  # of the stream record, when it was read
+    event_id: str | None = None
+    error: str | None = None  # why an unreadable record was not read
+
+    def measurements(self) -> list[Measurement]:
+        """One count per outcome (the alarms in template.yaml watch CleanupFailed), and
+        the objects deleted."""
+        found = [Measurement(OUTCOME_METRICS[self.outcome], 1)]
+        if self.deleted:
+            found.append(Measurement("CleanupObjectsDeleted", len(self.deleted)))
+        return found
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "event_id": self.event_id,
+            "deleted": [place.model_dump(mode="json") for place in self.deleted],
+            "kept": [place.model_dump(mode="json") for place in self.kept],
+            "error": self.task.error if self.task else self.error,
+        }
 
 
 @dataclass
@@ -79,6 +110,12 @@ class RedriveReport:
     unreadable: int = 0  # not a message cleanup wrote or understands; left in place
     objects_deleted: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def measurements(self) -> list[Measurement]:
+        return [
+            Measurement("CleanupRedriven", self.completed),
+            Measurement("CleanupRedriveFailed", self.failed),
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +191,17 @@ class CleanupService:
         if not deleted:
             return Release(Outcome.SKIPPED, kept=ordered_kept)
         return Release(Outcome.COMPLETED, deleted=tuple(deleted), kept=ordered_kept)
+
+    def process_record(self, record: Mapping[str, Any]) -> Release:
+        """A stream record as Lambda delivers it: ``process`` of its change. One that is
+        not a stream record of this table is ``UNREADABLE`` and not raised: there is
+        nothing to delete, retrying it would hold up the shard, and the reconciler
+        finds any object it might have concerned."""
+        try:
+            change = self.change(record)
+        except InvalidArgument as e:
+            return Release(Outcome.UNREADABLE, error=str(e))
+        return replace(self.process(change), image_id=change.image_id, event_id=change.event_id)
 
     def process(self, change: StreamChange) -> Release:
         """One stream record: release what it let go of, and remember a failure. A

@@ -48,6 +48,7 @@ from shelflife.domain.imaging import (
     sniff_format,
     too_large,
 )
+from shelflife.domain.measurements import Measurement
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import (
     DailyCounts,
@@ -110,6 +111,29 @@ class IngestResult:
             rejected = self.image.state is ImageState.REJECTED
             return Outcome.REJECTED if rejected else Outcome.STORED
         return None if self.outcome in (Outcome.GONE, Outcome.REDELIVERED) else self.outcome
+
+    def measurements(self) -> list[Measurement]:
+        counted = self.counted_as
+        if counted is Outcome.STORED:
+            return [
+                Measurement("ImagesIngested", 1),
+                Measurement("BytesIn", self.bytes_in, "Bytes"),
+                Measurement("BytesOut", self.bytes_out, "Bytes"),
+            ]
+        if counted is Outcome.DUPLICATE:
+            return [Measurement("DuplicateUploads", 1)]
+        if counted is Outcome.REJECTED:
+            reason = self.rejection_code or "invalid"
+            return [Measurement("ImagesRejected", 1, dimensions=(("reason", reason),))]
+        return []
+
+    def log_fields(self) -> dict[str, object]:
+        return {
+            "image_id": self.image.id if self.image else None,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "rejection": self.image.rejection_reason if self.image else None,
+        }
 
 
 def image_id(owner: str, content: str) -> str:

@@ -29,13 +29,14 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shelflife.domain.budget import budgeted
 from shelflife.domain.clock import utc_now
 from shelflife.domain.costs import CostModel
 from shelflife.domain.errors import (
@@ -49,6 +50,7 @@ from shelflife.domain.errors import (
     RecordNotFound,
     StorageError,
 )
+from shelflife.domain.measurements import Measurement
 from shelflife.domain.policy import (
     MOVE_DESTINATIONS,
     Schedule,
@@ -59,6 +61,7 @@ from shelflife.domain.policy import (
     scheduled,
     soft_deleted,
 )
+from shelflife.domain.ports import Queue
 from shelflife.domain.records import (
     ImageAction,
     ImageRecord,
@@ -141,6 +144,19 @@ class SweepCursor:
             raise InvalidArgument(f"invalid sweep cursor {text!r}") from e
 
 
+# Run counts published as metrics, by name.
+METRICS = {
+    "examined": "LifecycleExamined",
+    "promoted": "ImagesPromoted",
+    "archived": "ImagesArchived",
+    "restored": "ImagesRestored",
+    "deleted": "LifecycleImagesDeleted",
+    "skipped": "LifecycleMovesSkipped",
+    "failed": "LifecycleFailures",
+    "lost": "ImagesLost",
+}
+
+
 @dataclass
 class LifecycleReport:
     run_id: str
@@ -158,6 +174,13 @@ class LifecycleReport:
     @property
     def complete(self) -> bool:
         return self.cursor is None
+
+    def measurements(self) -> list[Measurement]:
+        """This invocation's counts (a run continued over several invocations adds up);
+        a dry run publishes none."""
+        if self.dry_run:
+            return []
+        return [Measurement(metric, self.added[name]) for name, metric in METRICS.items()]
 
     def add(self, result: ItemResult) -> None:
         names = [result.outcome.value] if result.followed else ["examined", result.outcome.value]
@@ -211,11 +234,15 @@ class LifecycleService:
         backends: Backends,
         *,
         clock: Callable[[], datetime] = utc_now,
+        continuations: Queue | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.backends = backends
         self.clock = clock
+        # Where ``sweep`` queues the rest of a run it stopped short (a queue that
+        # triggers the function again); None: the next scheduled run takes it on.
+        self.continuations = continuations
         self.costs = CostModel(settings)
         # One read of a tier's bucket records per half minute, not one per move.
         self.placement = Placement(
@@ -260,6 +287,27 @@ class LifecycleService:
         if run.status is not RunStatus.RUNNING or run.cursor is None or stale:
             return report
         return self._sweep(report, SweepCursor.decode(run.cursor), remaining_ms)
+
+    def sweep(
+        self, request: Mapping[str, Any], invocation_ms: Callable[[], int]
+    ) -> LifecycleReport:
+        """A request read by ``shelflife.domain.requests.lifecycle_request`` (a run, or
+        the continuation of one) within the invocation's time (``invocation_ms``) and
+        the request's ``max_seconds``; a run stopped short queues its continuation."""
+        margin_ms = self.settings.lifecycle_time_margin_seconds * 1000
+        remaining_ms = budgeted(invocation_ms, request.get("max_seconds"), margin_ms=margin_ms)
+        if "run_id" in request:
+            started_at = datetime.fromisoformat(request["started_at"])
+            report = self.resume(
+                request["run_id"], started_at, cursor=request["cursor"], remaining_ms=remaining_ms
+            )
+        else:
+            report = self.run(dry_run=request["dry_run"], remaining_ms=remaining_ms)
+        if not report.complete and self.continuations is None:
+            logger.warning("sweep stopped short; the next scheduled run continues it")
+        elif not report.complete and self.continuations is not None:
+            self.continuations.send(self.continuation(report))
+        return report
 
     def continuation(self, report: LifecycleReport) -> dict[str, str]:
         """The event that continues ``report``'s unfinished run."""

@@ -27,12 +27,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shelflife.domain.budget import budgeted
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
     BucketNotFound,
@@ -301,6 +302,16 @@ class ReconcileService:
         )
         self._save(report)
         return self._go(report, remaining_ms, progress)
+
+    def answer(
+        self, request: Mapping[str, Any], invocation_ms: Callable[[], int]
+    ) -> ReconcileReport:
+        """A request read by ``shelflife.domain.requests.cleanup_request``: a run, or the
+        continuation of ``run_id``, within the invocation's time and ``max_seconds``."""
+        clock = budgeted(invocation_ms, request.get("max_seconds"), margin_ms=TIME_MARGIN_MS)
+        if request.get("run_id") is not None:
+            return self.resume(request["run_id"], remaining_ms=clock)
+        return self.run(fix=request["fix"], adopt=request["adopt"], remaining_ms=clock)
 
     def resume(
         self,
