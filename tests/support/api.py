@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -129,8 +129,16 @@ class Api:
         return image.id
 
 
+def _forget(name: str) -> None:
+    """Every module of function ``name`` (the api's are several), so the next import
+    reads the environment again."""
+    package = f"functions.{name}"
+    for module in [m for m in sys.modules if m.startswith(f"{package}.")]:
+        sys.modules.pop(module, None)
+
+
 def _import(name: str) -> ModuleType:
-    sys.modules.pop(f"functions.{name}.app", None)
+    _forget(name)
     return importlib.import_module(f"functions.{name}.app")
 
 
@@ -154,17 +162,12 @@ def api_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         s3.create_bucket(name, BucketPolicy(tier=tier))
     functions = {name: _import(name) for name in ("ingest", "lifecycle", "capacity", "cleanup")}
     app = _import("api")
-    monkeypatch.setattr(
-        app,
-        "operations",
-        Operations(
-            app.settings,
-            InProcessInvoker(
-                {name: module.lambda_handler for name, module in functions.items()},
-                context_factory=FakeLambdaContext,
-            ),
-        ),
+    invoker = InProcessInvoker(
+        {name: module.lambda_handler for name, module in functions.items()},
+        context_factory=FakeLambdaContext,
     )
+    operations = Operations(app.settings, invoker)
+    monkeypatch.setattr(app, "services", replace(app.services, operations=operations))
     yield Api(app, functions, DynamoRepository(TABLE, region=REGION), s3, set())
     for name in (*functions, "api"):
-        sys.modules.pop(f"functions.{name}.app", None)
+        _forget(name)

@@ -87,7 +87,7 @@ def test_a_bug_answers_500_without_a_stack_trace(api: Api, monkeypatch: pytest.M
     def broken() -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(api.app.stats, "stats", broken)
+    monkeypatch.setattr(api.app.services.stats, "stats", broken)
     answer = api.call("GET", "/stats")
     assert answer.status == 500
     assert answer.json["error"]["code"] == "internal"
@@ -147,7 +147,9 @@ def test_a_body_that_is_not_json_is_422(api: Api) -> None:
 def test_an_upload_over_the_quota_is_refused_with_403(api: Api) -> None:
     photo = api.upload()
     stored = api.repository.get_image(photo).stored_size
-    api.app.photos.settings = api.app.settings.model_copy(update={"user_quota_bytes": stored + 100})
+    api.app.services.photos.settings = api.app.settings.model_copy(
+        update={"user_quota_bytes": stored + 100}
+    )
 
     ticket = api.call("POST", "/uploads", body={"filename": "b.jpg", "content_type": "image/jpeg"})
     assert ticket.status == 201
@@ -304,7 +306,7 @@ def test_stats_sum_the_bucket_counters_and_price_them(api: Api) -> None:
 
 
 def test_savings_against_keeping_everything_in_hot(api: Api) -> None:
-    api.app.stats.settings = api.app.settings.model_copy(
+    api.app.services.stats.settings = api.app.settings.model_copy(
         update={"cold": api.app.settings.cold.model_copy(update={"backend": BackendName.B2})}
     )
     api.call("POST", "/capacity/run", admin=True, body={})  # records every tier's bucket
@@ -389,7 +391,7 @@ def test_admin_runs_are_done_by_their_functions(api: Api) -> None:
 
 
 def test_an_admin_run_without_its_function_is_503(api: Api) -> None:
-    api.app.operations.settings = api.app.settings.model_copy(
+    api.app.services.operations.settings = api.app.settings.model_copy(
         update={"lifecycle_function_name": None}
     )
     answer = api.call("POST", "/lifecycle/run", admin=True, body={})
@@ -410,7 +412,7 @@ def test_the_dashboard_is_html_with_its_charts(api: Api) -> None:
 
 def test_with_a_cdn_the_url_is_the_cdns_and_the_access_is_recorded(api: Api) -> None:
     photo = api.upload()
-    api.app.photos.settings = api.app.settings.model_copy(
+    api.app.services.photos.settings = api.app.settings.model_copy(
         update={"cdn_base_url": "https://cdn.example.com"}
     )
     answer = api.call("GET", f"/photos/{photo}/url").json

@@ -33,7 +33,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -677,7 +677,11 @@ class LocalStack:
             properties = body["Properties"]
             package = properties["CodeUri"].strip("/").replace("/", ".")
             module_name = f"{package}.{properties['Handler'].rpartition('.')[0]}"
-            sys.modules.pop(module_name, None)
+            # The function's own modules (the api's are several) read this stack's
+            # environment afresh.
+            function_package = module_name.rpartition(".")[0]
+            for loaded in [m for m in sys.modules if m.startswith(f"{function_package}.")]:
+                sys.modules.pop(loaded, None)
             modules[name] = importlib.import_module(module_name)
             invoke_config = properties.get("EventInvokeConfig", {})
             destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
@@ -703,17 +707,17 @@ class LocalStack:
         # The api's admin routes invoke the other functions: in this process.
         from shelflife.adapters.invocation import InProcessInvoker
         from shelflife.services.operations import Operations
+        from shelflife.wiring import ApiServices
 
+        invoker = InProcessInvoker(
+            {name: f.handler for name, f in self.functions.items()},
+            context_factory=LocalContext,
+        )
         for function in self.functions.values():
             module = function.module
-            if hasattr(module, "operations"):
-                module.__dict__["operations"] = Operations(
-                    module.settings,
-                    InProcessInvoker(
-                        {name: f.handler for name, f in self.functions.items()},
-                        context_factory=LocalContext,
-                    ),
-                )
+            if isinstance(getattr(module, "services", None), ApiServices):
+                operations = Operations(module.settings, invoker)
+                module.__dict__["services"] = replace(module.services, operations=operations)
         # The pump's thread and the gateway's run functions at the same time.
         powertools_quirks.share_metrics_safely()
 

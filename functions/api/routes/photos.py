@@ -1,0 +1,117 @@
+"""A user's photos: list, read, a URL, delete, publish a draft, usage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
+
+from shelflife.domain.uploads import PLAIN_ID
+
+from ..common import TOKEN, answers, caller, services, settings
+from ..schemas import (
+    Photo,
+    PhotoId,
+    PhotoPage,
+    PhotoUrl,
+    PublishFailure,
+    PublishRequest,
+    PublishResponse,
+    TierUsage,
+    UsageResponse,
+)
+
+# Powertools' Router constructor carries no annotations.
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get(
+    "/photos",
+    security=TOKEN,
+    summary="The caller's photos, newest first",
+    tags=["photos"],
+    responses=answers(PhotoPage),
+)
+def list_photos(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> PhotoPage:
+    page = services(router).photos.list_photos(caller(router), limit=limit, cursor=cursor)
+    return PhotoPage(items=[Photo.of(image) for image in page.items], cursor=page.cursor)
+
+
+@router.get(
+    "/photos/<photo_id>",
+    security=TOKEN,
+    summary="One photo",
+    tags=["photos"],
+    responses=answers(Photo),
+)
+def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
+    return Photo.of(services(router).photos.get(caller(router), photo_id))
+
+
+@router.get(
+    "/photos/<photo_id>/url",
+    security=TOKEN,
+    summary="A short-lived URL to read the photo (records the access)",
+    tags=["photos"],
+    responses=answers(PhotoUrl),
+)
+def photo_url(
+    photo_id: Annotated[PhotoId, Path()],
+    expires_in: Annotated[int | None, Query(ge=1, le=settings.url_expiry_seconds)] = None,
+) -> PhotoUrl:
+    answer = services(router).photos.url(caller(router), photo_id, expires_in=expires_in)
+    return PhotoUrl(id=answer.image.id, url=answer.url, expires_at=answer.expires_at)
+
+
+@router.delete(
+    "/photos/<photo_id>",
+    security=TOKEN,
+    summary="Delete a photo (its object follows through the cleanup function)",
+    tags=["photos"],
+    responses=answers(Photo),
+)
+def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
+    return Photo.of(services(router).photos.delete(caller(router), photo_id))
+
+
+@router.post(
+    "/drafts/<draft_id>/publish",
+    security=TOKEN,
+    summary="Publish photos of a draft (deleted after the retention period)",
+    tags=["photos"],
+    responses=answers(PublishResponse),
+)
+def publish_draft(
+    draft_id: Annotated[str, Path(pattern=PLAIN_ID.pattern)],
+    request: PublishRequest,
+) -> PublishResponse:
+    result = services(router).photos.publish(caller(router), draft_id, request.photo_ids)
+    return PublishResponse(
+        draft_id=draft_id,
+        updated=result.updated,
+        failed=[PublishFailure(id=key, reason=value) for key, value in result.failed.items()],
+    )
+
+
+@router.get(
+    "/users/me/usage",
+    security=TOKEN,
+    summary="The caller's photos and bytes by tier, and quota",
+    tags=["photos"],
+    responses=answers(UsageResponse),
+)
+def my_usage() -> UsageResponse:
+    usage = services(router).photos.usage(caller(router))
+    return UsageResponse(
+        user_id=usage.user_id,
+        tiers={tier: TierUsage(**asdict(value)) for tier, value in usage.tiers.items()},
+        photos=usage.photos,
+        bytes=usage.bytes,
+        quota_bytes=usage.quota_bytes,
+        remaining_bytes=usage.remaining_bytes,
+    )

@@ -1,0 +1,37 @@
+"""POST /uploads: a presigned POST straight to the upload bucket."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
+
+from ..common import TOKEN, answers, caller, services
+from ..schemas import UploadRequest, UploadResponse
+
+# Powertools' Router constructor carries no annotations.
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.post(
+    "/uploads",
+    security=TOKEN,
+    summary="A presigned POST for one upload to the upload bucket",
+    status_code=201,
+    tags=["photos"],
+    responses=answers(UploadResponse, 201),
+)
+def create_upload(request: UploadRequest) -> UploadResponse:
+    ticket = services(router).photos.create_upload(
+        caller(router),
+        filename=request.filename,
+        content_type=request.content_type,
+        size=request.size,
+        draft_id=request.draft_id,
+    )
+    return UploadResponse(
+        upload_id=ticket.upload_id,
+        key=ticket.key,
+        url=ticket.form.url,
+        fields=ticket.form.fields,
+        max_bytes=ticket.max_bytes,
+        expires_at=ticket.expires_at,
+    )
