@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -42,232 +40,29 @@ from typing import Any, TextIO
 from shelflife.domain import clock
 from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
+from shelflife_tools.local.events import S3Source, Schedule, SqsSource
+from shelflife_tools.local.functions import FunctionOutput, LocalFunction
 from shelflife_tools.local.gateway import LocalGateway
 from shelflife_tools.local.moto_process import MotoProcess
+from shelflife_tools.local.resources import (
+    ACCOUNT,
+    REGION,
+    Resolver,
+    create_resources,
+    function_environment,
+    resources_of,
+)
 from shelflife_tools.local.tokens import AUDIENCE, ISSUER, TokenIssuer
 from shelflife_tools.template import TEMPLATE, load_template
 
 logger = logging.getLogger("shelflife.local")
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
 # Parameters the local stack gives the template (the rest keep their defaults).
 LOCAL_PARAMETERS = {
     "JwtIssuer": ISSUER,
     "JwtAudience": AUDIENCE,
 }
-# Capacity of each tier's buckets locally: small enough that the dashboard shows fill.
-LOCAL_QUOTA_BYTES = 64 * 1024**2
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-# ---- the template, resolved --------------------------------------------------------
-
-
-class Resolver:
-    """Just enough of CloudFormation's intrinsic functions for the template's values:
-    Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If (conditions on parameters)."""
-
-    def __init__(
-        self,
-        template: Mapping[str, Any],
-        parameters: Mapping[str, str],
-        refs: Mapping[str, str],
-        attributes: Mapping[str, str],
-    ) -> None:
-        self.template = template
-        self.parameters = {
-            name: str(parameters.get(name, spec.get("Default", "")))
-            for name, spec in template.get("Parameters", {}).items()
-        }
-        self.refs = refs
-        self.attributes = attributes
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        if "Ref" in value:
-            return self.ref(value["Ref"])
-        if "Fn::GetAtt" in value:
-            target, attribute = value["Fn::GetAtt"]
-            return self.attributes.get(f"{target}.{attribute}", "")
-        if "Fn::Sub" in value:
-            return re.sub(
-                r"\$\{([^}]+)\}", lambda m: str(self.variable(m.group(1))), value["Fn::Sub"]
-            )
-        if "Fn::Join" in value:
-            separator, items = value["Fn::Join"]
-            resolved = self(items)
-            return separator.join(
-                str(i) for i in (resolved if isinstance(resolved, list) else [resolved])
-            )
-        if "Fn::If" in value:
-            condition, yes, no = value["Fn::If"]
-            return self(yes) if self.condition(condition) else self(no)
-        return {key: self(item) for key, item in value.items()}
-
-    def ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Region": os.environ.get("AWS_DEFAULT_REGION", REGION),
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": "shelflife-local",
-            "AWS::NoValue": None,
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            kind = self.template["Parameters"][name].get("Type", "String")
-            text = self.parameters[name]
-            if kind == "CommaDelimitedList":
-                return [item for item in text.split(",") if item]
-            return text
-        return self.refs.get(name, name)
-
-    def variable(self, name: str) -> Any:
-        if "." in name and not name.startswith("AWS::"):
-            return self.attributes.get(name, "")
-        return self.ref(name)
-
-    def condition(self, name: str) -> bool:
-        spec = self.template.get("Conditions", {})[name]
-        return bool(self._evaluate(spec))
-
-    def _evaluate(self, spec: Any) -> Any:
-        if isinstance(spec, dict):
-            if "Fn::Equals" in spec:
-                left, right = (self._evaluate(item) for item in spec["Fn::Equals"])
-                return left == right
-            if "Fn::Not" in spec:
-                return not self._evaluate(spec["Fn::Not"][0])
-            if "Condition" in spec:
-                return self.condition(spec["Condition"])
-        return self(spec)
-
-
-# ---- functions ---------------------------------------------------------------------
-
-
-class FunctionOutput(io.TextIOBase):
-    """``sys.stdout`` while the stack runs: what a function prints (its JSON logs, its
-    metrics) goes to its own log file, as Lambda sends it to CloudWatch Logs; what
-    anything else prints goes where it always did."""
-
-    def __init__(self, terminal: TextIO, folder: Path) -> None:
-        self.terminal = terminal
-        self.folder = folder
-        self.current = threading.local()
-        self._files: dict[str, TextIO] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def of(self, function: str) -> Iterator[None]:
-        previous = getattr(self.current, "function", None)
-        self.current.function = function
-        try:
-            yield
-        finally:
-            self.current.function = previous
-
-    def write(self, text: str) -> int:
-        function = getattr(self.current, "function", None)
-        if function is None:
-            return self.terminal.write(text)
-        with self._lock:
-            if function not in self._files:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                self._files[function] = (self.folder / f"{function}.log").open("a")
-            written = self._files[function].write(text)
-            self._files[function].flush()
-            return written
-
-    def flush(self) -> None:
-        self.terminal.flush()
-
-    def close_files(self) -> None:
-        with self._lock:
-            for file in self._files.values():
-                file.close()
-            self._files.clear()
-
-
-@dataclass
-class LocalFunction:
-    """One function: its handler module as one execution environment, so one
-    invocation at a time (as with reserved concurrency 1), its timeout and what Lambda
-    does with its async failures. Not several environments in this process: Powertools'
-    resolver keeps the current event in a class attribute, so two api invocations at
-    once would read each other's caller; and more ingest environments placed uploads no
-    faster, the process being CPU-bound (docs/RELIABILITY.md)."""
-
-    name: str
-    module: ModuleType
-    timeout: int
-    max_retries: int = 2
-    on_failure_queue: str | None = None
-    output: FunctionOutput | None = None
-    invocations: int = 0
-    _one_at_a_time: threading.Lock = field(default_factory=threading.Lock)
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        with self._one_at_a_time:
-            self.invocations += 1
-            context = LocalContext(function_name=self.name, timeout_seconds=self.timeout)
-            logs = self.output.of(self.name) if self.output else contextlib.nullcontext()
-            with logs:
-                return self.module.lambda_handler(event, context)
-
-    def handler(self, event: dict[str, Any], context: Any) -> Any:
-        return self.invoke(event)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    function: str
-    expression: str
-    every: timedelta | None = None  # rate(...)
-    at: tuple[int, int] | None = None  # cron(M H * * ? *): daily at H:M UTC
-
-    @classmethod
-    def parse(cls, function: str, expression: str) -> Schedule:
-        rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
-        if rate:
-            unit = rate.group(2).rstrip("s")
-            return cls(function, expression, every=timedelta(**{f"{unit}s": int(rate.group(1))}))
-        cron = re.fullmatch(r"cron\((\d+) (\d+) \* \* \? \*\)", expression)
-        if cron:
-            return cls(function, expression, at=(int(cron.group(2)), int(cron.group(1))))
-        raise ValueError(
-            f"the local stack plays rate(...) and daily cron(M H * * ? *), not {expression}"
-        )
-
-    def next_after(self, moment: datetime) -> datetime:
-        if self.every is not None:
-            return moment + self.every
-        assert self.at is not None
-        hour, minute = self.at
-        due = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        return due if due > moment else due + timedelta(days=1)
-
-
-@dataclass
-class SqsSource:
-    function: str
-    queue_url: str
-    queue_arn: str
-    batch_size: int
-    partial: bool
-
-
-@dataclass
-class S3Source:
-    function: str
-    bucket: str
-    queue_url: str
-    prefix: str
 
 
 # ---- the stack -----------------------------------------------------------------------
@@ -354,8 +149,12 @@ class LocalStack:
         )
         for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
             self._set_environ({name: None})
-        resolver = self._create_resources()
-        self._set_environ(self._function_environment(resolver))
+        resolver = create_resources(
+            self.template, self.template_path, self.parameters, self.endpoint, self.queues
+        )
+        environment = function_environment(self.template, resolver, self.endpoint)
+        self.environment = {k: v for k, v in environment.items() if v is not None}
+        self._set_environ(environment)
         self._load_functions(resolver)
         self._create_first_buckets()
         self._restore()
@@ -582,98 +381,12 @@ class LocalStack:
 
     # ---- building --------------------------------------------------------------------
 
-    def _resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: body for name, body in self.template["Resources"].items() if body["Type"] == kind
-        }
-
-    def _create_resources(self) -> Resolver:
-        import boto3
-
-        from shelflife.adapters.backends import S3Backend
-        from shelflife.domain.storage import BucketPolicy
-        from shelflife_tools.template import create_table_from_template
-
-        refs: dict[str, str] = {}
-        attributes: dict[str, str] = {}
-        resolver = Resolver(self.template, self.parameters, refs, attributes)
-        table = "shelflife-local"
-        create_table_from_template(table, template=self.template_path)
-        refs["Table"] = table
-        description = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
-        attributes["Table.Arn"] = description["TableArn"]
-        attributes["Table.StreamArn"] = description["LatestStreamArn"]
-        sqs = boto3.client("sqs")
-        queues = self._resources("AWS::SQS::Queue")
-        # Dead-letter targets first, so redrive policies can name them.
-        for name in sorted(
-            queues, key=lambda n: "RedrivePolicy" in queues[n].get("Properties", {})
-        ):
-            properties = queues[name].get("Properties", {})
-            queue_attributes: dict[Any, str] = {
-                key: str(properties[key])
-                for key in ("VisibilityTimeout", "MessageRetentionPeriod")
-                if key in properties
-            }
-            if "RedrivePolicy" in properties:
-                queue_attributes["RedrivePolicy"] = json.dumps(
-                    resolver(properties["RedrivePolicy"])
-                )
-            url = sqs.create_queue(QueueName=f"shelflife-{name}", Attributes=queue_attributes)[
-                "QueueUrl"
-            ]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            refs[name] = url
-            attributes[f"{name}.Arn"] = arn
-            attributes[f"{name}.QueueName"] = f"shelflife-{name}"
-            self.queues[name] = url
-        s3 = S3Backend(region=REGION, endpoint_url=self.endpoint)
-        for name, body in self._resources("AWS::S3::Bucket").items():
-            bucket = str(resolver(body["Properties"]["BucketName"]))
-            tier = name.removesuffix("Bucket").lower()
-            s3.create_bucket(bucket, BucketPolicy(tier=tier))
-            refs[name] = bucket
-        for name in self.template["Resources"]:
-            if self.template["Resources"][name]["Type"] == "AWS::Serverless::Function":
-                refs[name] = name
-                attributes[f"{name}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-        return resolver
-
-    def _function_environment(self, resolver: Resolver) -> dict[str, str | None]:
-        variables: dict[str, Any] = dict(
-            self.template["Globals"]["Function"]["Environment"]["Variables"]
-        )
-        for body in self._resources("AWS::Serverless::Function").values():
-            variables.update(body["Properties"].get("Environment", {}).get("Variables", {}))
-        environment: dict[str, str | None] = {}
-        for name, value in variables.items():
-            resolved = resolver(value)
-            environment[name] = str(resolved) if resolved not in (None, "") else None
-        environment.update(
-            {
-                # No Secrets Manager locally: S3 needs no keys, B2 is simulated.
-                "SHELFLIFE_CREDENTIALS_SECRET_ARN": None,
-                "SHELFLIFE_B2_SIMULATED": "true",
-                "SHELFLIFE_S3_ENDPOINT_URL": self.endpoint,
-                "SHELFLIFE_TEMP_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
-                "SHELFLIFE_HOT_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
-                "SHELFLIFE_COLD_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
-                # No X-Ray daemon here. Metrics stay on: their EMF lines go to the
-                # function's log file, as in Lambda.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
-        self.environment = {k: v for k, v in environment.items() if v is not None}
-        return environment
-
     def _load_functions(self, resolver: Resolver) -> None:
         globals_ = self.template["Globals"]["Function"]
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
         modules: dict[str, ModuleType] = {}
-        for name, body in self._resources("AWS::Serverless::Function").items():
+        for name, body in resources_of(self.template, "AWS::Serverless::Function").items():
             properties = body["Properties"]
             package = properties["CodeUri"].strip("/").replace("/", ".")
             module_name = f"{package}.{properties['Handler'].rpartition('.')[0]}"
@@ -763,7 +476,7 @@ class LocalStack:
 
         queue_by_arn = {resolver.attributes[f"{n}.Arn"]: (n, url) for n, url in self.queues.items()}
         start = clock.now()
-        for name, body in self._resources("AWS::Serverless::Function").items():
+        for name, body in resources_of(self.template, "AWS::Serverless::Function").items():
             for event in body["Properties"].get("Events", {}).values():
                 properties = event.get("Properties", {})
                 if event["Type"] == "Schedule":
@@ -787,7 +500,7 @@ class LocalStack:
                     self.s3_sources.append(
                         self._s3_source(name, resolver(properties["Bucket"]), properties)
                     )
-        mappings = self._resources("AWS::Lambda::EventSourceMapping")
+        mappings = resources_of(self.template, "AWS::Lambda::EventSourceMapping")
         for name, body in mappings.items():
             properties = body["Properties"]
             function = resolver(properties["FunctionName"])
@@ -831,7 +544,7 @@ class LocalStack:
     def _start_gateway(self, resolver: Resolver) -> None:
         public = set()
         handler_name = None
-        for name, body in self._resources("AWS::Serverless::Function").items():
+        for name, body in resources_of(self.template, "AWS::Serverless::Function").items():
             for event in body["Properties"].get("Events", {}).values():
                 if event["Type"] != "HttpApi":
                     continue
