@@ -43,8 +43,8 @@ from bench.aws import observed_calls
 from shelflife.adapters.backends import ProviderBackends, S3Backend
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.models import IMAGE_SK, ImageModel, image_pk, location_bucket
+from shelflife.domain.settings import Settings, TierName
 from shelflife.services.capacity import CapacityService
-from shelflife.settings import Settings, TierName
 from shelflife_tools.local import moto_quirks
 from tests.support.template import create_table_from_template
 

@@ -53,9 +53,9 @@ from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.models import ImageModel
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import ImageRecord, Location
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.services.lifecycle import LifecycleService
-from shelflife.settings import BackendName, Settings, TierName
 from tests.support.template import create_table_from_template
 
 REGION = "eu-west-1"

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from shelflife.domain.auth import Caller, caller_from_claims
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 from shelflife.wiring import ApiServices
 
 from .schemas import ErrorResponse, GatewayError

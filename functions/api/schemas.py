@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState
+from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
 from shelflife.services.photos import FILENAME
 from shelflife.services.stats import BucketUsageReport
-from shelflife.settings import TierName
 
 PhotoId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")]
 DraftId = Annotated[str, Field(pattern=PLAIN_ID.pattern)]

@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelflife import wiring
 from shelflife.adapters.metrics import publish
 from shelflife.domain.requests import capacity_request
+from shelflife.domain.settings import Settings
 from shelflife.services.capacity import cleanup_measurements
-from shelflife.settings import Settings
 
 settings = Settings.from_env()
 service = wiring.capacity(settings)

@@ -16,7 +16,7 @@ from shelflife import wiring
 from shelflife.adapters.metrics import publish
 from shelflife.domain.measurements import Measurement
 from shelflife.domain.requests import cleanup_request
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 
 settings = Settings.from_env()
 service = wiring.cleanup(settings)

@@ -22,9 +22,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shelflife import wiring
 from shelflife.adapters.metrics import publish
+from shelflife.domain.settings import Settings
 from shelflife.domain.uploads import Upload, uploads_from_s3_event, uploads_from_sqs_body
 from shelflife.services.ingest import IngestResult
-from shelflife.settings import Settings
 
 settings = Settings.from_env()
 service = wiring.ingest(settings)

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shelflife import wiring
 from shelflife.adapters.metrics import publish
 from shelflife.domain.requests import lifecycle_request
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 
 settings = Settings.from_env()
 service = wiring.lifecycle(settings)

@@ -27,7 +27,7 @@ from shelflife.domain.records import (
     RunStatus,
 )
 from shelflife.domain.repository import Repository
-from shelflife.settings import BackendName, TierName
+from shelflife.domain.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.template import create_table_from_template
 

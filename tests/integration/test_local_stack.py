@@ -16,8 +16,8 @@ import requests
 from shelflife.adapters.backends import ProviderBackends
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.records import ImageRecord, ImageState
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import sha256_hex
-from shelflife.settings import Settings, TierName
 from shelflife_tools.client import ApiClient, UploadResult
 from shelflife_tools.local.stack import LocalStack
 from tests.support.corpus import CORPUS

@@ -69,6 +69,7 @@ from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.domain.auth import Caller
 from shelflife.domain.policy import accessed, soft_deleted
 from shelflife.domain.records import BucketStatus, ImageRecord, ImageState
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.domain.uploads import Upload
 from shelflife.services.capacity import CapacityService
@@ -77,7 +78,6 @@ from shelflife.services.ingest import IngestService
 from shelflife.services.lifecycle import LifecycleService
 from shelflife.services.photos import PhotoService
 from shelflife.services.reconcile import DriftKind, ReconcileReport, ReconcileService
-from shelflife.settings import BackendName, TierName
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.corpus import corpus_file
 from tests.support.crashes import Fault, InjectedCrash, Steps

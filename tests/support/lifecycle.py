@@ -25,10 +25,10 @@ from shelflife.adapters.backends import (
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import ImageRecord, ImageState, Location
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.lifecycle import LifecycleReport, LifecycleService
-from shelflife.settings import BackendName, Settings, TierName
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import Steps
 

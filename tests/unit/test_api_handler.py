@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from shelflife.domain.records import ImageRecord, ImageState, Location
-from shelflife.settings import BackendName, TierName
+from shelflife.domain.settings import BackendName, TierName
 from tests.support.api import COLD, HOT, OTHER_PHOTO, PHOTO, TEMP, UPLOADS, Api, api_stack
 from tests.support.events import load_event
 

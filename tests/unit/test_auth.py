@@ -8,7 +8,7 @@ import pytest
 
 from shelflife.domain.auth import caller_from_claims, claim_values
 from shelflife.domain.errors import Forbidden, NotAuthenticated
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 
 SETTINGS = Settings.from_env(
     {

@@ -17,7 +17,7 @@ from shelflife.adapters.backends import (
 )
 from shelflife.adapters.credentials import Credentials
 from shelflife.domain.errors import ConfigurationError
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 from tests.unit.test_settings import ENV
 
 

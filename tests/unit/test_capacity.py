@@ -21,10 +21,10 @@ from shelflife.domain.records import (
     RunStatus,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.capacity import CapacityService
 from shelflife.services.placement import overflow_number
-from shelflife.settings import BackendName, Settings, TierName
 from tests.support.crashes import InjectedCrash, Steps
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from moto import mock_aws
 from shelflife.adapters.backends import ProviderBackends, S3Backend
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.records import BucketStatus
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.capacity import CapacityReport, CapacityService
-from shelflife.settings import Settings, TierName
 from tests.conftest import REGION
 from tests.support.template import create_table_from_template, resource
 

@@ -14,8 +14,8 @@ from shelflife.adapters.backends import S3Backend
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.records import BucketStatus, ImageRecord, ImageState, Location, RunKind
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy
-from shelflife.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.emf import metric_points
 from tests.support.events import load_event

@@ -16,8 +16,8 @@ from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.domain.errors import InvalidArgument, RecordsExpired, Throttled
 from shelflife.domain.policy import soft_deleted
 from shelflife.domain.records import CleanupStatus, ImageRecord, ImageState, StreamChange
+from shelflife.domain.settings import TierName
 from shelflife.services.cleanup import DEAD_LETTER_SOURCE, CleanupService, Outcome
-from shelflife.settings import TierName
 from tests.support.crashes import FlakyStore
 from tests.support.lifecycle import World
 

@@ -28,10 +28,10 @@ from shelflife.domain.records import (
     ImageState,
     Location,
 )
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.services.cleanup import DEAD_LETTER_SOURCE
 from shelflife.services.reconcile import TIME_MARGIN_MS
-from shelflife.settings import BackendName, TierName
 from shelflife_tools.local.streams import StreamMapping
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.crashes import FlakyStore

@@ -15,10 +15,10 @@ from PIL import Image
 from shelflife.domain.errors import Conflict
 from shelflife.domain.policy import soft_deleted
 from shelflife.domain.records import BucketRecord, ImageRecord
+from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import Upload
 from shelflife.services.capacity import CapacityService
 from shelflife.services.ingest import Outcome
-from shelflife.settings import TierName
 from tests.unit.test_ingest import NOW, TEMP, World
 
 OTHER = "shelflife-temp-2"

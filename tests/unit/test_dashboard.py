@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from functions.api.dashboard import DashboardData, render
 from shelflife.domain.records import RunKind, RunRecord, RunStatus
+from shelflife.domain.settings import TierName
 from shelflife.domain.units import human_bytes
 from shelflife.services.cleanup import CleanupHealth
 from shelflife.services.stats import BucketUsageReport, Recommendation, StoreStats, TierStats
-from shelflife.settings import TierName
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

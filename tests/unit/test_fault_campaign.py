@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from shelflife.settings import TierName
+from shelflife.domain.settings import TierName
 from tests.prove import faults
 from tests.prove.faults import FLOWS, Deployment, Flow, Run
 from tests.support.crashes import Fault, Steps

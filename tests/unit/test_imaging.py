@@ -10,8 +10,8 @@ from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from shelflife.domain.errors import RejectedImage
 from shelflife.domain.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
+from shelflife.domain.settings import OutputFormat
 from shelflife.domain.strip import strip_gif, strip_jpeg
-from shelflife.settings import OutputFormat
 from tests.support.corpus import corpus_file, corpus_names
 
 RASTER = [

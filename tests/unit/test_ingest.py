@@ -21,10 +21,10 @@ from shelflife.domain.records import (
     ImageState,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.domain.uploads import Upload
 from shelflife.services.ingest import IngestResult, IngestService, Outcome, image_id
-from shelflife.settings import BackendName, Settings, TierName
 from tests.support.corpus import corpus_file, corpus_names
 from tests.support.crashes import InjectedCrash, Steps
 from tests.unit.test_settings import ENV

@@ -21,12 +21,12 @@ from PIL import Image
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
 from shelflife.domain.policy import accessed, soft_deleted
 from shelflife.domain.records import ImageRecord, ImageState, placement_key, replacement_key
+from shelflife.domain.settings import TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.uploads import Upload
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.ingest import IngestService, Outcome
 from shelflife.services.reconcile import ReconcileService
-from shelflife.settings import TierName
 from tests.support.crashes import Steps
 from tests.support.lifecycle import World
 

@@ -13,9 +13,9 @@ import pytest
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import accessed, published
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
+from shelflife.domain.settings import TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.lifecycle import COUNTED, REPORT_LIMIT, SweepCursor
-from shelflife.settings import TierName
 from tests.support.crashes import Steps
 from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 

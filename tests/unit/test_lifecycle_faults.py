@@ -18,8 +18,8 @@ from moto import mock_aws
 from shelflife.domain.errors import Throttled
 from shelflife.domain.policy import accessed
 from shelflife.domain.records import ImageRecord
+from shelflife.domain.settings import TierName
 from shelflife.services.lifecycle import LifecycleReport
-from shelflife.settings import TierName
 from tests.support.crashes import READS, WRITES, InjectedCrash, Steps
 from tests.support.lifecycle import World, lifecycle_settings, real_stores
 

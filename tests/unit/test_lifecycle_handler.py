@@ -21,8 +21,8 @@ from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import ImageRecord, Location, RunKind, RunStatus
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
-from shelflife.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event

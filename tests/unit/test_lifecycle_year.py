@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from shelflife.domain.costs import CostModel
 from shelflife.domain.policy import published
 from shelflife.domain.records import ImageRecord, ImageState
-from shelflife.settings import BackendName, TierName
+from shelflife.domain.settings import BackendName, TierName
 from tests.support.lifecycle import World
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,8 +20,8 @@ from shelflife.domain.errors import (
     Throttled,
     Unavailable,
 )
+from shelflife.domain.settings import Settings, TierName
 from shelflife.services.operations import Operations
-from shelflife.settings import Settings, TierName
 from tests.support.lambda_context import FakeLambdaContext
 
 SETTINGS = Settings.from_env(

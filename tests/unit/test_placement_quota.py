@@ -12,11 +12,11 @@ from PIL import Image
 
 from shelflife.adapters.backends import MemoryBackend
 from shelflife.domain.records import BucketStatus
+from shelflife.domain.settings import TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.uploads import Upload
 from shelflife.services.ingest import IngestService, Outcome
 from shelflife.services.placement import Placement
-from shelflife.settings import TierName
 from tests.support.lifecycle import BUCKETS, World, lifecycle_settings
 
 QUOTA = 40_000

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from shelflife.domain.policy import accessed, next_step, published
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState
-from shelflife.settings import TierName
+from shelflife.domain.settings import TierName
 from tests.support.lifecycle import NOW, World
 
 SWEEP_INTERVAL = timedelta(days=1)

@@ -21,10 +21,10 @@ from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.errors import Conflict, InvalidArgument
 from shelflife.domain.policy import soft_deleted
 from shelflife.domain.records import ImageRecord, ImageState, RunKind, RunStatus
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import sha256_hex
 from shelflife.reconcile_command import main
 from shelflife.services.reconcile import Progress, ReconcileReport, ReconcileService
-from shelflife.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.commands import run_module
 from tests.support.crashes import InjectedCrash, Steps

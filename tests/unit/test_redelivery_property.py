@@ -35,8 +35,8 @@ from PIL import Image
 
 from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.domain.auth import Caller
+from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.uploads import Upload
-from shelflife.settings import BackendName, TierName
 from tests.prove.faults import UPLOADS, Deployment
 from tests.support.lifecycle import lifecycle_settings
 

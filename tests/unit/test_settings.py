@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shelflife.domain.errors import ConfigurationError
-from shelflife.settings import GIB, MIB, BackendName, Settings, TierName, env_name
+from shelflife.domain.settings import GIB, MIB, BackendName, Settings, TierName, env_name
 
 ENV = {
     "SHELFLIFE_TABLE_NAME": "shelflife-table",

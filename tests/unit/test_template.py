@@ -13,8 +13,8 @@ import pytest
 
 from shelflife.adapters.table.models import IMAGE_SK, TTL_ATTRIBUTE, table_schema
 from shelflife.domain.records import IMAGES_PREFIX
+from shelflife.domain.settings import Settings
 from shelflife.domain.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
-from shelflife.settings import Settings
 from tests.support.template import ROOT, load_template, resource
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -305,11 +305,12 @@ def test_capacity_runs_every_five_minutes_and_alarms_watch_what_it_publishes() -
     }
     assert properties["CodeUri"] == "functions/capacity/"
     assert (ROOT / "functions" / "capacity" / "app.py").is_file()
-    source = (ROOT / "functions" / "capacity" / "app.py").read_text()
+    # The capacity report states what the function publishes (measurements()).
+    source = (ROOT / "layers" / "shelflife" / "shelflife" / "services" / "capacity.py").read_text()
     environment = load_template()["Globals"]["Function"]["Environment"]["Variables"]
     for alarm in ("BucketFullAlarm", "OverflowFailedAlarm"):
         alarm_properties = resource(alarm)["Properties"]
-        assert f'name="{alarm_properties["MetricName"]}"' in source
+        assert f'Measurement("{alarm_properties["MetricName"]}"' in source
         assert alarm_properties["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
         assert alarm_properties["Dimensions"] == [
             {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
@@ -374,7 +375,8 @@ def test_lifecycle_runs_daily_at_3_and_continues_through_its_queue() -> None:
         assert resource(name)["Properties"]["SqsManagedSseEnabled"] is True
     on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     assert on_failure["Destination"] == {"Fn::GetAtt": ["LifecycleDeadLetterQueue", "Arn"]}
-    source = (ROOT / "functions" / "lifecycle" / "app.py").read_text()
+    # The sweep's report states what the function publishes (METRICS, measurements()).
+    source = (ROOT / "layers" / "shelflife" / "shelflife" / "services" / "lifecycle.py").read_text()
     alarm = resource("LifecycleFailuresAlarm")["Properties"]
     assert f'"{alarm["MetricName"]}"' in source
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -452,7 +454,10 @@ def test_cleanup_is_driven_by_the_stream_with_bounded_retries_and_a_dead_letter_
 
 
 def test_cleanup_alarms_watch_the_dead_letters_and_what_the_function_publishes() -> None:
-    source = (ROOT / "functions" / "cleanup" / "app.py").read_text()
+    # A release states what the function publishes (OUTCOME_METRICS, measurements());
+    # the handler counts the retries.
+    source = (ROOT / "layers" / "shelflife" / "shelflife" / "services" / "cleanup.py").read_text()
+    source += (ROOT / "functions" / "cleanup" / "app.py").read_text()
     dead_letters = resource("CleanupDeadLettersAlarm")["Properties"]
     assert dead_letters["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CleanupDeadLetterQueue", "QueueName"]}}
@@ -530,8 +535,8 @@ def test_the_http_api_checks_tokens_on_every_route_but_health_and_the_document()
         e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "Api"}
         for e in events.values()
     )
-    # The function answers open routes the same way (functions/api/app.py).
-    source = (ROOT / "functions" / "api" / "app.py").read_text()
+    # The function answers open routes the same way (functions/api/common.py).
+    source = (ROOT / "functions" / "api" / "common.py").read_text()
     assert 'PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}' in source
 
 

@@ -12,8 +12,8 @@ from typing import TextIO
 
 from shelflife import wiring
 from shelflife.domain.errors import ShelflifeError
+from shelflife.domain.settings import Settings
 from shelflife.services.reconcile import DriftKind, Progress, ReconcileReport, ReconcileService
-from shelflife.settings import Settings
 
 
 def _bar(progress: Progress, out: TextIO) -> None:

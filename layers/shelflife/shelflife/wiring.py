@@ -24,6 +24,7 @@ from shelflife.adapters.queues import SqsQueue
 from shelflife.adapters.streams import TableStream
 from shelflife.adapters.table.dynamo import DynamoRepository, stream_change
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings
 from shelflife.domain.storage import Backends
 from shelflife.services.capacity import CapacityService
 from shelflife.services.cleanup import CleanupService
@@ -33,7 +34,6 @@ from shelflife.services.operations import Operations
 from shelflife.services.photos import PhotoService
 from shelflife.services.reconcile import ReconcileService
 from shelflife.services.stats import StatsService
-from shelflife.settings import Settings
 
 # A sweep of the lifecycle function: (request, context) to the run's report.
 Sweep = Callable[..., dict[str, Any]]

@@ -436,7 +436,7 @@ class LocalStack:
 
     def _stores(self) -> tuple[Any, Any]:
         from shelflife.adapters.backends import ProviderBackends
-        from shelflife.settings import Settings
+        from shelflife.domain.settings import Settings
 
         settings = Settings.from_env()
         return settings, ProviderBackends(settings)
@@ -459,8 +459,8 @@ class LocalStack:
         """The first bucket of each tier the template does not create (COLD on B2, HOT
         on R2): made at the provider, as the operator does before deploying."""
         from shelflife.adapters.backends import ProviderBackends
+        from shelflife.domain.settings import Settings, TierName
         from shelflife.domain.storage import BucketPolicy
-        from shelflife.settings import Settings, TierName
 
         settings = Settings.from_env()
         backends = ProviderBackends(settings)

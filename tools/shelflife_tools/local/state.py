@@ -19,8 +19,8 @@ from typing import Any
 
 from shelflife.adapters.backends import ProviderBackends, StorageBackend
 from shelflife.domain import clock
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import SHA256_METADATA_KEY, BucketPolicy
-from shelflife.settings import BackendName, Settings, TierName
 
 VERSION = 1
 

@@ -31,11 +31,11 @@ from PIL import Image
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain.records import ImageState
+from shelflife.domain.settings import Settings
 from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.strip import strip
 from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload
 from shelflife.services.ingest import IngestService, Outcome
-from shelflife.settings import Settings
 
 UPLOADS = "hostile-uploads"
 TEMP = "hostile-temp"

@@ -241,7 +241,7 @@ def check(stack: LocalStack, runs: list[ClientRun], admin: ApiClient) -> list[st
     from shelflife.adapters.backends import ProviderBackends
     from shelflife.adapters.table.dynamo import DynamoRepository
     from shelflife.domain.records import ImageState
-    from shelflife.settings import Settings
+    from shelflife.domain.settings import Settings
 
     settings = Settings.from_env()
     repository = DynamoRepository.from_settings(settings)

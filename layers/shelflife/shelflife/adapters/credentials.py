@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shelflife.domain.errors import ConfigurationError
-from shelflife.settings import Settings, env_name
+from shelflife.domain.settings import Settings, env_name
 
 _FIELDS = (
     "r2_access_key_id",

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shelflife.domain.errors import Forbidden, NotAuthenticated
+from shelflife.domain.settings import Settings
 from shelflife.domain.uploads import PLAIN_ID
-from shelflife.settings import Settings
 
 # Each group claim, and whether spaces separate its names unambiguously.
 GROUP_CLAIMS = {"cognito:groups": True, "groups": False}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shelflife.settings import BackendName, Settings
+from shelflife.domain.settings import BackendName, Settings
 
 GB = 1024**3
 DAYS_PER_MONTH = 30

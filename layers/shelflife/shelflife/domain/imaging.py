@@ -22,13 +22,13 @@ import pillow_heif
 from PIL import Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from shelflife.domain.errors import RejectedImage
+from shelflife.domain.settings import OutputFormat
 from shelflife.domain.strip import strip
-from shelflife.settings import OutputFormat
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from shelflife.settings import Settings
+    from shelflife.domain.settings import Settings
 
 # HEIC/HEIF (iPhone photos) are decoded through the pillow-heif plug-in.
 pillow_heif.register_heif_opener()

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Location
-from shelflife.settings import Settings, TierName
+from shelflife.domain.settings import Settings, TierName
 
 # A claim (pending record) not activated by then is abandoned: ingest's retries are
 # long over (Lambda gives up after six hours).

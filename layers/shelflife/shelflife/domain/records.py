@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shelflife.settings import BackendName, TierName
+from shelflife.domain.settings import BackendName, TierName
 
 
 def _aware(value: datetime) -> datetime:

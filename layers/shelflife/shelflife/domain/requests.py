@@ -13,7 +13,7 @@ from typing import Any
 
 from shelflife.domain.budget import parse_seconds
 from shelflife.domain.errors import InvalidArgument
-from shelflife.settings import TierName
+from shelflife.domain.settings import TierName
 
 
 def _flag(event: Mapping[str, Any], name: str, default: bool = False) -> bool:

@@ -31,8 +31,8 @@ from shelflife.domain.records import (
     new_run_id,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings, TierName
 from shelflife.services.placement import Placement
-from shelflife.settings import Settings, TierName
 
 if TYPE_CHECKING:
     from shelflife.domain.storage import Backends

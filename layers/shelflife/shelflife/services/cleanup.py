@@ -40,7 +40,7 @@ from shelflife.domain.records import (
     released_objects,
 )
 from shelflife.domain.repository import Repository
-from shelflife.settings import Settings
+from shelflife.domain.settings import Settings
 
 if TYPE_CHECKING:
     from shelflife.domain.ports import ChangeStream, Queue, QueuedMessage

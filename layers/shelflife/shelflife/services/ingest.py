@@ -58,10 +58,10 @@ from shelflife.domain.records import (
     placement_key,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, StorageBackend, sha256_hex
 from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
 from shelflife.services.placement import Placement
-from shelflife.settings import Settings, TierName
 
 logger = logging.getLogger(__name__)
 

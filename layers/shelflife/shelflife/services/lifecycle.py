@@ -73,9 +73,9 @@ from shelflife.domain.records import (
     replacement_key,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import sha256_hex
 from shelflife.services.placement import Placement
-from shelflife.settings import Settings, TierName
 
 if TYPE_CHECKING:
     from shelflife.domain.storage import Backends, StorageBackend

@@ -14,7 +14,7 @@ from typing import Any
 
 from shelflife.domain.errors import OperationFailed, Unavailable
 from shelflife.domain.ports import FunctionInvoker
-from shelflife.settings import Settings, TierName
+from shelflife.domain.settings import Settings, TierName
 
 
 class Operations:

@@ -31,9 +31,9 @@ from shelflife.domain.errors import (
 from shelflife.domain.policy import accessed, published, soft_deleted
 from shelflife.domain.records import ImageRecord, ImageState, Page
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
 from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
-from shelflife.settings import Settings, TierName
 
 logger = logging.getLogger(__name__)
 # What a browser may declare for each format ingest accepts (shelflife.domain.imaging sniffs

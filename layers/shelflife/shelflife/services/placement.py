@@ -37,8 +37,8 @@ from shelflife.domain.errors import (
 )
 from shelflife.domain.records import BucketRecord, BucketStatus
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import BucketPolicy
-from shelflife.settings import Settings, TierName
 
 if TYPE_CHECKING:
     from shelflife.domain.storage import Backends

@@ -53,7 +53,7 @@ from shelflife.domain.records import (
     new_run_id,
 )
 from shelflife.domain.repository import Repository
-from shelflife.settings import BackendName, Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 
 if TYPE_CHECKING:
     from shelflife.domain.storage import Backends, ObjectInfo, StorageBackend

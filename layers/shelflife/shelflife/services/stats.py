@@ -19,9 +19,9 @@ from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import PENDING_CLAIM_LIFETIME, rules
 from shelflife.domain.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
 from shelflife.domain.repository import Repository
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.services.cleanup import CleanupHealth
 from shelflife.services.lifecycle import lifecycle_totals
-from shelflife.settings import BackendName, Settings, TierName
 
 MAX_METRIC_DAYS = 365
 # The lifecycle runs daily: no completed run for this long means it is not running.

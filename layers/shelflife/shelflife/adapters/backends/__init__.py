@@ -22,7 +22,7 @@ from shelflife.domain.storage import (
 )
 
 if TYPE_CHECKING:
-    from shelflife.settings import Settings, TierName
+    from shelflife.domain.settings import Settings, TierName
 
 BACKENDS: Mapping[str, type[S3Backend | B2Backend | MemoryBackend]] = {
     "s3": S3Backend,

@@ -62,7 +62,7 @@ from shelflife.domain.storage import (
 )
 
 if TYPE_CHECKING:
-    from shelflife.settings import Settings
+    from shelflife.domain.settings import Settings
 
 _PRIVATE = "allPrivate"
 _SSE_B2 = EncryptionSetting(mode=EncryptionMode.SSE_B2, algorithm=EncryptionAlgorithm.AES256)

@@ -36,7 +36,7 @@ from shelflife.domain.storage import (
 
 if TYPE_CHECKING:
     from shelflife.adapters.credentials import Credentials
-    from shelflife.settings import Settings
+    from shelflife.domain.settings import Settings
 
 
 @dataclass

@@ -44,7 +44,7 @@ from shelflife.domain.storage import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from shelflife.settings import Settings
+    from shelflife.domain.settings import Settings
 
 _OBJECT_MISSING = {"NoSuchKey", "404", "NotFound"}
 _BUCKET_MISSING = {"NoSuchBucket"}

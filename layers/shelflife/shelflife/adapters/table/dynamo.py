@@ -56,7 +56,7 @@ from shelflife.domain.records import (
     released_objects,
 )
 from shelflife.domain.repository import Repository, counter_changes
-from shelflife.settings import BackendName, Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 
 DAILY_COUNT_DAYS = 400
 
