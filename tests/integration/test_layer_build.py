@@ -71,6 +71,12 @@ def test_shelflife_imports_from_the_layer_alone(layer_python: Path) -> None:
     assert parent == "StorageError"
 
 
+def test_the_layer_carries_the_price_book(layer_python: Path) -> None:
+    built = layer_python / "shelflife" / "domain" / "prices.toml"
+    source = SOURCE / "domain" / "prices.toml"
+    assert built.read_bytes() == source.read_bytes()
+
+
 @pytest.mark.parametrize(
     "package",
     ["aws_lambda_powertools", "b2sdk", "boto3", "botocore", "PIL", "pydantic", "pynamodb"],

@@ -1,8 +1,7 @@
-"""What keeping and moving an image costs, in USD, from the providers' list prices.
-
-Storage prices, egress and minimum storage durations are settings (``SHELFLIFE_PRICE_*``,
-``SHELFLIFE_EGRESS_*``, ``SHELFLIFE_MIN_STORAGE_DAYS_*``); request prices are the list
-prices below, small enough that only tiny images notice them.
+"""What keeping and moving an image costs, in USD, priced from the price book
+(``shelflife.domain.pricebook``): storage, requests, egress and minimum durations of the
+offer each backend stores on, where settings may override storage, egress and minimum
+durations (``SHELFLIFE_PRICE_*``, ``SHELFLIFE_EGRESS_*``, ``SHELFLIFE_MIN_STORAGE_DAYS_*``).
 """
 
 from __future__ import annotations
@@ -10,18 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from shelflife.domain import pricebook
 from shelflife.domain.settings import BackendName, Settings
 
 GB = 1024**3
 DAYS_PER_MONTH = 30
-# (write, read) per request: S3 Standard PUT/COPY and GET; R2 class A and B; B2 uploads
-# are free and downloads are class B.
-REQUEST_PRICES: dict[BackendName, tuple[float, float]] = {
-    BackendName.S3: (0.005 / 1000, 0.0004 / 1000),
-    BackendName.R2: (4.50 / 1_000_000, 0.36 / 1_000_000),
-    BackendName.B2: (0.0, 0.004 / 10_000),
-    BackendName.MEMORY: (0.0, 0.0),
-}
 
 
 @dataclass(frozen=True)
@@ -50,16 +42,15 @@ class CostModel:
         self.settings = settings
 
     def provider(self, backend: BackendName) -> ProviderCosts:
-        write, read = REQUEST_PRICES[backend]
         if backend is BackendName.MEMORY:
-            return ProviderCosts(0.0, 0.0, write, read, 0)
-        name = backend.value
+            return ProviderCosts(0.0, 0.0, 0.0, 0.0, 0)
+        offer = pricebook.book().for_backend(backend.value)
         return ProviderCosts(
             storage_per_gb_month=self.settings.price_per_gb_month(backend),
-            egress_per_gb=getattr(self.settings, f"egress_{name}"),
-            write_per_request=write,
-            read_per_request=read,
-            min_storage_days=getattr(self.settings, f"min_storage_days_{name}"),
+            egress_per_gb=self.settings.egress_per_gb(backend),
+            write_per_request=offer.write_per_request,
+            read_per_request=offer.read_per_request,
+            min_storage_days=self.settings.min_storage_days(backend),
         )
 
     def storage(self, backend: BackendName, size: int, days: float) -> float:

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from shelflife.domain import pricebook
 from shelflife.domain.errors import ConfigurationError
 
 ENV_PREFIX = "SHELFLIFE_"
@@ -157,19 +158,19 @@ class Settings(_Frozen):
     deleted_record_days: int = Field(default=30, ge=1)
     run_record_days: int = Field(default=30, ge=1)
 
-    # Prices per GB-month, by backend.
-    price_s3: float = Field(default=0.023, ge=0)
-    price_r2: float = Field(default=0.015, ge=0)
-    price_b2: float = Field(default=0.006, ge=0)
-    # Data transfer out per GB, paid by a move that leaves the provider (B2's download
-    # fee; R2 has none), and the minimum storage duration charged on early deletion
-    # (R2 Infrequent Access: 30).
-    egress_s3: float = Field(default=0.09, ge=0)
-    egress_r2: float = Field(default=0.0, ge=0)
-    egress_b2: float = Field(default=0.01, ge=0)
-    min_storage_days_s3: int = Field(default=0, ge=0)
-    min_storage_days_r2: int = Field(default=0, ge=0)
-    min_storage_days_b2: int = Field(default=0, ge=0)
+    # Overrides of the price book (``shelflife/domain/prices.toml``), by backend: the
+    # storage price per GB-month, data transfer out per GB (paid by a move that leaves
+    # the provider) and the minimum storage duration charged on early deletion. None:
+    # the book's price for the backend's offer.
+    price_s3: float | None = Field(default=None, ge=0)
+    price_r2: float | None = Field(default=None, ge=0)
+    price_b2: float | None = Field(default=None, ge=0)
+    egress_s3: float | None = Field(default=None, ge=0)
+    egress_r2: float | None = Field(default=None, ge=0)
+    egress_b2: float | None = Field(default=None, ge=0)
+    min_storage_days_s3: int | None = Field(default=None, ge=0)
+    min_storage_days_r2: int | None = Field(default=None, ge=0)
+    min_storage_days_b2: int | None = Field(default=None, ge=0)
 
     # Endpoints and credentials. In Lambda the secrets come from Secrets Manager
     # (``credentials_secret_arn``); locally and in tests they can be set directly.
@@ -199,10 +200,24 @@ class Settings(_Frozen):
         return tier
 
     def price_per_gb_month(self, backend: BackendName | str) -> float:
-        if BackendName(backend) is BackendName.MEMORY:
-            return 0.0
-        price: float = getattr(self, f"price_{BackendName(backend).value}")
-        return price
+        """Storage on ``backend``: the setting if set, else the price book's."""
+        return float(self._priced(backend, "price", "storage_per_gb_month"))
+
+    def egress_per_gb(self, backend: BackendName | str) -> float:
+        return float(self._priced(backend, "egress", "egress_per_gb"))
+
+    def min_storage_days(self, backend: BackendName | str) -> int:
+        return int(self._priced(backend, "min_storage_days", "min_days"))
+
+    def _priced(self, backend: BackendName | str, setting: str, field: str) -> float:
+        name = BackendName(backend)
+        if name is BackendName.MEMORY:
+            return 0
+        override: float | None = getattr(self, f"{setting}_{name.value}")
+        if override is not None:
+            return override
+        value: float = getattr(pricebook.book().for_backend(name.value), field)
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

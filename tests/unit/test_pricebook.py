@@ -1,0 +1,138 @@
+"""The price book (issue 21, part 1): one data file holds every price, each entry names
+its source and the day it was checked, settings override a backend's prices, and the
+code prices from the book alone."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from shelflife.domain import pricebook
+from shelflife.domain.costs import CostModel
+from shelflife.domain.errors import ConfigurationError
+from shelflife.domain.pricebook import PriceBook, book, read
+from shelflife.domain.settings import BackendName, Settings
+from tests.support.template import ROOT
+from tests.unit.test_settings import ENV
+
+LAYER = ROOT / "layers" / "shelflife" / "shelflife"
+
+
+def test_every_offer_and_fixed_cost_names_its_page_and_day() -> None:
+    prices = book()
+    entries = [prices.transfer, *prices.offers.values(), *prices.fixed.values()]
+    assert len(prices.offers) == 7  # S3 x4 (Standard, IT, IA, Glacier IR), R2 x2, B2
+    for entry in entries:
+        assert re.search(r"https://\S+", entry.source), entry
+        assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", entry.checked), entry
+    tiering = prices.offer("s3_intelligent_tiering")
+    assert tiering.monitored_min_bytes == 128 * 1024
+    assert (tiering.infrequent_after_days, tiering.archive_instant_after_days) == (30, 90)
+    assert prices.offer("s3_glacier_instant").min_days == 90
+    assert prices.offer("r2_infrequent_access").retrieval_per_gb > 0
+
+
+def test_each_backend_stores_on_an_offer_of_the_book() -> None:
+    prices = book()
+    assert {backend: prices.for_backend(backend).provider for backend in ("s3", "r2", "b2")} == {
+        "s3": "aws",
+        "r2": "cloudflare",
+        "b2": "backblaze",
+    }
+
+
+def test_a_book_naming_an_unknown_offer_is_refused(tmp_path: Path) -> None:
+    text = pricebook.BOOK.read_text().replace('b2 = "b2"', 'b2 = "b3"')
+    (tmp_path / "prices.toml").write_text(text)
+    with pytest.raises(ValueError, match="b3"):
+        read(tmp_path / "prices.toml")
+    with pytest.raises(ConfigurationError, match="no offer"):
+        book().offer("glacier_deep_archive")
+
+
+def doubled(prices: PriceBook) -> PriceBook:
+    offers = {
+        name: offer.model_copy(
+            update={
+                "storage_per_gb_month": offer.storage_per_gb_month * 2,
+                "write_per_1000": offer.write_per_1000 * 2 + 1,
+                "read_per_1000": offer.read_per_1000 * 2 + 1,
+                "egress_per_gb": offer.egress_per_gb * 2 + 1,
+                "min_days": offer.min_days + 7,
+            }
+        )
+        for name, offer in prices.offers.items()
+    }
+    return prices.model_copy(update={"offers": offers})
+
+
+@pytest.mark.parametrize("backend", [BackendName.S3, BackendName.R2, BackendName.B2])
+def test_the_cost_model_prices_from_the_book_alone(
+    backend: BackendName, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another book, every price changed: every price the model uses changes with it.
+    other = doubled(book())
+    monkeypatch.setattr(pricebook, "book", lambda: other)
+    offer = other.for_backend(backend.value)
+    costs = CostModel(Settings.from_env(ENV)).provider(backend)
+
+    assert costs.storage_per_gb_month == offer.storage_per_gb_month
+    assert costs.write_per_request == offer.write_per_1000 / 1000
+    assert costs.read_per_request == offer.read_per_1000 / 1000
+    assert costs.egress_per_gb == offer.egress_per_gb
+    assert costs.min_storage_days == offer.min_days
+
+
+def test_a_setting_overrides_the_book() -> None:
+    overrides = {
+        "SHELFLIFE_PRICE_R2": "0.5",
+        "SHELFLIFE_EGRESS_S3": "0",
+        "SHELFLIFE_MIN_STORAGE_DAYS_R2": "30",
+    }
+    settings = Settings.from_env({**ENV, **overrides})
+    assert settings.price_per_gb_month("r2") == 0.5
+    assert settings.egress_per_gb("s3") == 0
+    assert settings.min_storage_days("r2") == 30
+    # The rest stay the book's.
+    assert settings.price_per_gb_month("s3") == book().offer("s3_standard").storage_per_gb_month
+    assert settings.egress_per_gb("b2") == book().offer("b2").egress_per_gb
+
+
+def number_literals(path: Path) -> set[float]:
+    return {
+        float(node.value)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and type(node.value) is float
+    }
+
+
+def test_no_price_constant_is_left_in_the_code() -> None:
+    # Every price of the book, written anywhere in the layer or the functions as a
+    # number, would be a second source of it.
+    prices = book()
+    values = (
+        {
+            value
+            for offer in prices.offers.values()
+            for value in (
+                offer.storage_per_gb_month,
+                offer.write_per_1000,
+                offer.read_per_1000,
+                offer.egress_per_gb,
+                offer.retrieval_per_gb,
+            )
+            if value
+        }
+        | {fixed.monthly_usd for fixed in prices.fixed.values()}
+        | {prices.transfer.aws_out_per_gb}
+    )
+    found = {
+        str(path.relative_to(ROOT)): sorted(number_literals(path) & values)
+        for path in [*LAYER.rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+        if number_literals(path) & values
+    }
+    # units.py writes amounts under a cent with more decimals: a cent, not a price.
+    assert found == {"layers/shelflife/shelflife/domain/units.py": [0.01]}
