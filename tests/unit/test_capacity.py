@@ -10,6 +10,7 @@ import pytest
 
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
 from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.placement import overflow_number
 from shelflife.domain.policy import cleanup_eligible
 from shelflife.domain.records import (
     BucketRecord,
@@ -24,7 +25,6 @@ from shelflife.domain.repository import Repository
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.capacity import CapacityService
-from shelflife.services.placement import overflow_number
 from tests.support.crashes import InjectedCrash, Steps
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -35,6 +35,7 @@ from shelflife.domain.errors import (
     NoBucketAvailable,
     StorageError,
 )
+from shelflife.domain.placement import active, fill, has_room, least_full, overflow_number
 from shelflife.domain.records import BucketRecord, BucketStatus
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
@@ -46,16 +47,6 @@ if TYPE_CHECKING:
 # Names taken by other accounts are skipped; this many in a row means something else is
 # wrong (a base name squatted on a provider with global names).
 MAX_NAME_ATTEMPTS = 5
-
-
-def overflow_number(name: str, base: str) -> int | None:
-    """0 for the tier's first bucket, N for ``<base>-N``, None for other names."""
-    if name == base:
-        return 0
-    suffix = name.removeprefix(f"{base}-")
-    if suffix != name and suffix.isdigit() and not suffix.startswith("0"):
-        return int(suffix)
-    return None
 
 
 class Placement:
@@ -125,15 +116,12 @@ class Placement:
             self._cache.pop(tier, None)
 
     def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
-        """The active bucket that is least full once ``size`` more bytes are in it,
-        among those its counters say stay under the overflow threshold with them; if
-        none is left, the overflow bucket (opened here, when this placement has backends,
-        by the same code as the capacity check's). A bucket is never filled past its
-        threshold between two capacity checks (issue 19: a burst took one to 104.6 %)."""
-        active = self._active(self.buckets(tier), exclude)
-        candidates = [bucket for bucket in active if self._room(bucket, size)]
-        if candidates:
-            chosen = min(candidates, key=lambda bucket: (self._fill(bucket, size), bucket.name))
+        """The least-full bucket with room (``domain.placement.least_full``) by the
+        cached counters; if none is left, the overflow bucket (opened here, when this
+        placement has backends, by the same code as the capacity check's)."""
+        threshold = self.settings.overflow_threshold_percent
+        chosen = least_full(self.buckets(tier), size, threshold, exclude=exclude)
+        if chosen is not None:
             return self._placed(tier, chosen, size)
         if self.backends is None:
             skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
@@ -163,14 +151,14 @@ class Placement:
             raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
         self._forget(tier)  # decide on the records as they are now
         buckets = self.buckets(tier)
+        threshold = self.settings.overflow_threshold_percent
         roomy = [
             bucket
-            for bucket in self._active(buckets, exclude)
-            if bucket.used_fraction * 100 < self.settings.overflow_threshold_percent
-            and self._room(bucket, size)
+            for bucket in active(buckets, exclude)
+            if bucket.used_fraction * 100 < threshold and has_room(bucket, size, threshold)
         ]
         if roomy:
-            return min(roomy, key=lambda bucket: (self._fill(bucket, 0), bucket.name))
+            return min(roomy, key=lambda bucket: (fill(bucket), bucket.name))
         base = self.settings.tier(tier).bucket
         numbers = [overflow_number(bucket.name, base) for bucket in buckets]
         number = max((n for n in numbers if n is not None), default=0) + 1
@@ -207,21 +195,3 @@ class Placement:
             capacity_bytes=configured.quota_bytes,
             created_at=self.clock(),
         )
-
-    @staticmethod
-    def _active(buckets: list[BucketRecord], exclude: Collection[str]) -> list[BucketRecord]:
-        return [
-            bucket
-            for bucket in buckets
-            if bucket.status is BucketStatus.ACTIVE and bucket.name not in exclude
-        ]
-
-    def _room(self, bucket: BucketRecord, size: int) -> bool:
-        """Whether ``size`` more bytes keep ``bucket`` at or under the overflow threshold
-        (an empty bucket takes anything: an image larger than that is placed alone)."""
-        limit = bucket.capacity_bytes * self.settings.overflow_threshold_percent / 100
-        return bucket.object_count == 0 or bucket.used_bytes + size <= limit
-
-    @staticmethod
-    def _fill(bucket: BucketRecord, size: int) -> float:
-        return (bucket.used_bytes + size) / bucket.capacity_bytes
