@@ -60,9 +60,47 @@ class Transfer(Sourced):
 
 
 class FixedCost(Sourced):
+    """An item the stack pays every month, ``count`` of them at ``monthly_usd`` each."""
+
     monthly_usd: float = Field(ge=0)
+    count: int = Field(default=1, ge=0)
     what: str
-    free_count: int = Field(default=0, ge=0)
+
+
+class Compute(Sourced):
+    """What the stack's own work is priced at: Lambda (arm64), the HTTP API, the
+    table's on-demand request units, log ingestion."""
+
+    lambda_per_request: float = Field(ge=0)
+    lambda_arm64_per_gb_second: float = Field(ge=0)
+    http_api_per_request: float = Field(ge=0)
+    table_write: float = Field(ge=0)
+    table_read: float = Field(ge=0)
+    logs_per_gb: float = Field(ge=0)
+
+
+class Use(BaseModel):
+    """What one event (or one scheduled run) makes the stack do: one invocation of
+    ``gb_seconds``, table request units, API requests and log bytes; ``per_month``
+    for a scheduled run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gb_seconds: float = Field(ge=0)
+    table_writes: float = Field(default=0, ge=0)
+    table_reads: float = Field(default=0, ge=0)
+    api_requests: float = Field(default=0, ge=0)
+    log_bytes: float = Field(default=0, ge=0)
+    per_month: float = Field(default=0, ge=0)
+
+
+class Stack(Sourced):
+    upload: Use
+    view: Use
+    move: Use
+    deletion: Use
+    capacity: Use
+    lifecycle: Use
 
 
 class PriceBook(BaseModel):
@@ -72,6 +110,8 @@ class PriceBook(BaseModel):
     offers: dict[str, Offer]
     backends: dict[str, str]
     fixed: dict[str, FixedCost]
+    compute: Compute
+    stack: Stack
 
     @model_validator(mode="after")
     def _backends_name_offers(self) -> Self:
@@ -92,6 +132,25 @@ class PriceBook(BaseModel):
     def for_backend(self, backend: str) -> Offer:
         """The offer a storage backend (``s3``, ``r2``, ``b2``) stores on."""
         return self.offer(self.backends[backend])
+
+    def compute_cost(self, use: Use) -> float:
+        """One occurrence of ``use`` at the book's compute prices."""
+        c = self.compute
+        return (
+            c.lambda_per_request
+            + use.gb_seconds * c.lambda_arm64_per_gb_second
+            + use.table_writes * c.table_write
+            + use.table_reads * c.table_read
+            + use.api_requests * c.http_api_per_request
+            + use.log_bytes / 1024**3 * c.logs_per_gb
+        )
+
+    def stack_fixed_monthly(self) -> float:
+        """What the stack costs a month whatever it keeps: its fixed items and its
+        scheduled runs (capacity every 5 minutes, the daily lifecycle)."""
+        items = sum(item.monthly_usd * item.count for item in self.fixed.values())
+        runs = (self.stack.capacity, self.stack.lifecycle)
+        return items + sum(use.per_month * self.compute_cost(use) for use in runs)
 
 
 def read(path: Path = BOOK) -> PriceBook:
