@@ -20,7 +20,7 @@ export SAM_CLI_TELEMETRY := 0
 # The dashboard's browser test drives Debian's Chromium (no browser download).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run demo lint typecheck validate security build browser unit test fuzz prove bench clean
+.PHONY: install run demo lint typecheck validate security build browser unit test fuzz prove bench economics clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -126,6 +126,10 @@ bench: $(BIN)/.bench-installed
 	$(BIN)/python -m bench.compression
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.lifecycle
+
+# What the store costs against every alternative on the reference workload (issue 21).
+economics: $(BIN)/.installed
+	$(BIN)/python -m bench.economics
 
 clean:
 	rm -rf .aws-sam .mypy_cache .pytest_cache .ruff_cache

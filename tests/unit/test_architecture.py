@@ -140,15 +140,16 @@ def test_the_floor_rules_see_a_crossing() -> None:
 
 
 def test_every_layer_module_stands_on_a_floor() -> None:
-    # Besides the floors: the package's face, the wiring and the reconciler's shell
-    # command (which needs the wiring).
+    # Besides the floors: the package's face, the wiring, the reconciler's shell
+    # command (which needs the wiring) and the simulator (which composes services and
+    # in-memory adapters, as the wiring composes the real ones).
     loose = {
         module
         for module in modules()
         if on(module, "shelflife")
         and not any(on(module, floor) for floor in (DOMAIN, SERVICES, ADAPTERS))
     }
-    assert loose == {"shelflife", WIRING, "shelflife.reconcile_command"}
+    assert loose == {"shelflife", WIRING, "shelflife.reconcile_command", "shelflife.simulation"}
 
 
 def test_handlers_get_their_services_from_the_wiring() -> None:

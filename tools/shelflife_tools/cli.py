@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shelflife.domain.units import human_bytes
+from shelflife_tools import simulate
 from shelflife_tools.client import ApiClient, ApiError, Unreachable, UploadResult
 from shelflife_tools.console import bar, print_stats, table, wait_for_interrupt
 from shelflife_tools.demo import run_demo
@@ -476,6 +477,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--folders", nargs="+", default=["photos", "camera"])
     demo.add_argument("--serve", action="store_true", help="keep serving the API afterwards")
     demo.add_argument("--port", type=int, default=3000)
+    simulated = commands.add_parser(
+        "simulate",
+        help="replay a workload through the store and price every strategy (no stack needed)",
+    )
+    simulate.add_arguments(simulated)
+    # --json also after the subcommand; SUPPRESS keeps the top-level one when absent.
+    simulated.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return top
 
 
@@ -513,6 +521,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return cmd_local(args, out)
     if args.command == "demo":
         return cmd_demo(args, out)
+    if args.command == "simulate":
+        try:
+            return simulate.run(args, out, as_json=args.json)
+        except simulate.BadOption as e:
+            raise UsageError(str(e)) from e
     return COMMANDS[args.command](client_for(args), args, out)
 
 

@@ -493,6 +493,8 @@ class Activity:
     """What the store's own functions did in a month, to price its stack."""
 
     uploads: int = 0
+    # Requests for a photo's URL through the API (a client keeps a URL for the day, so
+    # a day's other views are served by the bucket alone).
     views: int = 0
     moves: int = 0
     deletions: int = 0

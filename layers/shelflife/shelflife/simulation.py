@@ -1,0 +1,301 @@
+"""``shelflife simulate``: a workload replayed day by day through the store's real
+services, then every strategy priced on the same events.
+
+The replay is the store as it runs: each upload placed by ``Placement`` into TEMP and
+recorded as ingest records it (``policy.scheduled``), publishing and views applied as
+the API applies them (``policy.published``, ``policy.accessed``), the lifecycle
+(``LifecycleService``) run at 03:00 every day and the cleanup function
+(``CleanupService``) following the table's change feed, all on in-memory adapters with
+the clock moved. The feed tells where each image was stored when (its stays) and when
+the store deleted it; ``shelflife.domain.economics`` prices those stays, the same lives
+under one offer each, and the oracle's cheapest stays.
+
+Uploads are stored as zero bytes of their compressed size (sizes and checksums are
+what the services look at; pixels are not). Quotas are set beyond the workload so the
+capacity function never has to act: it is priced (every 5 minutes) but not replayed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends, StorageBackend
+from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain import economics
+from shelflife.domain.economics import (
+    MONTH_DAYS,
+    ONE_OFFER,
+    UNCOMPRESSED,
+    Activity,
+    Bill,
+    Life,
+    Pricer,
+    Stay,
+    Upload,
+    Workload,
+)
+from shelflife.domain.policy import accessed, published, scheduled
+from shelflife.domain.pricebook import PriceBook, book
+from shelflife.domain.records import ImageRecord, Location
+from shelflife.domain.settings import BackendName, Settings, TierName
+from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.services.cleanup import CleanupService
+from shelflife.services.lifecycle import LifecycleService
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SWEEP_HOUR = 3 / 24  # the lifecycle's schedule: 03:00 UTC
+# Far beyond any workload: capacity is priced, not replayed (see the module).
+UNLIMITED = 1024**5
+# Compressed / uploaded size, measured by running ``compress`` on the corpus's
+# ``photos`` and ``camera`` sets (``make economics`` measures them again and uses its
+# own figures); a default for when the corpus is not at hand.
+MEASURED_RATIOS = (0.539, 0.352, 0.788, 0.48, 0.471, 0.446, 0.757, 0.467, 0.422)
+STRATEGIES = (
+    UNCOMPRESSED,
+    "s3_standard",
+    "s3_intelligent_tiering",
+    "r2",
+    "b2",
+    "shelflife",
+    "oracle",
+)
+NAMES = {"r2_standard": "r2"}  # the issue's short names for the one-offer strategies
+
+
+def default_settings() -> Settings:
+    """The store's defaults (TEMP and HOT on S3, COLD on B2, the policy's days)."""
+    return Settings.from_env(
+        {},
+        table_name="shelflife-simulation",
+        lifecycle_workers=1,
+        temp={"backend": "s3", "bucket": "sim-temp", "quota_bytes": UNLIMITED},
+        hot={"backend": "s3", "bucket": "sim-hot", "quota_bytes": UNLIMITED},
+        cold={"backend": "b2", "bucket": "sim-cold", "quota_bytes": UNLIMITED},
+    )
+
+
+@dataclass
+class Replay:
+    """What the store did with a workload: each image's life and stays, and its
+    functions' work by month."""
+
+    lives: list[Life]
+    stays: dict[str, list[Stay]]
+    activity: dict[int, Activity]
+
+
+@dataclass
+class _Tracker:
+    """Follows the table's change feed into stays and deletions."""
+
+    prices: PriceBook
+    uploads: dict[str, Upload]
+    stays: dict[str, list[Stay]] = field(default_factory=dict)
+    deleted: dict[str, float] = field(default_factory=dict)
+    where: dict[str, Location] = field(default_factory=dict)
+    done: dict[int, Counter[str]] = field(default_factory=dict)
+
+    def count(self, day: float, what: str) -> None:
+        self.done.setdefault(int(day // MONTH_DAYS), Counter())[what] += 1
+
+    def follow(
+        self, stream: Sequence[tuple[ImageRecord | None, ImageRecord | None]], day: float
+    ) -> None:
+        for _, new in stream:
+            if new is None or new.id not in self.uploads or new.id in self.deleted:
+                continue
+            if not new.live or new.location is None:
+                if new.id in self.where:
+                    self.deleted[new.id] = day
+                    self.count(day, "deletions")
+                continue
+            before = self.where.get(new.id)
+            if before == new.location:
+                continue
+            self.where[new.id] = new.location
+            offer = self.prices.backends[new.location.backend.value]
+            if before is None:
+                self.stays[new.id] = [Stay(offer, self.uploads[new.id].uploaded)]
+            else:
+                self.stays[new.id].append(Stay(offer, day))
+                self.count(day, "moves")
+
+
+def replay(
+    workload: Workload,
+    ratios: Sequence[float] = MEASURED_RATIOS,
+    *,
+    settings: Settings | None = None,
+    prices: PriceBook | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replay:
+    """Run ``workload`` through the real services; ``progress(day, days)`` after each
+    day's sweep."""
+    settings = settings or default_settings()
+    prices = prices or book()
+    uploads = economics.draw(workload, ratios)
+    by_id = {u.id: u for u in uploads}
+    store = MemoryBackend()
+    stores: dict[str, StorageBackend] = {name.value: store for name in BackendName}
+    backends = ProviderBackends(settings, given=stores)
+    repository = MemoryRepository()
+    now = START
+
+    def clock() -> datetime:
+        return now
+
+    lifecycle = LifecycleService(settings, repository, backends, clock=clock)
+    cleanup = CleanupService(repository, backends)
+    for tier in TierName:
+        store.create_bucket(settings.tier(tier).bucket, BucketPolicy(tier=tier.value))
+        lifecycle.placement.buckets(tier)
+    tracker = _Tracker(prices, by_id)
+    events: list[tuple[float, int, str, Upload | None]] = []
+    for u in uploads:
+        events.append((u.uploaded, 1, "upload", u))
+        if u.published is not None:
+            events.append((u.published, 2, "publish", u))
+        # One request to the API a day the photo is viewed: the client asks for its URL
+        # and keeps it for the day; the day's other views go straight to the bucket.
+        first: dict[int, float] = {}
+        for seen in u.views:
+            first.setdefault(int(seen), seen)
+        events.extend((seen, 3, "view", u) for seen in first.values())
+    events.extend((day + SWEEP_HOUR, 0, "sweep", None) for day in range(int(workload.days)))
+    events.sort(key=lambda e: (e[0], e[1]))
+
+    def drain(at: float) -> None:
+        """The cleanup function and the tracker follow the feed; then it is dropped
+        (a long replay would otherwise hold every version of every record)."""
+        for old, new in repository.stream:
+            cleanup.release(old, new)
+        tracker.follow(repository.stream, at)
+        repository.stream.clear()
+
+    for at, _, kind, upload in events:
+        if at >= workload.days:
+            break
+        now = START + timedelta(days=at)
+        if kind == "sweep":
+            lifecycle.run()
+            drain(at)
+            if progress is not None:
+                progress(int(at) + 1, int(workload.days))
+            continue
+        assert upload is not None
+        if kind == "upload":
+            _upload(repository, lifecycle, store, settings, upload, now)
+            tracker.count(at, "uploads")
+        else:
+            image = repository.find_image(upload.id)
+            if image is None or not image.live:
+                continue
+            how = published if kind == "publish" else accessed
+            repository.replace_image(image, how(image, now, settings))
+            if kind == "view":
+                tracker.count(at, "views")
+        drain(at)
+    lives = [Life(u, tracker.deleted.get(u.id)) for u in uploads]
+    activity = {
+        month: Activity(
+            uploads=done["uploads"],
+            views=done["views"],
+            moves=done["moves"],
+            deletions=done["deletions"],
+        )
+        for month, done in tracker.done.items()
+    }
+    return Replay(lives, tracker.stays, activity)
+
+
+def _upload(
+    repository: MemoryRepository,
+    lifecycle: LifecycleService,
+    store: StorageBackend,
+    settings: Settings,
+    upload: Upload,
+    now: datetime,
+) -> None:
+    """What ingest leaves behind for one upload: its compressed bytes in the least-full
+    TEMP bucket and an active, scheduled record."""
+    data = bytes(upload.size)
+    digest = sha256_hex(data)
+    bucket = lifecycle.placement.choose(TierName.TEMP, upload.size)
+    key = f"images/{upload.id}/{digest}.jpg"
+    store.put(bucket.name, key, data, content_type="image/jpeg")
+    record = ImageRecord.model_validate(
+        {
+            "id": upload.id,
+            "owner": "simulated",
+            "location": Location(
+                tier=TierName.TEMP,
+                backend=settings.tier(TierName.TEMP).backend,
+                bucket=bucket.name,
+                key=key,
+            ),
+            "stored_size": upload.size,
+            "stored_sha256": digest,
+            "uploaded_at": now,
+            "placed_at": now,
+        }
+    )
+    repository.add_image(scheduled(record, settings))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One strategy's bill, and the same without the stack's own costs."""
+
+    bill: Bill
+    placement: Bill
+
+    def as_json(self) -> dict[str, Any]:
+        b = self.bill
+        return {
+            "monthly_usd": [round(usd, 6) for usd in b.monthly],
+            "steady_monthly_usd": round(b.steady(), 6),
+            **{f"{c}_usd": round(b.steady(c), 6) for c in economics.CATEGORIES},
+            "placement_steady_monthly_usd": round(self.placement.steady(), 6),
+        }
+
+
+def strategies(done: Replay, months: int, prices: PriceBook | None = None) -> dict[str, Outcome]:
+    """Every strategy priced on the replay's lives. One-offer strategies pay what
+    compressing and deleting takes (``pipeline_bill``); the store and the oracle pay the
+    store's stack (``stack_bill``), the oracle with its own count of moves."""
+    prices = prices or book()
+    pricer = Pricer(prices)
+    horizon = months * MONTH_DAYS
+    out: dict[str, Outcome] = {}
+    for offer in (UNCOMPRESSED, *ONE_OFFER):
+        placement = economics.one_offer(pricer, done.lives, offer, months)
+        bill = Bill(months)
+        bill.merge(placement)
+        if offer != UNCOMPRESSED:
+            bill.merge(economics.pipeline_bill(prices, done.activity, months))
+        out[NAMES.get(offer, offer)] = Outcome(bill, placement)
+    placement = Bill(months)
+    for life in done.lives:
+        economics.price(pricer, life, done.stays[life.upload.id], horizon, placement)
+    bill = Bill(months)
+    bill.merge(placement)
+    bill.merge(economics.stack_bill(prices, done.activity, months))
+    out["shelflife"] = Outcome(bill, placement)
+    best, chosen = economics.oracle(pricer, done.lives, months, also=done.stays)
+    moves: Counter[int] = Counter()
+    for stays in chosen.values():
+        for stay in stays[1:]:
+            moves[int(stay.start // MONTH_DAYS)] += 1
+    activity = {
+        month: Activity(a.uploads, a.views, moves[month], a.deletions)
+        for month, a in done.activity.items()
+    }
+    bill = Bill(months)
+    bill.merge(best)
+    bill.merge(economics.stack_bill(prices, activity, months))
+    out["oracle"] = Outcome(bill, best)
+    return out

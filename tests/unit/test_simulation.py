@@ -1,0 +1,140 @@
+"""``shelflife simulate`` (issue 21, part 2): a workload replayed through the real
+services lands where the policy's text says, on the day it says, every strategy is
+priced from the same lives, the oracle is never above any of them, and the command
+prints what it promises (JSON, a table, a chart) or a clear usage error."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from shelflife.domain.economics import MONTH_DAYS, Workload, cost
+from shelflife.domain.economics import Pricer as EconomicsPricer
+from shelflife.domain.pricebook import book
+from shelflife.simulation import STRATEGIES, SWEEP_HOUR, replay, strategies
+from shelflife_tools.cli import main
+from tests.support.corpus import CORPUS
+
+WORK = Workload(months=5, uploads_per_month=30, views_per_photo=3, seed=11)
+
+
+def next_sweep(day: float) -> float:
+    """The first 03:00 run at or after ``day``."""
+    run = math.floor(day) + SWEEP_HOUR
+    return run if run >= day else run + 1
+
+
+@pytest.fixture(scope="module")
+def replayed():  # type: ignore[no-untyped-def]
+    return replay(WORK, [0.3, 0.5])
+
+
+def test_the_replay_follows_the_policy(replayed) -> None:  # type: ignore[no-untyped-def]
+    horizon = WORK.days
+    for life in replayed.lives:
+        u, stays = life.upload, replayed.stays[life.upload.id]
+        assert stays[0].offer == "s3_standard"
+        assert stays[0].start == u.uploaded
+        promoted = next_sweep(u.uploaded + 2)
+        if u.published is not None:
+            gone = next_sweep(u.published + 7)
+            assert life.deleted == (gone if gone < horizon else None), u.id
+            # Published in TEMP: never moved; published later: promoted to HOT (S3).
+            moved = [s.start for s in stays[1:]]
+            assert moved == (
+                [promoted] if u.published >= promoted and promoted < min(gone, horizon) else []
+            )
+        else:
+            assert life.deleted is None  # a year in COLD is past five months
+            last_seen = max((u.uploaded, *u.views))
+            archive = next_sweep(last_seen + 90)
+            expected = [("s3_standard", promoted)] if promoted < horizon else []
+            if archive < horizon:
+                expected.append(("b2", archive))
+            assert [(s.offer, s.start) for s in stays[1:]] == expected, u.id
+
+
+def test_the_activity_counts_what_the_store_did(replayed) -> None:  # type: ignore[no-untyped-def]
+    months = replayed.activity.values()
+    assert sum(a.uploads for a in months) == len(replayed.lives) == 150
+    assert sum(a.deletions for a in months) == sum(
+        life.deleted is not None for life in replayed.lives
+    )
+    assert sum(a.moves for a in months) == sum(len(s) - 1 for s in replayed.stays.values())
+    # Views reach the API once a day a photo is viewed (the client keeps its URL).
+    assert sum(a.views for a in months) == sum(
+        len({int(seen) for seen in life.views_before(WORK.days)}) for life in replayed.lives
+    )
+    assert sum(a.views for a in months) < sum(
+        len(life.views_before(WORK.days)) for life in replayed.lives
+    )
+
+
+def test_every_strategy_is_priced_and_the_oracle_is_below_them(replayed) -> None:  # type: ignore[no-untyped-def]
+    outcomes = strategies(replayed, WORK.months)
+    assert tuple(outcomes) == STRATEGIES
+    placement = {name: o.placement.total() for name, o in outcomes.items()}
+    for name, usd in placement.items():
+        assert placement["oracle"] <= usd + 1e-12, name
+    pricer = EconomicsPricer(book())
+    horizon = WORK.months * MONTH_DAYS
+    mine = sum(
+        cost(pricer, life, replayed.stays[life.upload.id], horizon) for life in replayed.lives
+    )
+    assert placement["shelflife"] == pytest.approx(mine)
+    # The store pays its own stack; the one-offer strategies only compression and a sweep.
+    fixed = book().stack_fixed_monthly()
+    assert outcomes["shelflife"].bill.rows["fixed"] == pytest.approx([fixed] * WORK.months)
+    assert outcomes["s3_standard"].bill.total("fixed") < fixed
+    assert outcomes["s3_standard_uncompressed"].bill.total("fixed") == 0
+    figures = outcomes["b2"].as_json()
+    assert len(figures["monthly_usd"]) == WORK.months
+    assert set(figures) >= {
+        "monthly_usd",
+        "steady_monthly_usd",
+        "storage_usd",
+        "operations_usd",
+        "egress_usd",
+        "fixed_usd",
+    }
+
+
+def test_simulate_prints_json_a_table_and_a_chart(tmp_path: Path) -> None:
+    options = ["--months", "2", "--uploads-per-month", "15", "--views-per-photo", "2"]
+    out = io.StringIO()
+    assert main(["simulate", *options, "--corpus", str(CORPUS), "--json"], out=out) == 0
+    printed = json.loads(out.getvalue())
+    assert set(printed["strategies"]) == set(STRATEGIES)
+    assert len(printed["strategies"]["shelflife"]["monthly_usd"]) == 2
+    assert len(printed["workload"]["compression_ratios"]) >= 5  # measured on the corpus
+    chart = tmp_path / "cost.svg"
+    out = io.StringIO()
+    assert main(["simulate", *options, "--chart", str(chart)], out=out) == 0
+    for name in STRATEGIES:
+        assert name in out.getvalue()
+        assert f">{name}</text>" in chart.read_text()
+    assert chart.read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--months", "0"],
+        ["--publish-rate", "1.5"],
+        ["--mean-size-mb", "nan"],
+        ["--uploads-per-month", "-3"],
+        ["--views-per-photo", "-1"],
+    ],
+)
+def test_a_wrong_option_is_a_usage_error(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", *option, "--json"], out=io.StringIO()) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("shelflife: ")
+    assert option[0] in error
+    assert "Traceback" not in error

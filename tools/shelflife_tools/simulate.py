@@ -1,0 +1,253 @@
+"""``shelflife simulate``: a workload replayed through the store's real services and
+priced for every strategy (``shelflife.simulation``): a table, an SVG chart of monthly
+cost by strategy, or ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+from xml.sax.saxutils import escape
+
+from shelflife.domain.economics import MONTH_DAYS, Workload
+from shelflife.domain.errors import RejectedImage
+from shelflife.domain.imaging import compress
+from shelflife.domain.pricebook import book
+from shelflife.simulation import MEASURED_RATIOS, STRATEGIES, Outcome, replay, strategies
+from shelflife_tools.console import bar, table
+
+# The sets of the corpus that are photographs (the others are edge cases).
+PHOTO_SETS = ("photos", "camera")
+COLOURS = ("#999999", "#1f77b4", "#17becf", "#ff7f0e", "#9467bd", "#2ca02c", "#000000")
+
+
+class BadOption(ValueError):
+    pass
+
+
+def measured_ratios(corpus: Path, sets: Sequence[str] = PHOTO_SETS) -> list[float]:
+    """Stored / uploaded size of every photo of ``sets``, as ``compress`` makes it."""
+    ratios = []
+    for folder in sets:
+        for path in sorted((corpus / folder).glob("*")):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            try:
+                ratios.append(len(compress(data).data) / len(data))
+            except RejectedImage:
+                continue  # a photo the store refuses is not stored: no ratio
+    return ratios
+
+
+def workload(args: argparse.Namespace) -> Workload:
+    """The options as a workload, each checked (a wrong one is a usage error)."""
+    checks = (
+        ("--months", args.months, 1 <= args.months <= 120),
+        ("--uploads-per-month", args.uploads_per_month, 1 <= args.uploads_per_month <= 100_000),
+        ("--mean-size-mb", args.mean_size_mb, 0.01 <= args.mean_size_mb <= 200),
+        ("--publish-rate", args.publish_rate, 0 <= args.publish_rate <= 1),
+        ("--views-per-photo", args.views_per_photo, 0 <= args.views_per_photo <= 100_000),
+        (
+            "--draft-views-per-month",
+            args.draft_views_per_month,
+            0 <= args.draft_views_per_month <= 1000,
+        ),
+    )
+    for name, value, ok in checks:
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise BadOption(f"{name} {value} is out of range (see shelflife simulate --help)")
+    return Workload(
+        months=args.months,
+        uploads_per_month=args.uploads_per_month,
+        mean_size_mb=args.mean_size_mb,
+        publish_rate=args.publish_rate,
+        views_per_photo=args.views_per_photo,
+        draft_views_per_month=args.draft_views_per_month,
+        seed=args.seed,
+    )
+
+
+def simulate(
+    work: Workload, ratios: Sequence[float], *, progress: TextIO | None = None
+) -> dict[str, Outcome]:
+    def tick(day: int, days: int) -> None:
+        if progress is not None and (day % MONTH_DAYS == 0 or day == days):
+            bar(day // MONTH_DAYS, days // MONTH_DAYS, "months replayed", progress)
+
+    done = replay(work, ratios, progress=tick)
+    return strategies(done, work.months)
+
+
+def report(
+    work: Workload, ratios: Sequence[float], outcomes: Mapping[str, Outcome]
+) -> dict[str, object]:
+    return {
+        "workload": {
+            "months": work.months,
+            "uploads_per_month": work.uploads_per_month,
+            "mean_size_mb": work.mean_size_mb,
+            "publish_rate": work.publish_rate,
+            "views_per_photo": work.views_per_photo,
+            "draft_views_per_month": work.draft_views_per_month,
+            "seed": work.seed,
+            "compression_ratios": [round(r, 3) for r in ratios],
+        },
+        "prices": "list prices of the price book, no free allowance; fixed = the stack's own "
+        "monthly costs (one-offer strategies: only a daily deletion sweep)",
+        "strategies": {name: outcome.as_json() for name, outcome in outcomes.items()},
+    }
+
+
+def print_table(outcomes: Mapping[str, Outcome], out: TextIO) -> None:
+    """Steady monthly cost (the last 12 months' mean) by strategy and category, and the
+    ratio to the cheapest one-offer strategy."""
+    figures = {name: outcome.as_json() for name, outcome in outcomes.items()}
+    baseline = min(
+        figures[n]["steady_monthly_usd"]
+        for n in ("s3_standard", "s3_intelligent_tiering", "r2", "b2")
+    )
+    rows = []
+    for name in STRATEGIES:
+        f = figures[name]
+        rows.append(
+            [
+                name,
+                f"${f['steady_monthly_usd']:.4f}",
+                f"${f['storage_usd']:.4f}",
+                f"${f['operations_usd']:.4f}",
+                f"${f['egress_usd']:.4f}",
+                f"${f['fixed_usd']:.4f}",
+                f"${f['placement_steady_monthly_usd']:.4f}",
+                f"{f['steady_monthly_usd'] / baseline:.2f}x" if baseline else "-",
+            ]
+        )
+    table(
+        rows,
+        [
+            "strategy",
+            "a month",
+            "storage",
+            "operations",
+            "egress",
+            "fixed",
+            "without fixed",
+            "vs best one-offer",
+        ],
+        out,
+    )
+
+
+def chart(outcomes: Mapping[str, Outcome], title: str) -> str:
+    """Monthly cost by strategy as an SVG line chart (log scale: the strategies differ
+    by orders of magnitude)."""
+    width, height, left, bottom, top, right = 820, 420, 70, 40, 30, 240
+    series = {name: outcomes[name].bill.monthly for name in STRATEGIES}
+    values = [v for row in series.values() for v in row if v > 0]
+    lo = 10 ** math.floor(math.log10(min(values))) if values else 0.001
+    hi = 10 ** math.ceil(math.log10(max(values))) if values else 1.0
+    months = max(len(row) for row in series.values())
+
+    def x(month: int) -> float:
+        return left + (width - left - right) * month / max(1, months - 1)
+
+    def y(usd: float) -> float:
+        usd = max(usd, lo)
+        span = math.log10(hi) - math.log10(lo)
+        return top + (height - top - bottom) * (1 - (math.log10(usd) - math.log10(lo)) / span)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="18" font-size="14">{escape(title)}</text>',
+    ]
+    decade = lo
+    while decade <= hi * 1.0001:
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(decade):.1f}" '
+            f'y2="{y(decade):.1f}" stroke="#ddd"/>'
+            f'<text x="{left - 6}" y="{y(decade) + 4:.1f}" text-anchor="end">${decade:g}</text>'
+        )
+        decade *= 10
+    for month in range(0, months, 6):
+        parts.append(
+            f'<text x="{x(month):.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle">{month + 1}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">month</text>'
+    )
+    for index, (name, row) in enumerate(series.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        points = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in enumerate(row))
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+        )
+        ly = top + 16 * index
+        parts.append(
+            f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" '
+            f'y2="{ly}" stroke="{colour}" stroke-width="2"/>'
+            f'<text x="{width - right + 36}" y="{ly + 4}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def add_arguments(command: argparse.ArgumentParser) -> None:
+    defaults = Workload()
+    command.add_argument("--months", type=int, default=defaults.months)
+    command.add_argument("--uploads-per-month", type=int, default=defaults.uploads_per_month)
+    command.add_argument(
+        "--mean-size-mb", type=float, default=defaults.mean_size_mb, help="mean upload size"
+    )
+    command.add_argument("--publish-rate", type=float, default=defaults.publish_rate)
+    command.add_argument(
+        "--views-per-photo",
+        type=float,
+        default=defaults.views_per_photo,
+        help="views of a published photo in its first week",
+    )
+    command.add_argument(
+        "--draft-views-per-month", type=float, default=defaults.draft_views_per_month
+    )
+    command.add_argument("--seed", type=int, default=defaults.seed)
+    command.add_argument(
+        "--corpus",
+        default="../shared/corpus",
+        help="measure compression on this corpus's photos (default ../shared/corpus; "
+        "where it is missing, the ratios measured on it at release)",
+    )
+    command.add_argument(
+        "--chart",
+        default="simulation.svg",
+        help="where to write the chart (default simulation.svg)",
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO, *, as_json: bool) -> int:
+    work = workload(args)
+    corpus = Path(args.corpus)
+    ratios = measured_ratios(corpus) if corpus.is_dir() else []
+    ratios = ratios or list(MEASURED_RATIOS)
+    outcomes = simulate(work, ratios, progress=None if as_json else out)
+    if as_json:
+        json.dump(report(work, ratios, outcomes), out, indent=2)
+        out.write("\n")
+        return 0
+    print_table(outcomes, out)
+    fixed = book().stack_fixed_monthly()
+    out.write(
+        f"\nSteady = the mean of months {max(1, work.months - 11)}-{work.months}; list "
+        f"prices, no free allowance. The stack's own fixed bill: ${fixed:.2f} a month.\n"
+    )
+    title = (
+        f"Monthly cost, {work.uploads_per_month} uploads a month of {work.mean_size_mb} MB, "
+        f"{work.views_per_photo:g} views per published photo"
+    )
+    Path(args.chart).write_text(chart(outcomes, title))
+    out.write(f"Chart: {args.chart}\n")
+    return 0
