@@ -25,7 +25,7 @@ from typing import Any
 
 from shelflife.domain.economics import Workload
 from shelflife.domain.pricebook import book
-from shelflife_tools.simulate import measured_ratios, report, simulate
+from shelflife_tools.simulate import fixed_bill, measured_ratios, report, simulate
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 VIEWS = (0.0, 10.0, 100.0)
@@ -66,10 +66,8 @@ def main() -> int:
         f"measured on {len(ratios)} corpus photos: "
         f"{min(ratios):.2f}-{max(ratios):.2f} (mean {sum(ratios) / len(ratios):.2f})."
     )
-    print(
-        f"List prices (price book checked {book().transfer.checked}), no free allowance; "
-        f"the stack's fixed bill ${book().stack_fixed_monthly():.4f} a month.\n"
-    )
+    print(f"List prices (price book checked {book().transfer.checked}), no free allowance.")
+    print(fixed_bill() + "\n")
     works = [replace(base, views_per_photo=views) for views in VIEWS]
     with ProcessPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(scenario, works, [ratios] * len(works)))

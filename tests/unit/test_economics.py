@@ -27,7 +27,7 @@ from shelflife.domain.economics import (
     price,
     stack_bill,
 )
-from shelflife.domain.pricebook import book
+from shelflife.domain.pricebook import Shape, book
 
 MB = 1024**2
 HORIZON = 24 * MONTH_DAYS
@@ -251,11 +251,19 @@ def test_the_workload_is_drawn_from_its_seed() -> None:
 def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> None:
     prices = book()
     activity = {0: Activity(uploads=10, views=4, moves=2, deletions=1)}
-    bill = stack_bill(prices, activity, 2)
-    fixed = sum(item.monthly_usd * item.count for item in prices.fixed.values())
     runs = prices.stack.capacity.per_month * prices.compute_cost(prices.stack.capacity)
     runs += prices.stack.lifecycle.per_month * prices.compute_cost(prices.stack.lifecycle)
-    assert bill.rows["fixed"] == pytest.approx([fixed + runs, fixed + runs])
+    # Lean (the template's default): no secret, metric, trace or alarm; only its runs.
+    assert stack_bill(prices, activity, 2).rows["fixed"] == pytest.approx([runs, runs])
+    full = Shape(credentials=True, full_monitoring=True)
+    items = sum(item.monthly_usd * item.count for item in prices.fixed.values())
+    traced = prices.compute.xray_per_trace * (
+        prices.stack.capacity.per_month + prices.stack.lifecycle.per_month
+    )
+    assert items > 10 * runs
+    bill = stack_bill(prices, activity, 2, full)
+    assert bill.rows["fixed"] == pytest.approx([items + runs + traced] * 2)
+    bill = stack_bill(prices, activity, 2)
     use = prices.stack
     assert bill.rows["operations"][0] == pytest.approx(
         10 * prices.compute_cost(use.upload)

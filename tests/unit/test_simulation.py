@@ -15,7 +15,14 @@ import pytest
 from shelflife.domain.economics import MONTH_DAYS, Workload, cost
 from shelflife.domain.economics import Pricer as EconomicsPricer
 from shelflife.domain.pricebook import book
-from shelflife.simulation import STRATEGIES, SWEEP_HOUR, replay, strategies
+from shelflife.simulation import (
+    STRATEGIES,
+    SWEEP_HOUR,
+    default_settings,
+    replay,
+    shape_of,
+    strategies,
+)
 from shelflife_tools.cli import main
 from tests.support.corpus import CORPUS
 
@@ -87,7 +94,7 @@ def test_every_strategy_is_priced_and_the_oracle_is_below_them(replayed) -> None
     )
     assert placement["shelflife"] == pytest.approx(mine)
     # The store pays its own stack; the one-offer strategies only compression and a sweep.
-    fixed = book().stack_fixed_monthly()
+    fixed = book().stack_fixed_monthly(shape_of(default_settings()))
     assert outcomes["shelflife"].bill.rows["fixed"] == pytest.approx([fixed] * WORK.months)
     assert outcomes["s3_standard"].bill.total("fixed") < fixed
     assert outcomes["s3_standard_uncompressed"].bill.total("fixed") == 0

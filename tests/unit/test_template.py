@@ -59,7 +59,26 @@ def resolve(value: Any) -> Any:
         separator, items = value["Fn::Join"]
         resolved = resolve(items)
         return separator.join(resolved if isinstance(resolved, list) else [resolved])
+    if "Fn::If" in value:
+        name, then, otherwise = value["Fn::If"]
+        return resolve(then if holds(template["Conditions"][name]) else otherwise)
     raise AssertionError(f"resolve() does not know {value}")
+
+
+def holds(condition: Any) -> bool:
+    """A template condition, with the parameters' defaults."""
+    if "Fn::Equals" in condition:
+        left, right = resolve(condition["Fn::Equals"])
+        return bool(left == right)
+    if "Fn::Not" in condition:
+        return not holds(condition["Fn::Not"][0])
+    if "Fn::And" in condition:
+        return all(holds(part) for part in condition["Fn::And"])
+    if "Fn::Or" in condition:
+        return any(holds(part) for part in condition["Fn::Or"])
+    if "Condition" in condition:
+        return holds(load_template()["Conditions"][condition["Condition"]])
+    raise AssertionError(f"holds() does not know {condition}")
 
 
 def test_table_keys_attributes_and_indexes_match_the_models() -> None:
@@ -591,3 +610,30 @@ def test_the_iam_table_in_the_docs_is_the_templates() -> None:
     text = (ROOT / "docs" / "RELIABILITY.md").read_text()
     table = text.split("<!-- iam:begin -->\n", 1)[1].split("<!-- iam:end -->", 1)[0]
     assert table == markdown(), "run python -m shelflife_tools.iam and paste the table"
+
+
+def test_by_default_the_stack_pays_for_no_metric_trace_or_alarm() -> None:
+    # Issue 21, part 4: custom metrics ($0.30 each a month), X-Ray traces and alarms
+    # ($0.10 each) cost more than a small deployment's whole storage; Monitoring=full
+    # turns all of them on.
+    template = load_template()
+    conditions = template["Conditions"]
+    assert template["Parameters"]["Monitoring"]["Default"] == "lean"
+    assert not holds(conditions["FullMonitoring"])
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    environment = {name: resolve(value) for name, value in variables.items()}
+    assert environment["POWERTOOLS_METRICS_DISABLED"] == "true"
+    assert environment["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert resolve(template["Globals"]["Function"]["Tracing"]) == "PassThrough"
+    watchers = {
+        **resources_of_type("AWS::CloudWatch::Alarm"),
+        **resources_of_type("AWS::SNS::Topic"),
+    }
+    assert len(watchers) == 9
+    for name, body in watchers.items():
+        assert body.get("Condition") == "FullMonitoring", name
+    assert template["Outputs"]["AlarmTopicArn"]["Condition"] == "FullMonitoring"
+    # With Monitoring=full: everything on, as before.
+    full = template["Globals"]["Function"]
+    assert full["Tracing"]["Fn::If"][1] == "Active"
+    assert full["Environment"]["Variables"]["POWERTOOLS_METRICS_DISABLED"]["Fn::If"][1] == "false"

@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 from xml.sax.saxutils import escape
@@ -16,7 +17,15 @@ from shelflife.domain.economics import MONTH_DAYS, Workload
 from shelflife.domain.errors import RejectedImage
 from shelflife.domain.imaging import compress
 from shelflife.domain.pricebook import book
-from shelflife.simulation import MEASURED_RATIOS, STRATEGIES, Outcome, replay, strategies
+from shelflife.simulation import (
+    MEASURED_RATIOS,
+    STRATEGIES,
+    Outcome,
+    default_settings,
+    replay,
+    shape_of,
+    strategies,
+)
 from shelflife_tools.console import bar, table
 
 # The sets of the corpus that are photographs (the others are edge cases).
@@ -197,6 +206,18 @@ def chart(outcomes: Mapping[str, Outcome], title: str) -> str:
     return "\n".join(parts) + "\n"
 
 
+def fixed_bill() -> str:
+    """The stack's own fixed monthly bill as deployed by default, and with
+    Monitoring=full."""
+    shape = shape_of(default_settings())
+    lean = book().stack_fixed_monthly(shape)
+    full = book().stack_fixed_monthly(replace(shape, full_monitoring=True))
+    return (
+        f"The stack's own fixed bill: ${lean:.4f} a month as deployed by default "
+        f"(Monitoring=lean), ${full:.2f} with Monitoring=full."
+    )
+
+
 def add_arguments(command: argparse.ArgumentParser) -> None:
     defaults = Workload()
     command.add_argument("--months", type=int, default=defaults.months)
@@ -239,10 +260,9 @@ def run(args: argparse.Namespace, out: TextIO, *, as_json: bool) -> int:
         out.write("\n")
         return 0
     print_table(outcomes, out)
-    fixed = book().stack_fixed_monthly()
     out.write(
         f"\nSteady = the mean of months {max(1, work.months - 11)}-{work.months}; list "
-        f"prices, no free allowance. The stack's own fixed bill: ${fixed:.2f} a month.\n"
+        f"prices, no free allowance. {fixed_bill()}\n"
     )
     title = (
         f"Monthly cost, {work.uploads_per_month} uploads a month of {work.mean_size_mb} MB, "

@@ -39,7 +39,7 @@ from shelflife.domain.economics import (
     Workload,
 )
 from shelflife.domain.policy import accessed, published, scheduled
-from shelflife.domain.pricebook import PriceBook, book
+from shelflife.domain.pricebook import PriceBook, Shape, book
 from shelflife.domain.records import ImageRecord, Location
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
@@ -263,11 +263,29 @@ class Outcome:
         }
 
 
-def strategies(done: Replay, months: int, prices: PriceBook | None = None) -> dict[str, Outcome]:
+def shape_of(settings: Settings, *, full_monitoring: bool = False) -> Shape:
+    """The stack a deployment with ``settings`` runs: the credentials' secret when a
+    tier is on R2 or B2; full monitoring only when asked for (the template's default
+    is lean)."""
+    others = {BackendName.R2, BackendName.B2}
+    return Shape(
+        credentials=any(settings.tier(tier).backend in others for tier in TierName),
+        full_monitoring=full_monitoring,
+    )
+
+
+def strategies(
+    done: Replay,
+    months: int,
+    prices: PriceBook | None = None,
+    *,
+    shape: Shape | None = None,
+) -> dict[str, Outcome]:
     """Every strategy priced on the replay's lives. One-offer strategies pay what
     compressing and deleting takes (``pipeline_bill``); the store and the oracle pay the
     store's stack (``stack_bill``), the oracle with its own count of moves."""
     prices = prices or book()
+    shape = shape or shape_of(default_settings())
     pricer = Pricer(prices)
     horizon = months * MONTH_DAYS
     out: dict[str, Outcome] = {}
@@ -283,7 +301,7 @@ def strategies(done: Replay, months: int, prices: PriceBook | None = None) -> di
         economics.price(pricer, life, done.stays[life.upload.id], horizon, placement)
     bill = Bill(months)
     bill.merge(placement)
-    bill.merge(economics.stack_bill(prices, done.activity, months))
+    bill.merge(economics.stack_bill(prices, done.activity, months, shape))
     out["shelflife"] = Outcome(bill, placement)
     best, chosen = economics.oracle(pricer, done.lives, months, also=done.stays)
     moves: Counter[int] = Counter()
@@ -296,6 +314,6 @@ def strategies(done: Replay, months: int, prices: PriceBook | None = None) -> di
     }
     bill = Bill(months)
     bill.merge(best)
-    bill.merge(economics.stack_bill(prices, activity, months))
+    bill.merge(economics.stack_bill(prices, activity, months, shape))
     out["oracle"] = Outcome(bill, best)
     return out

@@ -40,7 +40,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shelflife.domain.pricebook import Offer, PriceBook
+from shelflife.domain.pricebook import LEAN, Offer, PriceBook, Shape
 
 GB = 1024**3
 MB = 1024**2
@@ -500,29 +500,29 @@ class Activity:
     deletions: int = 0
 
 
-def _work(book: PriceBook, done: Activity, *, views: bool) -> float:
+def _work(book: PriceBook, done: Activity, shape: Shape, *, views: bool) -> float:
     use = book.stack
-    usd = done.uploads * book.compute_cost(use.upload)
-    usd += done.moves * book.compute_cost(use.move)
-    usd += done.deletions * book.compute_cost(use.deletion)
+    usd = done.uploads * book.compute_cost(use.upload, shape)
+    usd += done.moves * book.compute_cost(use.move, shape)
+    usd += done.deletions * book.compute_cost(use.deletion, shape)
     if views:
-        usd += done.views * book.compute_cost(use.view)
+        usd += done.views * book.compute_cost(use.view, shape)
     return usd
 
 
-def stack_bill(book: PriceBook, activity: Mapping[int, Activity], months: int) -> Bill:
-    """The store's own bill: its fixed monthly costs and scheduled runs, and what each
-    upload, view (through the API), move and deletion makes its functions, table and
-    API do (the book's ``[compute]`` prices, its ``[stack]`` uses)."""
+def stack_bill(
+    book: PriceBook, activity: Mapping[int, Activity], months: int, shape: Shape = LEAN
+) -> Bill:
+    """The store's own bill: the fixed monthly costs and scheduled runs of a stack of
+    ``shape``, and what each upload, view (through the API), move and deletion makes
+    its functions, table and API do (the book's ``[compute]`` prices, its ``[stack]``
+    uses)."""
     bill = Bill(months)
-    fixed = book.stack_fixed_monthly()
+    fixed = book.stack_fixed_monthly(shape)
     for month in range(months):
         bill.add("fixed", month * MONTH_DAYS, fixed)
-        bill.add(
-            "operations",
-            month * MONTH_DAYS,
-            _work(book, activity.get(month, Activity()), views=True),
-        )
+        done = activity.get(month, Activity())
+        bill.add("operations", month * MONTH_DAYS, _work(book, done, shape, views=True))
     return bill
 
 
@@ -540,6 +540,6 @@ def pipeline_bill(book: PriceBook, activity: Mapping[int, Activity], months: int
         bill.add(
             "operations",
             month * MONTH_DAYS,
-            _work(book, Activity(uploads=done.uploads, deletions=done.deletions), views=False),
+            _work(book, Activity(done.uploads, deletions=done.deletions), LEAN, views=False),
         )
     return bill

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,11 +61,33 @@ class Transfer(Sourced):
 
 
 class FixedCost(Sourced):
-    """An item the stack pays every month, ``count`` of them at ``monthly_usd`` each."""
+    """An item the stack pays every month, ``count`` of them at ``monthly_usd`` each,
+    in the stacks that have it (``when``, see ``Shape``)."""
 
     monthly_usd: float = Field(ge=0)
     count: int = Field(default=1, ge=0)
+    when: Literal["always", "credentials", "full_monitoring"] = "always"
     what: str
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a deployed stack has that costs by itself: the credentials' secret (a tier
+    on R2 or B2) and full monitoring (metrics, traces, alarms: Monitoring=full)."""
+
+    credentials: bool = False
+    full_monitoring: bool = False
+
+    def has(self, item: FixedCost) -> bool:
+        return {
+            "always": True,
+            "credentials": self.credentials,
+            "full_monitoring": self.full_monitoring,
+        }[item.when]
+
+
+# The template's default stack: no secret, lean monitoring.
+LEAN = Shape()
 
 
 class Compute(Sourced):
@@ -77,6 +100,7 @@ class Compute(Sourced):
     table_write: float = Field(ge=0)
     table_read: float = Field(ge=0)
     logs_per_gb: float = Field(ge=0)
+    xray_per_trace: float = Field(ge=0)
 
 
 class Use(BaseModel):
@@ -133,11 +157,14 @@ class PriceBook(BaseModel):
         """The offer a storage backend (``s3``, ``r2``, ``b2``) stores on."""
         return self.offer(self.backends[backend])
 
-    def compute_cost(self, use: Use) -> float:
-        """One occurrence of ``use`` at the book's compute prices."""
+    def compute_cost(self, use: Use, shape: Shape = LEAN) -> float:
+        """One occurrence of ``use`` at the book's compute prices (traced with full
+        monitoring: X-Ray records every scheduled run and nearly every request at this
+        scale, its sampling keeping one a second)."""
         c = self.compute
         return (
-            c.lambda_per_request
+            (c.xray_per_trace if shape.full_monitoring else 0.0)
+            + c.lambda_per_request
             + use.gb_seconds * c.lambda_arm64_per_gb_second
             + use.table_writes * c.table_write
             + use.table_reads * c.table_read
@@ -145,12 +172,14 @@ class PriceBook(BaseModel):
             + use.log_bytes / 1024**3 * c.logs_per_gb
         )
 
-    def stack_fixed_monthly(self) -> float:
-        """What the stack costs a month whatever it keeps: its fixed items and its
-        scheduled runs (capacity every 5 minutes, the daily lifecycle)."""
-        items = sum(item.monthly_usd * item.count for item in self.fixed.values())
+    def stack_fixed_monthly(self, shape: Shape = LEAN) -> float:
+        """What the stack costs a month whatever it keeps: the fixed items its shape
+        has and its scheduled runs (capacity every 5 minutes, the daily lifecycle)."""
+        items = sum(
+            item.monthly_usd * item.count for item in self.fixed.values() if shape.has(item)
+        )
         runs = (self.stack.capacity, self.stack.lifecycle)
-        return items + sum(use.per_month * self.compute_cost(use) for use in runs)
+        return items + sum(use.per_month * self.compute_cost(use, shape) for use in runs)
 
 
 def read(path: Path = BOOK) -> PriceBook:
