@@ -118,6 +118,35 @@ def test_copy_keeps_bytes_type_and_checksum(subject: BackendUnderTest) -> None:
     assert backend.exists(bucket, "src.jpg")
 
 
+@pytest.mark.parametrize("storage_class", ["GLACIER_IR", "STANDARD_IA"])
+def test_a_storage_class_is_kept_where_the_provider_has_classes(
+    subject: BackendUnderTest, storage_class: str
+) -> None:
+    # The tier's offer decides the class (COLD on S3: Glacier Instant Retrieval); a
+    # provider with one class (B2) stores the bytes all the same.
+    backend, bucket = subject.backend, subject.new_bucket()
+    other = subject.new_bucket("shelflife-test-other")
+    backend.put(bucket, "src.jpg", JPEG, content_type="image/jpeg", storage_class=storage_class)
+    backend.copy(bucket, "src.jpg", other, "dst.jpg", storage_class=storage_class)
+    backend.put_stream(
+        other,
+        "streamed.jpg",
+        iter([JPEG]),
+        size=len(JPEG),
+        sha256=hashlib.sha256(JPEG).hexdigest(),
+        content_type="image/jpeg",
+        storage_class=storage_class,
+    )
+    has_classes = backend.name != "b2"
+    for where, key in ((bucket, "src.jpg"), (other, "dst.jpg"), (other, "streamed.jpg")):
+        assert backend.get(where, key).data == JPEG
+        expected = storage_class if has_classes else None
+        assert backend.head(where, key).storage_class == expected, (backend.name, key)
+    # Without one: the provider's default (S3 reports none for STANDARD).
+    backend.copy(bucket, "src.jpg", other, "plain.jpg")
+    assert backend.head(other, "plain.jpg").storage_class in (None, "STANDARD")
+
+
 def test_open_reads_the_object_in_chunks_with_its_info(subject: BackendUnderTest) -> None:
     backend, bucket = subject.backend, subject.new_bucket()
     big = bytes(range(256)) * (3 * 4096 + 7)  # a little over 3 MiB: several chunks

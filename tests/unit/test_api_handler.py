@@ -298,8 +298,9 @@ def test_stats_sum_the_bucket_counters_and_price_them(api: Api) -> None:
     tiers = {tier["tier"]: tier for tier in stats["tiers"]}
     assert (tiers["temp"]["photos"], tiers["temp"]["bytes"]) == (1, stored)
     assert tiers["cold"]["bytes"] == 3 * 1024**3
-    # COLD priced as its backend (S3 here, 0.023): cost equals the all-in-HOT price.
-    expected = round(0.023 * (stored + 3 * 1024**3) / 1024**3, 6)
+    # TEMP on S3 Standard (0.023); COLD on S3 stores in Glacier Instant Retrieval
+    # (0.004): each tier priced as the offer it writes to.
+    expected = round((0.023 * stored + 0.004 * 3 * 1024**3) / 1024**3, 6)
     assert stats["monthly_cost"] == pytest.approx(expected, abs=1e-6)
     breakdown = api.call("GET", "/stats/breakdown").json["tiers"]
     assert sum(item["share_of_bytes"] for item in breakdown) == pytest.approx(1, abs=1e-3)
@@ -337,7 +338,7 @@ def test_tiers_describe_the_settings(api: Api) -> None:
     assert [(t["tier"], t["price_per_gb_month"]) for t in tiers["tiers"]] == [
         ("temp", 0.023),
         ("hot", 0.023),
-        ("cold", 0.023),
+        ("cold", 0.004),  # COLD on S3: Glacier Instant Retrieval
     ]
     rules = {rule["rule"]: rule for rule in tiers["rules"]}
     assert rules["promote"]["after_hours"] == 48

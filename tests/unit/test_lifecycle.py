@@ -202,6 +202,37 @@ def test_the_same_archive_with_a_year_in_cold_ahead_goes_ahead(world: World) -> 
     assert report.counts["skipped"] == 0
 
 
+def test_cold_on_s3_is_written_in_glacier_instant_retrieval(world: World) -> None:
+    # Issue 21: the tier's offer decides the storage class; the move stays inside AWS.
+    world.settings = lifecycle_settings(hot={"backend": "s3"}, cold={"backend": "s3"})
+    assert world.settings.offer_name(TierName.COLD) == "s3_glacier_instant"
+    image = world.upload(TierName.HOT, age=timedelta(days=90), size=400_000)
+
+    world.sweep()
+
+    moved = world.get(image)
+    assert moved.location is not None
+    assert moved.location.tier is TierName.COLD
+    info = world.memory.head(moved.location.bucket, moved.location.key)
+    assert info.storage_class == "GLACIER_IR"
+    world.assert_consistent()
+
+
+def test_a_short_stay_in_glacier_instant_retrieval_does_not_pay_its_write_and_minimums(
+    world: World,
+) -> None:
+    # Ten days left in COLD: Glacier IR bills 90 days, and a 20 KB image as 128 KB.
+    world.settings = lifecycle_settings(
+        hot={"backend": "s3"}, cold={"backend": "s3"}, cold_retention_days=10
+    )
+    image = world.upload(TierName.HOT, age=timedelta(days=90), size=20_000)
+
+    report = world.sweep()
+
+    assert world.tier_of(image) is TierName.HOT
+    assert report.counts["skipped_cost"] == 1
+
+
 def test_an_access_after_a_skipped_archive_starts_the_hot_clock_again(world: World) -> None:
     image = world.upload(TierName.HOT, age=timedelta(days=100), archive_skipped_at=NOW)
     assert world.get(image).next_action is ImageAction.DELETE

@@ -132,11 +132,11 @@ def test_a_year_of_uploads_is_where_the_policy_says_every_day() -> None:
             else:
                 stored[actual.value] += 1
         monthly[day.month] += sum(
-            count * costs.storage(TIER_BACKENDS[TierName(tier)], PRICED_SIZE, 1)
+            count * costs.provider(TIER_BACKENDS[TierName(tier)]).storage(PRICED_SIZE, 1)
             for tier, count in stored.items()
         )
         uploaded = sum(item.record is not None for item in planned)
-        all_hot[day.month] += uploaded * costs.storage(BackendName.S3, PRICED_SIZE, 1)
+        all_hot[day.month] += uploaded * costs.provider(BackendName.S3).storage(PRICED_SIZE, 1)
         tiers_at_month_end[day.month] = stored
         assert not mismatches, mismatches[:10]
         day = tomorrow

@@ -147,3 +147,48 @@ def test_no_price_constant_is_left_in_the_code() -> None:
     }
     # units.py writes amounts under a cent with more decimals: a cent, not a price.
     assert found == {"layers/shelflife/shelflife/domain/units.py": [0.01]}
+
+
+def test_a_tier_stores_on_an_offer_of_its_backend() -> None:
+    base = {**ENV, "SHELFLIFE_COLD_BACKEND": "s3"}
+    settings = Settings.from_env(base)
+    assert settings.offer_name("cold") == "s3_glacier_instant"
+    assert settings.storage_class("cold") == "GLACIER_IR"
+    assert (
+        settings.tier_price_per_gb_month("cold")
+        == book().offer("s3_glacier_instant").storage_per_gb_month
+    )
+    chosen = Settings.from_env({**base, "SHELFLIFE_COLD_OFFER": "s3_standard_ia"})
+    assert chosen.storage_class("cold") == "STANDARD_IA"
+    with pytest.raises(
+        ConfigurationError, match="SHELFLIFE_COLD_OFFER: 'b2' is not an offer of s3"
+    ):
+        Settings.from_env({**base, "SHELFLIFE_COLD_OFFER": "b2"})
+    with pytest.raises(ConfigurationError, match="SHELFLIFE_COLD_OFFER: no offer 'glacier'"):
+        Settings.from_env({**base, "SHELFLIFE_COLD_OFFER": "glacier"})
+    # A backend's price override is of its own offer, not of its other classes.
+    overridden = Settings.from_env({**base, "SHELFLIFE_PRICE_S3": "0.5"})
+    assert overridden.tier_price_per_gb_month("hot") == 0.5
+    assert overridden.tier_price_per_gb_month("cold") == settings.tier_price_per_gb_month("cold")
+
+
+def test_a_move_into_glacier_instant_retrieval_is_priced_with_its_minimums() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shelflife.domain.settings import TierName
+
+    settings = Settings.from_env(
+        {**ENV, "SHELFLIFE_HOT_BACKEND": "s3", "SHELFLIFE_COLD_BACKEND": "s3"}
+    )
+    glacier, standard = book().offer("s3_glacier_instant"), book().offer("s3_standard")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    size = 1024**2
+    estimate = CostModel(settings).move(
+        size, TierName.HOT, TierName.COLD, stored_since=now, now=now, until=now + timedelta(days=30)
+    )
+    # No data transfer out (both in AWS); Glacier IR's write; 90 days billed for 30.
+    assert estimate.cost == pytest.approx(standard.read_per_request + glacier.write_per_request)
+    gb = size / 1024**3
+    assert estimate.saving == pytest.approx(
+        gb * (standard.storage_per_gb_month * 1 - glacier.storage_per_gb_month * 3)
+    )

@@ -1,7 +1,9 @@
 """What keeping and moving an image costs, in USD, priced from the price book
-(``shelflife.domain.pricebook``): storage, requests, egress and minimum durations of the
-offer each backend stores on, where settings may override storage, egress and minimum
-durations (``SHELFLIFE_PRICE_*``, ``SHELFLIFE_EGRESS_*``, ``SHELFLIFE_MIN_STORAGE_DAYS_*``).
+(``shelflife.domain.pricebook``): storage, requests, retrieval, egress, minimum
+durations and minimum billable sizes of the offer each tier stores on
+(``Settings.offer_name``), where settings may override a backend's storage price,
+egress and minimum duration (``SHELFLIFE_PRICE_*``, ``SHELFLIFE_EGRESS_*``,
+``SHELFLIFE_MIN_STORAGE_DAYS_*``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shelflife.domain import pricebook
-from shelflife.domain.settings import BackendName, Settings
+from shelflife.domain.settings import BackendName, Settings, TierName
 
 GB = 1024**3
 DAYS_PER_MONTH = 30
@@ -18,11 +20,24 @@ DAYS_PER_MONTH = 30
 
 @dataclass(frozen=True)
 class ProviderCosts:
+    """The prices of the offer a tier stores on."""
+
     storage_per_gb_month: float
     egress_per_gb: float
     write_per_request: float
     read_per_request: float
     min_storage_days: int
+    retrieval_per_gb: float = 0.0
+    min_object_bytes: int = 0
+    provider: str = ""
+
+    def storage(self, size: int, days: float) -> float:
+        """Keeping ``size`` bytes for ``days`` (billed at least the minimum size)."""
+        billable = max(size, self.min_object_bytes)
+        return self.storage_per_gb_month * billable / GB * days / DAYS_PER_MONTH
+
+
+FREE = ProviderCosts(0.0, 0.0, 0.0, 0.0, 0)
 
 
 @dataclass(frozen=True)
@@ -42,41 +57,65 @@ class CostModel:
         self.settings = settings
 
     def provider(self, backend: BackendName) -> ProviderCosts:
+        """The backend's own offer (the book's ``[backends]``)."""
         if backend is BackendName.MEMORY:
-            return ProviderCosts(0.0, 0.0, 0.0, 0.0, 0)
-        offer = pricebook.book().for_backend(backend.value)
+            return FREE
+        return self._costs(pricebook.book().backends[backend.value], backend)
+
+    def tier(self, tier: TierName) -> ProviderCosts:
+        """The offer ``tier`` stores on."""
+        name = self.settings.offer_name(tier)
+        if name is None:
+            return FREE
+        return self._costs(name, self.settings.tier(tier).backend)
+
+    def _costs(self, name: str, backend: BackendName) -> ProviderCosts:
+        offer = pricebook.book().offer(name)
+        own = backend is not BackendName.MEMORY and name == pricebook.book().backends.get(
+            backend.value
+        )
+        # The backend's overrides are of its own offer's prices, not of its other classes.
         return ProviderCosts(
-            storage_per_gb_month=self.settings.price_per_gb_month(backend),
-            egress_per_gb=self.settings.egress_per_gb(backend),
+            storage_per_gb_month=(
+                self.settings.price_per_gb_month(backend) if own else offer.storage_per_gb_month
+            ),
+            egress_per_gb=self.settings.egress_per_gb(backend) if own else offer.egress_per_gb,
             write_per_request=offer.write_per_request,
             read_per_request=offer.read_per_request,
-            min_storage_days=self.settings.min_storage_days(backend),
+            min_storage_days=self.settings.min_storage_days(backend) if own else offer.min_days,
+            retrieval_per_gb=offer.retrieval_per_gb,
+            min_object_bytes=offer.min_object_bytes,
+            provider=offer.provider,
         )
 
-    def storage(self, backend: BackendName, size: int, days: float) -> float:
-        """Keeping ``size`` bytes on ``backend`` for ``days``."""
-        monthly = self.provider(backend).storage_per_gb_month
-        return monthly * size / GB * days / DAYS_PER_MONTH
+    def storage(self, tier: TierName, size: int, days: float) -> float:
+        """Keeping ``size`` bytes in ``tier`` for ``days``."""
+        return self.tier(tier).storage(size, days)
 
     def move(
         self,
         size: int,
-        source: BackendName,
-        destination: BackendName,
+        source: TierName,
+        destination: TierName,
         *,
         stored_since: datetime,
         now: datetime,
         until: datetime,
     ) -> MoveEstimate:
-        """Moving ``size`` bytes stored on ``source`` since ``stored_since`` to
+        """Moving ``size`` bytes stored in ``source`` since ``stored_since`` to
         ``destination`` at ``now``, where they stay until ``until`` (the image's next
-        scheduled action after the move)."""
-        src, dst = self.provider(source), self.provider(destination)
+        scheduled action after the move): the requests, the source's retrieval fee,
+        data transfer out when the move leaves the provider, and what is left of the
+        source's minimum duration, against the storage it saves (the destination billed
+        at least its minimum duration and size)."""
+        src, dst = self.tier(source), self.tier(destination)
         cost = src.read_per_request + dst.write_per_request
-        if source is not destination:
+        cost += src.retrieval_per_gb * size / GB
+        if src.provider != dst.provider:
             cost += src.egress_per_gb * size / GB
         stored_days = (now - stored_since).total_seconds() / 86400
-        cost += self.storage(source, size, max(0.0, src.min_storage_days - stored_days))
+        cost += src.storage(size, max(0.0, src.min_storage_days - stored_days))
         days = max(0.0, (until - now).total_seconds() / 86400)
-        saving = self.storage(source, size, days) - self.storage(destination, size, days)
+        # The destination bills at least its minimum duration, whenever the image leaves.
+        saving = src.storage(size, days) - dst.storage(size, max(days, dst.min_storage_days))
         return MoveEstimate(cost=cost, saving=saving)

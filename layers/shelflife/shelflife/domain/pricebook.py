@@ -28,6 +28,9 @@ class Sourced(BaseModel):
 
 class Offer(Sourced):
     provider: str
+    # The storage class an object is written with to be on this offer (S3, R2); None
+    # where the provider has one class (B2).
+    storage_class: str | None = None
     storage_per_gb_month: float = Field(ge=0)
     write_per_1000: float = Field(ge=0)
     read_per_1000: float = Field(ge=0)

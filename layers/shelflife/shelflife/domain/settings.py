@@ -63,14 +63,23 @@ class _Frozen(BaseModel):
 
 
 class TierSettings(_Frozen):
-    """Where a tier lives: its backend, the name of its first bucket, and its quota."""
+    """Where a tier lives: its backend, the name of its first bucket, its quota, and
+    the price book's offer (an S3 or R2 storage class) it stores on."""
 
     backend: BackendName
     bucket: BucketBaseName
     quota_bytes: int = Field(default=GIB, gt=0)
+    # None: ``DEFAULT_OFFERS`` for the tier and backend, else the backend's offer in
+    # the book (``[backends]``).
+    offer: str | None = None
 
 
 _DEFAULT_BACKENDS = {TierName.TEMP: "s3", TierName.HOT: "s3", TierName.COLD: "b2"}
+# COLD on S3 (SHELFLIFE_COLD_BACKEND=s3) is kept in Glacier Instant Retrieval: a fifth
+# of Standard's storage price, read in milliseconds, and moved there inside AWS (no data
+# transfer out), which makes it cheaper than B2 for an archive fed from S3. The
+# template's COLD is still B2 (issue 21 notes: making S3 the default is the next step).
+DEFAULT_OFFERS = {(TierName.COLD, BackendName.S3): "s3_glacier_instant"}
 
 
 class Settings(_Frozen):
@@ -195,9 +204,60 @@ class Settings(_Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _offers_fit_their_backends(self) -> Self:
+        book = pricebook.book()
+        for tier in TierName:
+            settings = self.tier(tier)
+            name = self.offer_name(tier)
+            if name is None:
+                continue
+            if name not in book.offers:
+                raise ValueError(
+                    f"{env_name(tier.value, 'offer')}: no offer {name!r} in the price book "
+                    f"(one of {', '.join(sorted(book.offers))})"
+                )
+            if settings.backend is BackendName.MEMORY:
+                continue  # the in-memory store stands in for any provider
+            provider = book.for_backend(settings.backend.value).provider
+            if book.offer(name).provider != provider:
+                raise ValueError(
+                    f"{env_name(tier.value, 'offer')}: {name!r} is not an offer of "
+                    f"{settings.backend.value} ({provider})"
+                )
+        return self
+
     def tier(self, name: TierName | str) -> TierSettings:
         tier: TierSettings = getattr(self, TierName(name).value)
         return tier
+
+    def offer_name(self, tier: TierName | str) -> str | None:
+        """The price book's offer ``tier`` stores on (None: the in-memory store with
+        no offer set, priced at nothing)."""
+        settings = self.tier(tier)
+        if settings.offer is not None:
+            return settings.offer
+        if settings.backend is BackendName.MEMORY:
+            return None
+        default = DEFAULT_OFFERS.get((TierName(tier), settings.backend))
+        return default or pricebook.book().backends[settings.backend.value]
+
+    def storage_class(self, tier: TierName | str) -> str | None:
+        """The storage class objects of ``tier`` are written with (None: the
+        provider's default)."""
+        name = self.offer_name(tier)
+        return None if name is None else pricebook.book().offer(name).storage_class
+
+    def tier_price_per_gb_month(self, tier: TierName | str) -> float:
+        """Storage in ``tier``: its offer's price, or the backend's override
+        (``SHELFLIFE_PRICE_<BACKEND>``) when the tier stores on the backend's own offer."""
+        name = self.offer_name(tier)
+        if name is None:
+            return 0.0
+        backend = self.tier(tier).backend
+        if name == pricebook.book().backends.get(backend.value):
+            return self.price_per_gb_month(backend)
+        return pricebook.book().offer(name).storage_per_gb_month
 
     def price_per_gb_month(self, backend: BackendName | str) -> float:
         """Storage on ``backend``: the setting if set, else the price book's."""

@@ -41,6 +41,9 @@ class ObjectInfo:
     # something else (the reconciler treats those as unverified).
     sha256: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # The storage class it was written with, where the provider has several and says
+    # (S3 omits its default, STANDARD); None otherwise.
+    storage_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,23 @@ class StorageBackend(ABC):
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
         """Store ``data`` at ``bucket/key`` and record its SHA-256, so every later read
-        can be verified. Overwrites an existing object."""
+        can be verified. Overwrites an existing object. ``storage_class``: the tier's
+        (``Settings.storage_class``); ignored by providers with one class."""
         self._check_location(bucket, key)
         digest = sha256_hex(data)
         meta = {**(metadata or {}), SHA256_METADATA_KEY: digest}
-        return self._put(bucket, key, data, content_type=content_type, metadata=meta, sha256=digest)
+        return self._put(
+            bucket,
+            key,
+            data,
+            content_type=content_type,
+            metadata=meta,
+            sha256=digest,
+            storage_class=storage_class,
+        )
 
     def get(self, bucket: str, key: str) -> StoredObject:
         """Read an object; raises ``ChecksumMismatch`` if the bytes differ from what was
@@ -187,6 +200,7 @@ class StorageBackend(ABC):
         sha256: str,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> None:
         """Store ``size`` bytes arriving as ``chunks`` that must hash to ``sha256``;
         ``ChecksumMismatch`` (and no object) if they do not. Streamed where the provider
@@ -202,6 +216,7 @@ class StorageBackend(ABC):
                 sha256=sha256,
                 content_type=content_type,
                 metadata=meta,
+                storage_class=storage_class,
             )
             return
         data = b"".join(chunks)
@@ -212,7 +227,15 @@ class StorageBackend(ABC):
                 bucket=bucket,
                 key=key,
             )
-        self._put(bucket, key, data, content_type=content_type, metadata=meta, sha256=sha256)
+        self._put(
+            bucket,
+            key,
+            data,
+            content_type=content_type,
+            metadata=meta,
+            sha256=sha256,
+            storage_class=storage_class,
+        )
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         self._check_location(bucket, key)
@@ -255,11 +278,20 @@ class StorageBackend(ABC):
                 return
             cursor = page.next_cursor
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
-        """Copy within this backend, keeping content type and metadata (checksum included)."""
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Copy within this backend, keeping content type and metadata (checksum
+        included); the copy is in ``storage_class`` (see ``put``)."""
         self._check_location(src_bucket, src_key)
         self._check_location(dst_bucket, dst_key)
-        return self._copy(src_bucket, src_key, dst_bucket, dst_key)
+        return self._copy(src_bucket, src_key, dst_bucket, dst_key, storage_class=storage_class)
 
     def presigned_get_url(
         self, bucket: str, key: str, *, expires_in: int = DEFAULT_PRESIGN_SECONDS
@@ -307,6 +339,7 @@ class StorageBackend(ABC):
         content_type: str,
         metadata: Mapping[str, str],
         sha256: str,
+        storage_class: str | None = None,
     ) -> ObjectInfo: ...
 
     @abstractmethod
@@ -338,10 +371,19 @@ class StorageBackend(ABC):
         sha256: str,
         content_type: str,
         metadata: Mapping[str, str],
+        storage_class: str | None = None,
     ) -> None:
         raise NotImplementedError(f"{self.name} does not verify SHA-256 on write")
 
-    def _copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
+    def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
         # Backends with a server-side copy override this.
         source = self.get(src_bucket, src_key)
         return self.put(
@@ -350,6 +392,7 @@ class StorageBackend(ABC):
             source.data,
             content_type=source.info.content_type or "application/octet-stream",
             metadata=source.info.metadata,
+            storage_class=storage_class,
         )
 
     @abstractmethod

@@ -329,6 +329,7 @@ class IngestService:
             compressed.data,
             content_type=compressed.mime_type,
             metadata={"image-id": claim.id, "owner": claim.owner},
+            storage_class=self.settings.storage_class(location.tier),
         )
 
     # ---- rejections --------------------------------------------------------------

@@ -470,8 +470,8 @@ class LifecycleService:
             return None
         estimate = self.costs.move(
             image.stored_size,
-            image.location.backend,
-            self.settings.tier(TierName.COLD).backend,
+            image.location.tier,
+            TierName.COLD,
             stored_since=image.placed_at or image.uploaded_at,
             now=now,
             until=now + timedelta(days=self.settings.cold_retention_days),
@@ -542,8 +542,16 @@ class LifecycleService:
         if self._landed(target, destination, image):
             return  # a sweep that crashed after the copy: it is there already
         origin = self.backends.get(source.backend.value)
+        # Written in the destination tier's class (COLD on S3: Glacier Instant Retrieval).
+        storage_class = self.settings.storage_class(destination.tier)
         if source.backend is destination.backend:
-            origin.copy(source.bucket, source.key, destination.bucket, destination.key)
+            origin.copy(
+                source.bucket,
+                source.key,
+                destination.bucket,
+                destination.key,
+                storage_class=storage_class,
+            )
         else:
             # Streamed from one provider to the other; the destination refuses bytes that
             # do not hash to the image's SHA-256 (see StorageBackend.put_stream).
@@ -564,6 +572,7 @@ class LifecycleService:
                 sha256=expected,
                 content_type=info.content_type or "application/octet-stream",
                 metadata=info.metadata,
+                storage_class=storage_class,
             )
         if not self._landed(target, destination, image):
             raise ChecksumMismatch(

@@ -19,7 +19,7 @@ from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import PENDING_CLAIM_LIFETIME, rules
 from shelflife.domain.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
 from shelflife.domain.repository import Repository
-from shelflife.domain.settings import BackendName, Settings, TierName
+from shelflife.domain.settings import Settings, TierName
 from shelflife.services.cleanup import CleanupHealth
 from shelflife.services.lifecycle import lifecycle_totals
 
@@ -108,7 +108,7 @@ class StatsService:
         tiers = [self._tier(tier, [b for b in buckets if b.tier is tier]) for tier in TierName]
         total = sum(tier.bytes for tier in tiers)
         cost = sum(tier.monthly_cost for tier in tiers)
-        all_hot = self._monthly(self.settings.hot.backend, total)
+        all_hot = self._monthly(TierName.HOT, total)
         return StoreStats(
             tiers=tiers,
             photos=sum(tier.photos for tier in tiers),
@@ -163,7 +163,7 @@ class StatsService:
                     "backend": s.tier(tier).backend.value,
                     "bucket": s.tier(tier).bucket,
                     "bucket_capacity_bytes": s.tier(tier).quota_bytes,
-                    "price_per_gb_month": s.price_per_gb_month(s.tier(tier).backend),
+                    "price_per_gb_month": s.tier_price_per_gb_month(tier),
                 }
                 for tier in TierName
             ],
@@ -339,12 +339,12 @@ class StatsService:
             bytes=stored,
             buckets=len(buckets),
             capacity_bytes=sum(b.capacity_bytes for b in buckets),
-            price_per_gb_month=self.settings.price_per_gb_month(backend),
-            monthly_cost=round(self._monthly(backend, stored), 6),
+            price_per_gb_month=self.settings.tier_price_per_gb_month(tier),
+            monthly_cost=round(self._monthly(tier, stored), 6),
         )
 
-    def _monthly(self, backend: BackendName, size: int) -> float:
-        return self.settings.price_per_gb_month(backend) * size / GB
+    def _monthly(self, tier: TierName, size: int) -> float:
+        return self.settings.tier_price_per_gb_month(tier) * size / GB
 
 
 def _share(part: float, whole: float) -> float:

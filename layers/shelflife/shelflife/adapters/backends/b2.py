@@ -159,6 +159,7 @@ class B2Backend(StorageBackend):
         content_type: str,
         metadata: Mapping[str, str],
         sha256: str,
+        storage_class: str | None = None,  # B2 has one class
     ) -> ObjectInfo:
         with self._translated(bucket, key):
             version = self._bucket(bucket).upload_bytes(
@@ -233,7 +234,15 @@ class B2Backend(StorageBackend):
         ]
         return ObjectPage(objects=objects, next_cursor=response.get("nextFileName"))
 
-    def _copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
+    def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        storage_class: str | None = None,  # B2 has one class
+    ) -> ObjectInfo:
         with self._translated(src_bucket, src_key):
             source = self._bucket(src_bucket).get_file_info_by_name(src_key)
             # Server-side copy into the destination bucket; b2sdk switches to part-wise

@@ -77,6 +77,7 @@ class MemoryBackend(StorageBackend):
         content_type: str,
         metadata: Mapping[str, str],
         sha256: str,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
         info = ObjectInfo(
             bucket=bucket,
@@ -86,6 +87,7 @@ class MemoryBackend(StorageBackend):
             last_modified=datetime.fromtimestamp(self._clock(), tz=UTC),
             sha256=sha256,
             metadata=dict(metadata),
+            storage_class=storage_class,
         )
         with self._lock:
             self._objects(bucket)[key] = StoredObject(info=info, data=bytes(data))
@@ -117,13 +119,22 @@ class MemoryBackend(StorageBackend):
             objects = [self._objects(bucket)[key].info for key in keys[:limit]]
         return ObjectPage(objects=objects, next_cursor=keys[limit] if len(keys) > limit else None)
 
-    def _copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
+    def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
         source = self._get(src_bucket, src_key)
         info = replace(
             source.info,
             bucket=dst_bucket,
             key=dst_key,
             last_modified=datetime.fromtimestamp(self._clock(), tz=UTC),
+            storage_class=storage_class,
         )
         with self._lock:
             self._objects(dst_bucket)[dst_key] = StoredObject(info=info, data=source.data)

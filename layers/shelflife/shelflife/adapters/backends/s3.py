@@ -78,6 +78,12 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _in_class(storage_class: str | None) -> dict[str, Any]:
+    """The request's StorageClass, when one is asked for (else the bucket's default,
+    STANDARD)."""
+    return {"StorageClass": storage_class} if storage_class else {}
+
+
 class S3Backend(StorageBackend):
     name: ClassVar[str] = "s3"
     verifies_sha256_on_write: ClassVar[bool] = True
@@ -124,6 +130,7 @@ class S3Backend(StorageBackend):
         content_type: str,
         metadata: Mapping[str, str],
         sha256: str,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
         with self._translated(bucket, key):
             # The provider checks the bytes it received against this checksum, so a
@@ -135,6 +142,7 @@ class S3Backend(StorageBackend):
                 ContentType=content_type,
                 Metadata=dict(metadata),
                 ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+                **_in_class(storage_class),
             )
         return ObjectInfo(
             bucket=bucket,
@@ -144,6 +152,7 @@ class S3Backend(StorageBackend):
             last_modified=datetime.now(UTC),
             sha256=sha256,
             metadata=dict(metadata),
+            storage_class=storage_class,
         )
 
     def _get(self, bucket: str, key: str) -> StoredObject:
@@ -172,6 +181,7 @@ class S3Backend(StorageBackend):
         sha256: str,
         content_type: str,
         metadata: Mapping[str, str],
+        storage_class: str | None = None,
     ) -> None:
         with self._translated(bucket, key):
             # One PUT read from the stream as it is sent; the provider checks the bytes
@@ -184,6 +194,7 @@ class S3Backend(StorageBackend):
                 ContentType=content_type,
                 Metadata=dict(metadata),
                 ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+                **_in_class(storage_class),
             )
 
     def _head(self, bucket: str, key: str) -> ObjectInfo:
@@ -213,13 +224,22 @@ class S3Backend(StorageBackend):
         next_cursor = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ObjectPage(objects=objects, next_cursor=next_cursor)
 
-    def _copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
+    def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
         with self._translated(src_bucket, src_key):
             self._client.copy_object(
                 Bucket=dst_bucket,
                 Key=dst_key,
                 CopySource={"Bucket": src_bucket, "Key": src_key},
                 MetadataDirective="COPY",
+                **_in_class(storage_class),
             )
         return self._head(dst_bucket, dst_key)
 
@@ -272,6 +292,7 @@ class S3Backend(StorageBackend):
             last_modified=response["LastModified"],
             sha256=metadata.get(SHA256_METADATA_KEY),
             metadata=metadata,
+            storage_class=response.get("StorageClass"),
         )
 
     # ---- buckets -----------------------------------------------------------------
