@@ -93,6 +93,7 @@ class _Tracker:
     """Follows the table's change feed into stays and deletions."""
 
     prices: PriceBook
+    settings: Settings
     uploads: dict[str, Upload]
     stays: dict[str, list[Stay]] = field(default_factory=dict)
     deleted: dict[str, float] = field(default_factory=dict)
@@ -117,7 +118,11 @@ class _Tracker:
             if before == new.location:
                 continue
             self.where[new.id] = new.location
-            offer = self.prices.backends[new.location.backend.value]
+            # The offer its tier writes to (COLD on S3: Glacier Instant Retrieval).
+            offer = (
+                self.settings.offer_name(new.location.tier)
+                or self.prices.backends[new.location.backend.value]
+            )
             if before is None:
                 self.stays[new.id] = [Stay(offer, self.uploads[new.id].uploaded)]
             else:
@@ -153,7 +158,7 @@ def replay(
     for tier in TierName:
         store.create_bucket(settings.tier(tier).bucket, BucketPolicy(tier=tier.value))
         lifecycle.placement.buckets(tier)
-    tracker = _Tracker(prices, by_id)
+    tracker = _Tracker(prices, settings, by_id)
     events: list[tuple[float, int, str, Upload | None]] = []
     for u in uploads:
         events.append((u.uploaded, 1, "upload", u))
