@@ -98,6 +98,8 @@ def test_every_strategy_is_priced_and_the_oracle_is_below_them(replayed) -> None
     assert outcomes["shelflife"].bill.rows["fixed"] == pytest.approx([fixed] * WORK.months)
     assert outcomes["s3_standard"].bill.total("fixed") < fixed
     assert outcomes["s3_standard_uncompressed"].bill.total("fixed") == 0
+    # R2 and B2 from AWS need their keys stored, as the store does (the secret).
+    assert outcomes["b2"].bill.steady("fixed") > outcomes["s3_standard"].bill.steady("fixed")
     figures = outcomes["b2"].as_json()
     assert len(figures["monthly_usd"]) == WORK.months
     assert set(figures) >= {

@@ -299,7 +299,9 @@ def strategies(
         bill = Bill(months)
         bill.merge(placement)
         if offer != UNCOMPRESSED:
-            bill.merge(economics.pipeline_bill(prices, done.activity, months))
+            # Writing to R2 or B2 from AWS needs their keys, stored as the store stores them.
+            keys = prices.offer(offer).provider != "aws"
+            bill.merge(economics.pipeline_bill(prices, done.activity, months, credentials=keys))
         out[NAMES.get(offer, offer)] = Outcome(bill, placement)
     placement = Bill(months)
     for life in done.lives:

@@ -526,16 +526,29 @@ def stack_bill(
     return bill
 
 
-def pipeline_bill(book: PriceBook, activity: Mapping[int, Activity], months: int) -> Bill:
+def pipeline_bill(
+    book: PriceBook,
+    activity: Mapping[int, Activity],
+    months: int,
+    *,
+    credentials: bool = False,
+) -> Bill:
     """What a one-offer strategy needs to compress its uploads and delete on the same
     days as the store: a function run per upload and per deletion and a daily sweep,
-    nothing else (no capacity checks, alarms, metrics or secret; views go straight to
+    and, writing to R2 or B2 from AWS (``credentials``), the same keys' store as the
+    store's; nothing else (no capacity checks, alarms or metrics; views go straight to
     the bucket). Compressed one-offer strategies pay it; ``s3_standard_uncompressed``
     does not."""
     bill = Bill(months)
     sweep = book.stack.lifecycle
+    keys = sum(
+        item.monthly_usd * item.count
+        for item in book.fixed.values()
+        if item.when == "credentials" and credentials
+    )
     for month in range(months):
-        bill.add("fixed", month * MONTH_DAYS, sweep.per_month * book.compute_cost(sweep))
+        fixed = sweep.per_month * book.compute_cost(sweep) + keys
+        bill.add("fixed", month * MONTH_DAYS, fixed)
         done = activity.get(month, Activity())
         bill.add(
             "operations",
