@@ -1,6 +1,6 @@
-"""capacity: every 5 minutes (EventBridge), or on demand from the API, check every
-bucket's usage: clean up past the cleanup threshold, open an overflow bucket past the
-overflow threshold, publish usage metrics, and record the run.
+"""capacity: on a schedule (EventBridge, hourly by default), or on demand from the API,
+check every bucket's usage: clean up past the cleanup threshold, open an overflow bucket
+past the overflow threshold, publish usage metrics, and record the run.
 
 Events (events/capacity/, read by ``shelflife.domain.requests``): the schedule's
 "Scheduled Event", a check now ``{"action": "check", "dry_run": bool}`` (run-now.json),

@@ -94,9 +94,17 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
     stack.advance(timedelta(days=91))
     after = check_invariants(settings)
     assert {r.id for r in after} == active
-    assert {r.location.tier for r in after if r.location} == {TierName.COLD}
+    # COLD is Glacier Instant Retrieval: an image too small for the move to pay (its
+    # request price and 128 KB minimum against what it saves) stays in HOT, said so.
+    archived = [r for r in after if r.location and r.location.tier is TierName.COLD]
+    kept = [r for r in after if r not in archived]
+    assert archived
+    assert all(
+        r.location and r.location.tier is TierName.HOT and r.archive_skipped_at for r in kept
+    )
+    assert all(r.stored_size > max(k.stored_size for k in kept) for r in archived) if kept else True
 
-    victim = next(r for r in after if r.location)
+    victim = archived[0]
     assert victim.location is not None
     cold = ProviderBackends(settings).for_tier(TierName.COLD)
     assert cold.exists(victim.location.bucket, victim.location.key)
@@ -119,7 +127,7 @@ def test_a_token_the_stack_did_not_sign_is_refused(stack: LocalStack, tmp_path: 
         f"{stack.api_url}/buckets", headers={"Authorization": f"Bearer {forged}"}, timeout=5
     )
     assert answer.status_code == 401
-    stack.advance(timedelta(minutes=5))  # the capacity schedule records every bucket
+    stack.advance(timedelta(hours=1))  # the capacity schedule records every bucket
     good = requests.get(
         f"{stack.api_url}/buckets",
         headers={"Authorization": f"Bearer {stack.token('ops', admin=True)}"},
@@ -150,7 +158,11 @@ def test_the_state_survives_a_restart(tmp_path: Path) -> None:
         assert {r.location.tier for r in check_invariants(settings) if r.location} == {TierName.HOT}
         assert second.advance(timedelta(0)) >= saved_at  # the clock went on from there
         second.advance(timedelta(days=91))
-        assert {p["tier"] for p in client.photos()} == {"cold"}
+        # The larger photo is archived; one too small for Glacier IR to pay stays HOT.
+        tiers = {p["id"]: p["tier"] for p in client.photos()}
+        largest = max(check_invariants(settings), key=lambda r: r.stored_size)
+        assert tiers[largest.id] == "cold"
+        assert set(tiers.values()) <= {"cold", "hot"}
         check_invariants(settings)
 
 

@@ -46,7 +46,8 @@ def test_tiers_get_their_backend_once() -> None:
 
 def test_injected_backends_are_used_as_given() -> None:
     given = B2Backend.simulated()
-    backends = ProviderBackends(Settings.from_env(ENV), given={"b2": given})
+    settings = Settings.from_env({**ENV, "SHELFLIFE_COLD_BACKEND": "b2"})
+    backends = ProviderBackends(settings, given={"b2": given})
 
     assert backends.for_tier("cold") is given
 
@@ -71,10 +72,11 @@ def test_missing_r2_credentials_name_the_variable() -> None:
         ProviderBackends(settings, credentials=Credentials()).for_tier("hot")
 
 
-def test_credentials_come_from_the_secret_when_not_set(aws: None) -> None:
-    arn = boto3.client("secretsmanager").create_secret(
-        Name="shelflife/backends",
-        SecretString=json.dumps(
+def test_credentials_come_from_the_parameter_when_not_set(aws: None) -> None:
+    boto3.client("ssm").put_parameter(
+        Name="/shelflife/backends",
+        Type="SecureString",
+        Value=json.dumps(
             {
                 "r2_access_key_id": "from-secret",
                 "r2_secret_access_key": "s",
@@ -82,11 +84,11 @@ def test_credentials_come_from_the_secret_when_not_set(aws: None) -> None:
                 "b2_application_key": "",
             }
         ),
-    )["ARN"]
+    )
     settings = Settings.from_env(
         {
             **ENV,
-            "SHELFLIFE_CREDENTIALS_SECRET_ARN": arn,
+            "SHELFLIFE_CREDENTIALS_PARAMETER": "/shelflife/backends",
             "SHELFLIFE_R2_ACCOUNT_ID": "abc",
             "SHELFLIFE_B2_APPLICATION_KEY": "from-env",
         }
@@ -98,14 +100,14 @@ def test_credentials_come_from_the_secret_when_not_set(aws: None) -> None:
     assert credentials.require_b2() == ("k", "from-env")
 
 
-def test_the_secret_is_not_read_when_everything_is_set() -> None:
-    def fail(arn: str) -> dict[str, Any]:
-        raise AssertionError("secret read")
+def test_the_parameter_is_not_read_when_everything_is_set() -> None:
+    def fail(name: str) -> dict[str, Any]:
+        raise AssertionError("parameter read")
 
     settings = Settings.from_env(
         {
             **ENV,
-            "SHELFLIFE_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            "SHELFLIFE_CREDENTIALS_PARAMETER": "/shelflife/x",
             "SHELFLIFE_R2_ACCESS_KEY_ID": "a",
             "SHELFLIFE_R2_SECRET_ACCESS_KEY": "b",
             "SHELFLIFE_B2_APPLICATION_KEY_ID": "c",
@@ -113,16 +115,16 @@ def test_the_secret_is_not_read_when_everything_is_set() -> None:
         }
     )
 
-    assert Credentials.resolve(settings, fetch_secret=fail).require_b2() == ("c", "d")
+    assert Credentials.resolve(settings, fetch=fail).require_b2() == ("c", "d")
 
 
-def test_an_s3_only_function_never_reads_the_secret(aws: None) -> None:
-    # The secret does not exist: reading it would raise. S3 uses the function's role.
+def test_an_s3_only_function_never_reads_the_parameter(aws: None) -> None:
+    # The parameter does not exist: reading it would raise. S3 uses the function's role.
     settings = Settings.from_env(
-        {**ENV, "SHELFLIFE_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x"}
+        {**ENV, "SHELFLIFE_COLD_BACKEND": "b2", "SHELFLIFE_CREDENTIALS_PARAMETER": "/shelflife/x"}
     )
     backends = ProviderBackends(settings)
 
     assert isinstance(backends.for_tier("temp"), S3Backend)
-    with pytest.raises(ConfigurationError, match="SHELFLIFE_CREDENTIALS_SECRET_ARN: cannot read"):
+    with pytest.raises(ConfigurationError, match="SHELFLIFE_CREDENTIALS_PARAMETER: cannot read"):
         backends.for_tier("cold")

@@ -131,7 +131,7 @@ def test_no_price_constant_is_left_in_the_code() -> None:
             )
             if value
         }
-        | {fixed.monthly_usd for fixed in prices.fixed.values()}
+        | {fixed.monthly_usd for fixed in prices.fixed.values() if fixed.monthly_usd}
         | {prices.transfer.aws_out_per_gb}
         # logs_per_gb (0.50) is left out: a half is too common a number to mean a price.
         | {

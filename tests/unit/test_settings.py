@@ -26,7 +26,8 @@ def test_defaults_are_the_seeds_defaults() -> None:
     assert (settings.cleanup_threshold_percent, settings.overflow_threshold_percent) == (85, 95)
     assert settings.tier("temp").backend is BackendName.S3
     assert settings.tier(TierName.HOT).backend is BackendName.S3
-    assert settings.tier("cold").backend is BackendName.B2
+    assert settings.tier("cold").backend is BackendName.S3
+    assert settings.storage_class("cold") == "GLACIER_IR"
     assert settings.tier("cold").quota_bytes == GIB
     assert settings.price_per_gb_month("s3") == 0.023
     assert settings.price_per_gb_month("r2") == 0.015

@@ -18,6 +18,8 @@ from shelflife.domain.uploads import INCOMING_PREFIX, QUARANTINE_PREFIX
 from tests.support.template import ROOT, load_template, resource
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
+# Parameters given other values than their defaults (tests set them with monkeypatch).
+GIVEN: dict[str, str] = {}
 
 
 def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -37,7 +39,7 @@ def resolve(value: Any) -> Any:
     if "Ref" in value:
         name = value["Ref"]
         if name in template.get("Parameters", {}):
-            return template["Parameters"][name].get("Default", "")
+            return GIVEN.get(name, template["Parameters"][name].get("Default", ""))
         pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
         if name in pseudo:
             return pseudo[name]
@@ -61,7 +63,10 @@ def resolve(value: Any) -> Any:
         return separator.join(resolved if isinstance(resolved, list) else [resolved])
     if "Fn::If" in value:
         name, then, otherwise = value["Fn::If"]
-        return resolve(then if holds(template["Conditions"][name]) else otherwise)
+        chosen = then if holds(template["Conditions"][name]) else otherwise
+        # AWS::NoValue drops the item; statements keep their intrinsics for allowed().
+        keep = chosen == {"Ref": "AWS::NoValue"} or (isinstance(chosen, dict) and "Sid" in chosen)
+        return chosen if keep else resolve(chosen)
     raise AssertionError(f"resolve() does not know {value}")
 
 
@@ -76,8 +81,9 @@ def holds(condition: Any) -> bool:
         return all(holds(part) for part in condition["Fn::And"])
     if "Fn::Or" in condition:
         return any(holds(part) for part in condition["Fn::Or"])
-    if "Condition" in condition:
-        return holds(load_template()["Conditions"][condition["Condition"]])
+    for key in ("Condition", "Fn::Condition"):  # !Condition, as the loader reads it
+        if key in condition:
+            return holds(load_template()["Conditions"][condition[key]])
     raise AssertionError(f"holds() does not know {condition}")
 
 
@@ -116,7 +122,7 @@ def test_table_streams_both_images_expires_records_and_keeps_backups() -> None:
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
 
-@pytest.mark.parametrize("name", ["UploadBucket", "TempBucket", "HotBucket"])
+@pytest.mark.parametrize("name", ["UploadBucket", "TempBucket", "HotBucket", "ColdBucket"])
 def test_buckets_are_private_encrypted_tls_only_and_kept(name: str) -> None:
     bucket = resource(name)
     properties = bucket["Properties"]
@@ -148,7 +154,12 @@ def test_buckets_are_private_encrypted_tls_only_and_kept(name: str) -> None:
 
 
 def test_every_bucket_in_the_template_is_checked() -> None:
-    assert set(resources_of_type("AWS::S3::Bucket")) == {"UploadBucket", "TempBucket", "HotBucket"}
+    assert set(resources_of_type("AWS::S3::Bucket")) == {
+        "UploadBucket",
+        "TempBucket",
+        "HotBucket",
+        "ColdBucket",
+    }
 
 
 def test_the_layer_builds_the_package_for_the_functions_runtime() -> None:
@@ -162,11 +173,39 @@ def test_the_layer_builds_the_package_for_the_functions_runtime() -> None:
     assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
 
 
+def test_keys_never_pass_through_the_template() -> None:
+    # The R2/B2 keys live in an SSM SecureString the user creates (free, where a
+    # Secrets Manager secret is $0.40 a month); the template only names it.
+    template = load_template()
+    assert not resources_of_type("AWS::SecretsManager::Secret")
+    assert not any("Key" in name for name in template["Parameters"] if name != "R2AccountId")
+    (rule,) = template["Rules"].values()
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CredentialsParameter"}, ""]}]
+    }
+
+
 @pytest.mark.parametrize(
-    "parameter", ["R2AccessKeyId", "R2SecretAccessKey", "B2ApplicationKeyId", "B2ApplicationKey"]
+    ("given", "needed"),
+    [
+        ({}, False),
+        ({"HotBackend": "r2"}, True),
+        ({"ColdBackend": "b2"}, True),
+    ],
 )
-def test_credentials_are_never_echoed(parameter: str) -> None:
-    assert load_template()["Parameters"][parameter]["NoEcho"] is True
+def test_functions_read_the_keys_only_when_a_tier_is_off_aws(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, str], needed: bool
+) -> None:
+    for name, value in {**given, "CredentialsParameter": "/shelflife/keys"}.items():
+        monkeypatch.setitem(GIVEN, name, value)
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/shelflife/keys"
+    for function in ("CapacityFunction", "LifecycleFunction", "CleanupFunction", "ApiFunction"):
+        assert allowed(function, "ssm:GetParameter", parameter) is needed, function
+        assert not allowed(function, "ssm:GetParameter", f"{parameter}-other"), function
+    assert not allowed("IngestFunction", "ssm:GetParameter", parameter)
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    named = resolve(variables["SHELFLIFE_CREDENTIALS_PARAMETER"])
+    assert named == ("/shelflife/keys" if needed else "")
 
 
 def test_the_functions_environment_makes_valid_settings() -> None:
@@ -179,7 +218,10 @@ def test_the_functions_environment_makes_valid_settings() -> None:
     assert settings.temp.bucket == f"shelflife-temp-{ACCOUNT}-{REGION}"
     assert settings.upload_bucket == f"shelflife-upload-{ACCOUNT}-{REGION}"
     assert settings.hot.bucket == f"shelflife-hot-{ACCOUNT}-{REGION}"
-    assert settings.cold.backend.value == "b2"
+    assert settings.cold.backend.value == "s3"
+    assert settings.cold.bucket == f"shelflife-cold-{ACCOUNT}-{REGION}"
+    assert settings.storage_class("cold") == "GLACIER_IR"
+    assert not settings.credentials_parameter
     assert environ["POWERTOOLS_SERVICE_NAME"] == "shelflife"
 
 
@@ -197,7 +239,12 @@ def policy_statements(function: str) -> list[dict[str, Any]]:
             assert managed["Type"] == "AWS::IAM::ManagedPolicy"
             policy = managed["Properties"]["PolicyDocument"]
         assert "Statement" in policy, "inline statements or the stack's own policies only"
-        statements.extend(policy["Statement"])
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:  # a statement only under a condition
+                statement = resolve(statement)
+                if statement == {"Ref": "AWS::NoValue"}:
+                    continue
+            statements.append(statement)
     return statements
 
 
@@ -282,7 +329,7 @@ OVERFLOW_SETUP = [
 
 def test_capacity_may_do_exactly_what_the_service_does() -> None:
     table = "arn-of-Table.Arn"
-    for tier in ("temp", "hot"):
+    for tier in ("temp", "hot", "cold"):
         base = f"arn:aws:s3:::shelflife-{tier}-{ACCOUNT}-{REGION}"
         for action in OVERFLOW_SETUP:
             assert allowed("CapacityFunction", action, f"{base}-1"), (action, tier)
@@ -315,13 +362,23 @@ def test_ingest_may_open_temp_overflow_buckets_only() -> None:
         )
 
 
-def test_capacity_runs_every_five_minutes_and_alarms_watch_what_it_publishes() -> None:
+def test_capacity_runs_on_its_schedule_and_alarms_watch_what_it_publishes() -> None:
     properties = resource("CapacityFunction")["Properties"]
     [event] = properties["Events"].values()
     assert event == {
         "Type": "Schedule",
-        "Properties": {"Schedule": "rate(5 minutes)", "Description": "shelflife capacity check"},
+        "Properties": {
+            "Schedule": {"Ref": "CapacityCheckRate"},
+            "Description": "shelflife capacity check",
+        },
     }
+    # The price book prices the default schedule's runs (issue 21: the stack's bill).
+    rate = resolve({"Ref": "CapacityCheckRate"})
+    amount, unit = re.fullmatch(r"rate\((\d+) (minutes|hours?)\)", rate).groups()  # type: ignore[union-attr]
+    minutes = int(amount) * (60 if unit.startswith("hour") else 1)
+    from shelflife.domain.pricebook import book
+
+    assert book().stack.capacity.per_month == 30 * 24 * 60 // minutes
     assert properties["CodeUri"] == "functions/capacity/"
     assert (ROOT / "functions" / "capacity" / "app.py").is_file()
     # The capacity report states what the function publishes (measurements()).
@@ -342,27 +399,27 @@ def test_lifecycle_may_do_exactly_what_the_service_does() -> None:
     photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
     temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
     hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
-    for bucket in (temp, f"{temp}-2", hot, f"{hot}-1"):
+    cold = f"arn:aws:s3:::shelflife-cold-{ACCOUNT}-{REGION}"
+    for bucket in (temp, f"{temp}-2", hot, f"{hot}-1", cold, f"{cold}-1"):
         assert allowed("LifecycleFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
         assert allowed("LifecycleFunction", "s3:ListBucket", bucket), bucket
-    for bucket in (hot, f"{hot}-1"):
+    for bucket in (hot, f"{hot}-1", cold, f"{cold}-1"):
         assert allowed("LifecycleFunction", "s3:PutObject", f"{bucket}/{photo}"), bucket
     for action in OVERFLOW_SETUP:
         assert allowed("LifecycleFunction", action, f"{hot}-1"), action
+        assert allowed("LifecycleFunction", action, f"{cold}-1"), action
         assert not allowed("LifecycleFunction", action, f"{temp}-1"), action
     # Nothing goes back into TEMP; objects are deleted by the cleanup function only.
     assert not allowed("LifecycleFunction", "s3:PutObject", f"{temp}/{photo}")
     assert not allowed("LifecycleFunction", "s3:DeleteObject", f"{hot}/{photo}")
     assert not allowed("LifecycleFunction", "s3:DeleteObject", f"{temp}/{photo}")
+    assert not allowed("LifecycleFunction", "s3:DeleteObject", f"{cold}/{photo}")
     for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
         assert allowed("LifecycleFunction", action, table), action
     assert allowed("LifecycleFunction", "dynamodb:Query", f"{table}/index/by_due")
     assert not allowed("LifecycleFunction", "dynamodb:Query", f"{table}/index/by_owner")
     assert not allowed("LifecycleFunction", "dynamodb:Scan", table)
     assert allowed("LifecycleFunction", "sqs:SendMessage", "arn-of-LifecycleContinuationQueue.Arn")
-    assert allowed(
-        "LifecycleFunction", "secretsmanager:GetSecretValue", "shelflife-backendcredentials"
-    )
 
 
 def test_lifecycle_runs_daily_at_3_and_continues_through_its_queue() -> None:
@@ -406,7 +463,8 @@ def test_cleanup_may_do_exactly_what_the_service_does() -> None:
     photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
     temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
     hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
-    for bucket in (temp, f"{temp}-3", hot, f"{hot}-1"):
+    cold = f"arn:aws:s3:::shelflife-cold-{ACCOUNT}-{REGION}"
+    for bucket in (temp, f"{temp}-3", hot, f"{hot}-1", cold, f"{cold}-2"):
         assert allowed("CleanupFunction", "s3:DeleteObject", f"{bucket}/{photo}"), bucket
         assert not allowed("CleanupFunction", "s3:PutObject", f"{bucket}/{photo}"), bucket
     uploads = f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}"
@@ -420,8 +478,8 @@ def test_cleanup_may_do_exactly_what_the_service_does() -> None:
     # repairs counters (UpdateItem). Nothing here removes a record or scans the table.
     for action in ("dynamodb:DeleteItem", "dynamodb:Scan"):
         assert not allowed("CleanupFunction", action, table), action
-    # The reconciler lists TEMP and HOT buckets and HEADs their images, and that is all.
-    for bucket in (temp, f"{temp}-3", hot):
+    # The reconciler lists the buckets on S3 and HEADs their images, and that is all.
+    for bucket in (temp, f"{temp}-3", hot, cold):
         assert allowed("CleanupFunction", "s3:ListBucket", bucket), bucket
         assert allowed("CleanupFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
     assert allowed("CleanupFunction", "dynamodb:Query", f"{table}/index/by_location")
@@ -436,9 +494,6 @@ def test_cleanup_may_do_exactly_what_the_service_does() -> None:
     for action in ("SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
         assert allowed("CleanupFunction", f"sqs:{action}", queue), action
     assert not allowed("CleanupFunction", "sqs:SendMessage", "arn-of-IngestDeadLetterQueue.Arn")
-    assert allowed(
-        "CleanupFunction", "secretsmanager:GetSecretValue", "shelflife-backendcredentials"
-    )
     # The stream reaches the function through its own mapping, so SAM adds no managed
     # policy that reads every stream in the account.
     assert "Events" not in resource("CleanupFunction")["Properties"]
@@ -507,12 +562,13 @@ def test_api_may_do_exactly_what_the_routes_do() -> None:
     uploads = f"arn:aws:s3:::shelflife-upload-{ACCOUNT}-{REGION}"
     temp = f"arn:aws:s3:::shelflife-temp-{ACCOUNT}-{REGION}"
     hot = f"arn:aws:s3:::shelflife-hot-{ACCOUNT}-{REGION}"
+    cold = f"arn:aws:s3:::shelflife-cold-{ACCOUNT}-{REGION}"
     photo = f"images/{'a' * 32}/{'b' * 64}.jpg"
     # Presigned POSTs carry the signer's rights: incoming/ of the upload bucket only.
     assert allowed("ApiFunction", "s3:PutObject", f"{uploads}/{INCOMING_PREFIX}alice/x-a.jpg")
     assert not allowed("ApiFunction", "s3:PutObject", f"{uploads}/{QUARANTINE_PREFIX}a.jpg")
     assert not allowed("ApiFunction", "s3:PutObject", f"{temp}/{photo}")
-    for bucket in (temp, f"{temp}-2", hot):
+    for bucket in (temp, f"{temp}-2", hot, cold):
         assert allowed("ApiFunction", "s3:GetObject", f"{bucket}/{photo}"), bucket
         # Objects are deleted by the cleanup function and the reconciler only.
         assert not allowed("ApiFunction", "s3:DeleteObject", f"{bucket}/{photo}"), bucket
@@ -588,7 +644,6 @@ REVIEWED_SKIPS = {
     "CKV_AWS_27",
     "CKV_AWS_119",
     "CKV_AWS_158",
-    "CKV_AWS_149",
 }
 
 

@@ -2,8 +2,9 @@
 
 Uploads the corpus the way a browser does (presigned POSTs), waits for each image to be
 placed, moves the clock past the TEMP period (the daily lifecycle promotes to HOT) and
-past 90 idle days (it archives to COLD on B2), and prints what happened to each image
-and the stats. ``make run`` then keeps serving the API and the dashboard.
+past 90 idle days (it archives to COLD, S3 Glacier Instant Retrieval by default; a photo
+too small for that move to pay for itself stays in HOT), and prints what happened to
+each image and the stats. ``make run`` then keeps serving the API and the dashboard.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ _SHORTEN = (
     ("${AWS::AccountId}", "<account>"),
     ("${AWS::Region}", "<region>"),
     ("${Table.Arn}", "Table"),
+    ("${CredentialsParameter}", "<CredentialsParameter>"),
 )
 
 
@@ -36,7 +37,10 @@ def _resource(value: Any) -> str:
     return str(value)
 
 
-def _statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+def _statements(
+    template: dict[str, Any], function: dict[str, Any]
+) -> list[tuple[dict[str, Any], str]]:
+    """Each statement and the condition it is granted under ("" for always)."""
     statements: list[dict[str, Any]] = []
     for policy in function["Properties"].get("Policies", []):
         if "Ref" in policy:
@@ -44,7 +48,14 @@ def _statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict
             statements += document["Statement"]
         else:
             statements += policy["Statement"]
-    return statements
+    out: list[tuple[dict[str, Any], str]] = []
+    for statement in statements:
+        if "Fn::If" in statement:  # granted only when the condition holds
+            condition, statement, _ = statement["Fn::If"]
+            out.append((statement, condition))
+        else:
+            out.append((statement, ""))
+    return out
 
 
 def markdown(template_path: Path = TEMPLATE) -> str:
@@ -53,11 +64,12 @@ def markdown(template_path: Path = TEMPLATE) -> str:
     for name, body in template["Resources"].items():
         if body["Type"] != "AWS::Serverless::Function":
             continue
-        for statement in _statements(template, body):
+        for statement, condition in _statements(template, body):
             actions = statement["Action"]
             actions = actions if isinstance(actions, list) else [actions]
+            sid = statement.get("Sid", "") + (f" (if {condition})" if condition else "")
             rows.append(
-                f"| {name.removesuffix('Function')} | {statement.get('Sid', '')} | "
+                f"| {name.removesuffix('Function')} | {sid} | "
                 f"{'<br>'.join(f'`{a}`' for a in actions)} | "
                 f"{_resource(statement['Resource']).replace('|', '/')} |"
             )

@@ -12,7 +12,7 @@ under one offer each, and the oracle's cheapest stays.
 
 Uploads are stored as zero bytes of their compressed size (sizes and checksums are
 what the services look at; pixels are not). Quotas are set beyond the workload so the
-capacity function never has to act: it is priced (every 5 minutes) but not replayed.
+capacity function never has to act: it is priced (at the template's default rate) but not replayed.
 """
 
 from __future__ import annotations
@@ -67,14 +67,15 @@ NAMES = {"r2_standard": "r2"}  # the issue's short names for the one-offer strat
 
 
 def default_settings() -> Settings:
-    """The store's defaults (TEMP and HOT on S3, COLD on B2, the policy's days)."""
+    """The store's defaults (TEMP and HOT on S3, COLD on S3 Glacier Instant Retrieval,
+    the policy's days)."""
     return Settings.from_env(
         {},
         table_name="shelflife-simulation",
         lifecycle_workers=1,
         temp={"backend": "s3", "bucket": "sim-temp", "quota_bytes": UNLIMITED},
         hot={"backend": "s3", "bucket": "sim-hot", "quota_bytes": UNLIMITED},
-        cold={"backend": "b2", "bucket": "sim-cold", "quota_bytes": UNLIMITED},
+        cold={"backend": "s3", "bucket": "sim-cold", "quota_bytes": UNLIMITED},
     )
 
 
@@ -269,8 +270,8 @@ class Outcome:
 
 
 def shape_of(settings: Settings, *, full_monitoring: bool = False) -> Shape:
-    """The stack a deployment with ``settings`` runs: the credentials' secret when a
-    tier is on R2 or B2; full monitoring only when asked for (the template's default
+    """The stack a deployment with ``settings`` runs: the keys' parameter when a tier
+    is on R2 or B2; full monitoring only when asked for (the template's default
     is lean)."""
     others = {BackendName.R2, BackendName.B2}
     return Shape(

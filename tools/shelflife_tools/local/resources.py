@@ -25,7 +25,8 @@ def resources_of(template: Mapping[str, Any], kind: str) -> dict[str, dict[str, 
 
 class Resolver:
     """Just enough of CloudFormation's intrinsic functions for the template's values:
-    Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If (conditions on parameters)."""
+    Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If (conditions on parameters: Equals, Not,
+    And, Or, Condition)."""
 
     def __init__(
         self,
@@ -102,8 +103,13 @@ class Resolver:
                 return left == right
             if "Fn::Not" in spec:
                 return not self._evaluate(spec["Fn::Not"][0])
-            if "Condition" in spec:
-                return self.condition(spec["Condition"])
+            if "Fn::And" in spec:
+                return all(self._evaluate(item) for item in spec["Fn::And"])
+            if "Fn::Or" in spec:
+                return any(self._evaluate(item) for item in spec["Fn::Or"])
+            for key in ("Condition", "Fn::Condition"):  # !Condition, as the loader reads it
+                if key in spec:
+                    return self.condition(spec[key])
         return self(spec)
 
 
@@ -173,7 +179,7 @@ def function_environment(
     template: dict[str, Any], resolver: Resolver, endpoint: str
 ) -> dict[str, str | None]:
     """Every function's environment variables, resolved, with what differs locally
-    (no secret, B2 simulated, S3 on moto, small quotas, no X-Ray); None: unset."""
+    (no keys' parameter, B2 simulated, S3 on moto, small quotas, no X-Ray); None: unset."""
     variables: dict[str, Any] = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     for body in resources_of(template, "AWS::Serverless::Function").values():
         variables.update(body["Properties"].get("Environment", {}).get("Variables", {}))
@@ -183,8 +189,8 @@ def function_environment(
         environment[name] = str(resolved) if resolved not in (None, "") else None
     environment.update(
         {
-            # No Secrets Manager locally: S3 needs no keys, B2 is simulated.
-            "SHELFLIFE_CREDENTIALS_SECRET_ARN": None,
+            # No parameter store locally: S3 needs no keys, B2 is simulated.
+            "SHELFLIFE_CREDENTIALS_PARAMETER": None,
             "SHELFLIFE_B2_SIMULATED": "true",
             "SHELFLIFE_S3_ENDPOINT_URL": endpoint,
             "SHELFLIFE_TEMP_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),

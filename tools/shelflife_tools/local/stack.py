@@ -480,7 +480,7 @@ class LocalStack:
             for event in body["Properties"].get("Events", {}).values():
                 properties = event.get("Properties", {})
                 if event["Type"] == "Schedule":
-                    schedule = Schedule.parse(name, properties["Schedule"])
+                    schedule = Schedule.parse(name, str(resolver(properties["Schedule"])))
                     self.schedules.append(schedule)
                     self._next_due[schedule] = schedule.next_after(start)
                 elif event["Type"] == "SQS":

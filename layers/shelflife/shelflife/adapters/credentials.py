@@ -1,8 +1,9 @@
 """Credentials for the backends that are not AWS (R2, B2).
 
-In Lambda they come from one Secrets Manager secret (JSON), read once per cold start
-through Powertools' parameters utility, which caches it; locally and in tests they can
-be set directly in the settings. Direct settings win over the secret.
+In Lambda they come from one SSM Parameter Store SecureString (JSON; the standard tier
+costs nothing, where a Secrets Manager secret costs $0.40 a month), read once per cold
+start through Powertools' parameters utility, which caches it; locally and in tests
+they can be set directly in the settings. Direct settings win over the parameter.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ _FIELDS = (
     "b2_application_key",
 )
 
-SecretFetcher = Callable[[str], Mapping[str, Any]]
+ParameterFetcher = Callable[[str], Mapping[str, Any]]
 
 
-def _fetch_secret(arn: str) -> Mapping[str, Any]:
+def _fetch_parameter(name: str) -> Mapping[str, Any]:
     # Imported here so that settings-only code paths do not pay for the import.
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters.exceptions import (
@@ -33,14 +34,14 @@ def _fetch_secret(arn: str) -> Mapping[str, Any]:
     )
 
     try:
-        value = parameters.get_secret(arn, transform="json")
+        value = parameters.get_parameter(name, decrypt=True, transform="json")
     except (GetParameterError, TransformParameterError) as e:
         raise ConfigurationError(
-            f"{env_name('credentials_secret_arn')}: cannot read the secret {arn}: {e}"
+            f"{env_name('credentials_parameter')}: cannot read the parameter {name}: {e}"
         ) from e
     if not isinstance(value, Mapping):
         raise ConfigurationError(
-            f"{env_name('credentials_secret_arn')}: secret is not a JSON object"
+            f"{env_name('credentials_parameter')}: the parameter is not a JSON object"
         )
     return value
 
@@ -54,15 +55,13 @@ class Credentials:
     b2_application_key: str | None = None
 
     @classmethod
-    def resolve(
-        cls, settings: Settings, fetch_secret: SecretFetcher = _fetch_secret
-    ) -> Credentials:
+    def resolve(cls, settings: Settings, fetch: ParameterFetcher = _fetch_parameter) -> Credentials:
         values: dict[str, str | None] = {
             name: secret.get_secret_value() if (secret := getattr(settings, name)) else None
             for name in _FIELDS
         }
-        if settings.credentials_secret_arn and not all(values.values()):
-            stored = fetch_secret(settings.credentials_secret_arn)
+        if settings.credentials_parameter and not all(values.values()):
+            stored = fetch(settings.credentials_parameter)
             for name in _FIELDS:
                 values[name] = values[name] or (str(stored[name]) if stored.get(name) else None)
         return cls(r2_account_id=settings.r2_account_id, **values)
@@ -85,6 +84,6 @@ def _required(value: str | None, field: str) -> str:
     if not value:
         raise ConfigurationError(
             f"{env_name(field)}: required by a tier on this backend; set it, or put "
-            f"{field!r} in the secret named by {env_name('credentials_secret_arn')}"
+            f"{field!r} in the parameter named by {env_name('credentials_parameter')}"
         )
     return value

@@ -75,8 +75,8 @@ class FixedCost(Sourced):
 
 @dataclass(frozen=True)
 class Shape:
-    """What a deployed stack has that costs by itself: the credentials' secret (a tier
-    on R2 or B2) and full monitoring (metrics, traces, alarms: Monitoring=full)."""
+    """What a deployed stack has that may cost by itself: the R2/B2 keys' parameter (a
+    tier on R2 or B2) and full monitoring (metrics, traces, alarms: Monitoring=full)."""
 
     credentials: bool = False
     full_monitoring: bool = False
@@ -89,7 +89,7 @@ class Shape:
         }[item.when]
 
 
-# The template's default stack: no secret, lean monitoring.
+# The template's default stack: every tier on AWS (no keys), lean monitoring.
 LEAN = Shape()
 
 
@@ -177,7 +177,8 @@ class PriceBook(BaseModel):
 
     def stack_fixed_monthly(self, shape: Shape = LEAN) -> float:
         """What the stack costs a month whatever it keeps: the fixed items its shape
-        has and its scheduled runs (capacity every 5 minutes, the daily lifecycle)."""
+        has and its scheduled runs (the capacity check at the template's default rate,
+        the daily lifecycle)."""
         items = sum(
             item.monthly_usd * item.count for item in self.fixed.values() if shape.has(item)
         )

@@ -74,11 +74,10 @@ class TierSettings(_Frozen):
     offer: str | None = None
 
 
-_DEFAULT_BACKENDS = {TierName.TEMP: "s3", TierName.HOT: "s3", TierName.COLD: "b2"}
-# COLD on S3 (SHELFLIFE_COLD_BACKEND=s3) is kept in Glacier Instant Retrieval: a fifth
-# of Standard's storage price, read in milliseconds, and moved there inside AWS (no data
-# transfer out), which makes it cheaper than B2 for an archive fed from S3. The
-# template's COLD is still B2 (issue 21 notes: making S3 the default is the next step).
+_DEFAULT_BACKENDS = {TierName.TEMP: "s3", TierName.HOT: "s3", TierName.COLD: "s3"}
+# COLD on S3 is kept in Glacier Instant Retrieval: a fifth of Standard's storage price,
+# read in milliseconds, and moved there inside AWS (no data transfer out), which makes
+# it cheaper than B2 for an archive fed from S3 (docs/ECONOMICS.md), and needs no keys.
 DEFAULT_OFFERS = {(TierName.COLD, BackendName.S3): "s3_glacier_instant"}
 
 
@@ -181,15 +180,16 @@ class Settings(_Frozen):
     min_storage_days_r2: int | None = Field(default=None, ge=0)
     min_storage_days_b2: int | None = Field(default=None, ge=0)
 
-    # Endpoints and credentials. In Lambda the secrets come from Secrets Manager
-    # (``credentials_secret_arn``); locally and in tests they can be set directly.
+    # Endpoints and credentials. In Lambda the R2/B2 keys come from an SSM Parameter
+    # Store SecureString (``credentials_parameter``, its name); locally and in tests
+    # they can be set directly.
     s3_endpoint_url: str | None = None
     r2_account_id: str | None = None
     r2_access_key_id: SecretStr | None = None
     r2_secret_access_key: SecretStr | None = None
     b2_application_key_id: SecretStr | None = None
     b2_application_key: SecretStr | None = None
-    credentials_secret_arn: str | None = None
+    credentials_parameter: str | None = None
     # The local stack only: B2 is b2sdk's in-memory simulator, one per process.
     b2_simulated: bool = False
     cors_allowed_origins: tuple[str, ...] = ()

@@ -134,8 +134,8 @@ class StorageBackend(ABC):
     name: ClassVar[str]
     # Whether ``create_bucket`` can tag buckets (R2 has no bucket tagging).
     supports_bucket_tags: ClassVar[bool] = True
-    # Whether ``from_settings`` needs the R2/B2 credentials (read from Secrets Manager),
-    # so a function using S3 only never fetches the secret.
+    # Whether ``from_settings`` needs the R2/B2 credentials (read from SSM Parameter
+    # Store), so a function using S3 only never fetches them.
     needs_credentials: ClassVar[bool] = False
     # Whether the provider refuses a write whose bytes do not hash to the SHA-256 sent
     # with it (S3 and R2 do; B2 checks SHA-1 of what it received only). Only then can

@@ -6,7 +6,7 @@ the image records), so a check costs one query of the bucket records whatever th
 number of objects. Listing buckets is the reconciler's job, not this one's.
 
 Every step is safe to repeat: a check that crashes part-way is finished by the next one
-(five minutes later on the schedule), and two checks at once do the same thing twice
+(the next on the schedule, `CapacityCheckRate`), and two checks at once do the same thing twice
 at worst, never two different things (see ``shelflife.services.placement`` for overflow).
 """
 
