@@ -103,6 +103,10 @@ def test_admin_commands(here: Path) -> None:
     code, text = run("sweep")
     assert code == 0
     assert "lifecycle run" in text
+    code, text = run("reschedule")
+    assert code == 0
+    assert "reschedule" in text
+    assert "unchanged" in text  # the photos' schedules are the settings' already
 
     code, text = run("--json", "reconcile")
     report = json.loads(text)

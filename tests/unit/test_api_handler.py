@@ -22,6 +22,7 @@ from tests.support.events import load_event
 ADMIN_ROUTES = [
     ("GET", "/buckets", None),
     ("POST", "/lifecycle/run", {}),
+    ("POST", "/lifecycle/reschedule", {}),
     ("POST", "/capacity/run", {}),
     ("POST", "/cleanup/old-images", {"tier": "temp"}),
     ("GET", "/reconcile", None),
@@ -482,3 +483,14 @@ def test_an_empty_query_value_is_refused_not_taken_for_the_default(api: Api) -> 
     # Found by schemathesis: ?days= answered the 30-day default.
     answer = api.call("GET", "/metrics/lifecycle", query={"days": ""})
     assert (answer.status, answer.json["error"]["message"]) == (422, "query.days: empty value")
+
+
+def test_a_reschedule_runs_in_the_lifecycle_function(api: Api) -> None:
+    api.upload()
+
+    answer = api.send(load_event("api/post-lifecycle-reschedule.json"))
+
+    assert answer.status == 200
+    assert (answer.json["reschedule"], answer.json["dry_run"]) == (True, True)
+    assert answer.json["counts"]["unchanged"] == 1  # the settings did not change
+    assert api.call("POST", "/lifecycle/reschedule", body={}).status == 403

@@ -49,6 +49,7 @@ ISSUE_ROUTES = {
     ("get", "/tiers"),
     ("get", "/buckets"),
     ("post", "/lifecycle/run"),
+    ("post", "/lifecycle/reschedule"),
     ("post", "/capacity/run"),
     ("post", "/cleanup/old-images"),
     ("get", "/reconcile"),

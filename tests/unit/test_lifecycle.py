@@ -457,3 +457,83 @@ def test_two_sweeps_at_once_move_an_image_once(world: World) -> None:
     ]
     assert archived.counts["archived"] == 1
     world.assert_consistent()
+
+
+# ---- a reschedule after a change of policy settings (issue 21, part 5) ---------------
+
+
+def test_a_shorter_hot_period_reaches_existing_images_only_through_a_reschedule(
+    world: World,
+) -> None:
+    # Scheduled under 90 idle days; the setting then becomes 30. A sweep reads only what
+    # its stored due dates say is due, so without a reschedule nothing moves for 60 days.
+    idle = [world.upload(TierName.HOT, age=timedelta(days=40), size=400_000) for _ in range(3)]
+    young = world.upload(TierName.HOT, age=timedelta(days=10), size=400_000)
+    deleting = world.upload(TierName.COLD, age=timedelta(days=100))
+    deleting_at = deleting.due_at
+    world.settings = lifecycle_settings(hot_idle_days=30)
+
+    assert world.sweep().counts["archived"] == 0
+
+    report = world.service().run(reschedule=True)
+
+    assert report.complete
+    assert report.reschedule
+    assert (report.counts["rescheduled"], report.counts["unchanged"]) == (4, 1)
+    assert all(world.get(image).due_at == NOW - timedelta(days=10) for image in idle)
+    assert world.get(young).due_at == NOW + timedelta(days=20)
+    assert world.get(deleting).due_at == deleting_at  # COLD's 365 days did not change
+    # It moved nothing and leaves no metric; the next sweep does the archiving.
+    assert all(world.tier_of(image) is TierName.HOT for image in [*idle, young])
+    assert report.measurements() == []
+    assert world.sweep().counts["archived"] == 3
+    assert world.tier_of(young) is TierName.HOT
+    world.assert_consistent()
+
+
+def test_a_reschedule_dry_run_counts_and_writes_nothing(world: World) -> None:
+    image = world.upload(TierName.HOT, age=timedelta(days=40))
+    world.settings = lifecycle_settings(hot_idle_days=30)
+    before = len(world.repository.stream)
+
+    report = world.service().run(reschedule=True, dry_run=True)
+
+    assert report.counts["rescheduled"] == 1
+    assert len(world.repository.stream) == before
+    assert world.get(image).due_at == NOW + timedelta(days=50)
+
+
+def test_a_reschedule_short_of_time_continues_as_a_reschedule(world: World) -> None:
+    images = [world.upload(TierName.HOT, age=timedelta(days=5)) for _ in range(7)]
+    world.settings = lifecycle_settings(
+        lifecycle_page_size=2, lifecycle_time_margin_seconds=1, hot_idle_days=30
+    )
+    budget = iter([5000, 0])  # one page, then the Lambda's time is nearly up
+
+    first = world.service().run(reschedule=True, remaining_ms=lambda: next(budget, 0))
+
+    assert not first.complete
+    assert first.counts["rescheduled"] == 2
+    continuation = world.service().continuation(first)
+    assert "reschedule" not in continuation  # the run record says what the run is
+    resumed = world.service().resume(first.run_id, first.started_at, cursor=first.cursor)
+
+    assert resumed.complete
+    assert resumed.reschedule
+    assert resumed.counts["rescheduled"] == 7
+    assert all(world.get(image).due_at == NOW + timedelta(days=25) for image in images)
+    # Reschedules are not sweeps: the lifecycle's summary leaves them out.
+    assert world.service().summary(1)["runs"] == 0
+
+
+def test_a_record_changed_during_a_reschedule_is_left_to_its_writer(world: World) -> None:
+    image = world.upload(TierName.HOT, age=timedelta(days=40))
+    world.settings = lifecycle_settings(hot_idle_days=30)
+    service = world.service()
+    stale = world.get(image)
+    world.change(image, accessed)
+
+    [result] = service._reschedule(stale, NOW, False)
+
+    assert result.outcome.value == "changed"
+    assert world.get(image).due_at == NOW + timedelta(days=30)  # the access's schedule

@@ -213,3 +213,24 @@ def test_a_continuation_of_an_unknown_run_fails_and_is_redelivered(stack: Stack)
         stack.invoke(event)
 
     assert stack.repository.recent_runs(RunKind.LIFECYCLE) == []
+
+
+def test_a_reschedule_stores_the_schedule_of_the_current_settings(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Scheduled with TEMP's 48 hours; the function then deployed with 24.
+    image = stack.image(1, age=timedelta(hours=30))
+    assert stack.repository.get_image(image.id).due_at == image.uploaded_at + timedelta(hours=48)
+    monkeypatch.setenv("SHELFLIFE_TEMP_HOURS", "24")
+    sys.modules.pop("functions.lifecycle.app", None)
+    stack.app = importlib.import_module("functions.lifecycle.app")
+
+    answer = stack.invoke(load_event("lifecycle/reschedule.json"))
+
+    assert (answer["reschedule"], answer["complete"]) == (True, True)
+    assert answer["counts"]["rescheduled"] == 1
+    current = stack.repository.get_image(image.id)
+    assert current.due_at == image.uploaded_at + timedelta(hours=24)
+    assert stack.tier(image) is TierName.TEMP  # nothing moved: the next sweep does that
+    assert "LifecycleExamined" not in emitted_metrics(capsys.readouterr().out)
+    assert stack.invoke(load_event("lifecycle/scheduled.json"))["counts"]["promoted"] == 1

@@ -34,7 +34,7 @@ from shelflife_tools.demo import run_demo
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 
 # Commands that need the admin group.
-ADMIN_COMMANDS = {"buckets", "sweep", "reconcile", "cleanup"}
+ADMIN_COMMANDS = {"buckets", "sweep", "reschedule", "reconcile", "cleanup"}
 
 
 # Exit codes, one per kind of failure, so a script can tell them apart (README).
@@ -244,14 +244,23 @@ def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int
 
 
 def cmd_sweep(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
-    report = client.post("/lifecycle/run", {"dry_run": args.dry_run})
+    return _lifecycle(client.post("/lifecycle/run", {"dry_run": args.dry_run}), args, out)
+
+
+def cmd_reschedule(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    report = client.post("/lifecycle/reschedule", {"dry_run": args.dry_run})
+    return _lifecycle(report, args, out)
+
+
+def _lifecycle(report: dict[str, Any], args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         json.dump(report, out, indent=2)
         out.write("\n")
         return 0
     counts = report.get("counts", {})
+    kind = "reschedule" if report.get("reschedule") else "lifecycle run"
     out.write(
-        f"lifecycle run {report.get('run_id')}{' (dry run)' if args.dry_run else ''}"
+        f"{kind} {report.get('run_id')}{' (dry run)' if args.dry_run else ''}"
         f"{'' if report.get('complete', True) else ' stopped short; it continues by itself'}\n"
     )
     table(
@@ -338,6 +347,7 @@ COMMANDS = {
     "stats": cmd_stats,
     "buckets": cmd_buckets,
     "sweep": cmd_sweep,
+    "reschedule": cmd_reschedule,
     "reconcile": cmd_reconcile,
     "cleanup": cmd_cleanup,
 }
@@ -463,6 +473,11 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("buckets", help="every bucket's usage (admin)")
     sweep = commands.add_parser("sweep", help="run the lifecycle now (admin)")
     sweep.add_argument("--dry-run", action="store_true")
+    reschedule = commands.add_parser(
+        "reschedule",
+        help="recompute every image's schedule after a change of the policy settings (admin)",
+    )
+    reschedule.add_argument("--dry-run", action="store_true")
     reconcile = commands.add_parser("reconcile", help="buckets against the table (admin)")
     reconcile.add_argument("--fix", action="store_true")
     reconcile.add_argument("--adopt", action="store_true")

@@ -53,6 +53,21 @@ def lifecycle_run(request: RunRequest) -> OperationResponse:
 
 
 @router.post(
+    "/lifecycle/reschedule",
+    security=TOKEN,
+    summary="Recompute every image's schedule after a change of the policy settings",
+    tags=["admin"],
+    responses=answers(OperationResponse),
+)
+def lifecycle_reschedule(request: RunRequest) -> OperationResponse:
+    admin(router)
+    answer = services(router).operations.reschedule(
+        dry_run=request.dry_run, request_id=request_id(router)
+    )
+    return OperationResponse(**answer)
+
+
+@router.post(
     "/capacity/run",
     security=TOKEN,
     summary="Check capacity now",

@@ -29,11 +29,15 @@ def lifecycle_request(event: Mapping[str, Any]) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":
         return {"key": f"scheduled#{event.get('id')}", "dry_run": False}
     action = event.get("action", "run")
-    if action == "run":
+    if action in ("run", "reschedule"):
         dry_run = _flag(event, "dry_run")
         request_id = event.get("request_id") or uuid.uuid4().hex
         max_seconds = parse_seconds(event.get("max_seconds"))
-        return {"key": f"run#{request_id}", "dry_run": dry_run, "max_seconds": max_seconds}
+        request = {"key": f"{action}#{request_id}", "dry_run": dry_run, "max_seconds": max_seconds}
+        if action == "reschedule":
+            # Every scheduled record's schedule recomputed after a policy change.
+            request["reschedule"] = True
+        return request
     if action == "continue":
         missing = [name for name in ("run_id", "started_at", "cursor") if not event.get(name)]
         if missing:
@@ -48,7 +52,9 @@ def lifecycle_request(event: Mapping[str, Any]) -> dict[str, Any]:
             "started_at": event["started_at"],
             "cursor": event["cursor"],
         }
-    raise InvalidArgument(f"unknown action {action!r}; the actions are 'run' and 'continue'")
+    raise InvalidArgument(
+        f"unknown action {action!r}; the actions are 'run', 'reschedule' and 'continue'"
+    )
 
 
 def capacity_request(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,12 @@ at a time, and stops while the Lambda still has ``lifecycle_time_margin_seconds`
 the run record keeps the cursor and a continuation picks it up, so one run handles any
 number of due records.
 
+A reschedule (``run(reschedule=True)``) reads the same index to its end instead of up to
+now and stores each record's schedule as the current policy settings compute it: a
+policy change (say HOT's 90 idle days made 30) then reaches the images scheduled under
+the old one, not only at their old dates. It writes only the records whose schedule
+changes, moves and deletes nothing, and stops and continues like a sweep.
+
 A move is four steps, each safe to repeat:
 
 1. claim the destination on the record (``move_to``: the least-full bucket of the
@@ -83,6 +89,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLACEMENT_CACHE_SECONDS = 30
+# How far ahead a reschedule reads the due index: beyond any schedule the policy makes.
+RESCHEDULE_HORIZON = timedelta(days=100 * 365)
 # How many actions and failures a report lists (the counts are always whole): the
 # handler's answer is kept in one DynamoDB item by the idempotency utility (400 KB).
 REPORT_LIMIT = 200
@@ -100,6 +108,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"  # the record changed since it was read: the next sweep sees it
     LOST = "lost"  # the object is gone: the record is kept for a human
     FAILED = "failed"  # a provider failed or refused: the image stays due
+    UNCHANGED = "unchanged"  # a reschedule found the stored schedule current
 
 
 _MOVED = {
@@ -170,6 +179,8 @@ class LifecycleReport:
     failures: list[str] = field(default_factory=list)
     # None when the run is complete; else where its continuation starts.
     cursor: str | None = None
+    # A reschedule: every scheduled record's schedule recomputed, nothing moved.
+    reschedule: bool = False
 
     @property
     def complete(self) -> bool:
@@ -177,8 +188,8 @@ class LifecycleReport:
 
     def measurements(self) -> list[Measurement]:
         """This invocation's counts (a run continued over several invocations adds up);
-        a dry run publishes none."""
-        if self.dry_run:
+        a dry run and a reschedule (which moves nothing) publish none."""
+        if self.dry_run or self.reschedule:
             return []
         return [Measurement(metric, self.added[name]) for name, metric in METRICS.items()]
 
@@ -207,6 +218,7 @@ class LifecycleReport:
             "run_id": self.run_id,
             "started_at": self.started_at.isoformat(),
             "dry_run": self.dry_run,
+            "reschedule": self.reschedule,
             "complete": self.complete,
             "counts": {name: self.counts[name] for name in sorted({*COUNTED, *self.counts})},
             "actions": self.actions,
@@ -216,13 +228,16 @@ class LifecycleReport:
 
 def lifecycle_totals(repository: Repository, since: datetime) -> dict[str, int]:
     """The counts of every lifecycle run started since ``since``, added up (dry runs
-    left out), and how many runs."""
+    and reschedules left out), and how many runs."""
     totals: Counter[str] = Counter({name: 0 for name in COUNTED})
-    runs = repository.recent_runs(RunKind.LIFECYCLE, limit=1000, since=since)
+    runs = [
+        run
+        for run in repository.recent_runs(RunKind.LIFECYCLE, limit=1000, since=since)
+        if not run.dry_run and not (run.details or {}).get("reschedule")
+    ]
     for run in runs:
-        if not run.dry_run:
-            totals.update(run.counts)
-    totals["runs"] = sum(not run.dry_run for run in runs)
+        totals.update(run.counts)
+    totals["runs"] = len(runs)
     return dict(totals)
 
 
@@ -252,13 +267,19 @@ class LifecycleService:
     # ---- runs ----------------------------------------------------------------------
 
     def run(
-        self, *, dry_run: bool = False, remaining_ms: Callable[[], int] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        reschedule: bool = False,
+        remaining_ms: Callable[[], int] | None = None,
     ) -> LifecycleReport:
-        """Sweep every due record, or as many as ``remaining_ms`` (the Lambda context's
-        clock) leaves time for; an incomplete report's run is finished by
-        ``resume``."""
+        """Sweep every due record (with ``reschedule``: recompute every scheduled
+        record's schedule), or as many as ``remaining_ms`` (the Lambda context's clock)
+        leaves time for; an incomplete report's run is finished by ``resume``."""
         now = self.clock()
-        report = LifecycleReport(run_id=new_run_id(now), started_at=now, dry_run=dry_run)
+        report = LifecycleReport(
+            run_id=new_run_id(now), started_at=now, dry_run=dry_run, reschedule=reschedule
+        )
         return self._sweep(report, SweepCursor(), remaining_ms)
 
     def resume(
@@ -282,6 +303,7 @@ class LifecycleService:
             dry_run=run.dry_run,
             counts=Counter(run.counts),
             cursor=run.cursor,
+            reschedule=bool((run.details or {}).get("reschedule")),
         )
         stale = cursor is not None and cursor != run.cursor
         if run.status is not RunStatus.RUNNING or run.cursor is None or stale:
@@ -302,7 +324,11 @@ class LifecycleService:
                 request["run_id"], started_at, cursor=request["cursor"], remaining_ms=remaining_ms
             )
         else:
-            report = self.run(dry_run=request["dry_run"], remaining_ms=remaining_ms)
+            report = self.run(
+                dry_run=request["dry_run"],
+                reschedule=bool(request.get("reschedule")),
+                remaining_ms=remaining_ms,
+            )
         if not report.complete and self.continuations is None:
             logger.warning("sweep stopped short; the next scheduled run continues it")
         elif not report.complete and self.continuations is not None:
@@ -335,6 +361,9 @@ class LifecycleService:
     ) -> LifecycleReport:
         began = time.monotonic()
         now = report.started_at
+        # A reschedule reads every scheduled record; a sweep those due at its start.
+        due_by = now + RESCHEDULE_HORIZON if report.reschedule else now
+        step = self._reschedule if report.reschedule else self._process
         margin_ms = self.settings.lifecycle_time_margin_seconds * 1000
         report.cursor = cursor.encode()
         self._save(report, RunStatus.RUNNING, began)
@@ -349,12 +378,12 @@ class LifecycleService:
                             return report
                         page = self.repository.due_images(
                             shard,
-                            now,
+                            due_by,
                             limit=self.settings.lifecycle_page_size,
                             cursor=page_cursor,
                         )
                         for results in pool.map(
-                            lambda image: self._process(image, now, report.dry_run), page.items
+                            lambda image: step(image, now, report.dry_run), page.items
                         ):
                             for result in results:
                                 report.add(result)
@@ -386,6 +415,7 @@ class LifecycleService:
                 dry_run=report.dry_run,
                 counts=dict(counts),
                 cursor=report.cursor,
+                details={"reschedule": True} if report.reschedule else None,
                 expires_at=self.clock() + timedelta(days=self.settings.run_record_days),
             )
         )
@@ -393,6 +423,21 @@ class LifecycleService:
             report.counts["duration_ms"] = counts["duration_ms"]
 
     # ---- one record ----------------------------------------------------------------
+
+    def _reschedule(self, image: ImageRecord, now: datetime, dry_run: bool) -> list[ItemResult]:
+        """Store ``image``'s schedule as the current settings compute it (conditional on
+        the record as read: a record changed meanwhile was rescheduled by its writer)."""
+        step = next_step(image, self.settings)
+        fresh = (step.action, step.due_at) if step is not None else (None, None)
+        if (image.next_action, image.due_at) == fresh:
+            return [ItemResult(image.id, Outcome.UNCHANGED)]
+        detail = f"due {fresh[1].isoformat()}" if fresh[1] is not None else "nothing due"
+        if not dry_run:
+            try:
+                self.repository.replace_image(image, scheduled(image, self.settings))
+            except Conflict:
+                return [ItemResult(image.id, Outcome.CHANGED)]
+        return [ItemResult(image.id, Outcome.RESCHEDULED, fresh[0], detail)]
 
     def _process(self, image: ImageRecord, now: datetime, dry_run: bool) -> list[ItemResult]:
         """Every step due for ``image`` at ``now``. A sweep leaves nothing due at its

@@ -35,6 +35,20 @@ class Operations:
             },
         )
 
+    def reschedule(self, *, dry_run: bool, request_id: str) -> dict[str, Any]:
+        """Every scheduled image's schedule recomputed from the current policy settings
+        (after a change of them), in the lifecycle function; resumed by its queue."""
+        return self._invoke(
+            "lifecycle",
+            self.settings.lifecycle_function_name,
+            {
+                "action": "reschedule",
+                "dry_run": dry_run,
+                "request_id": request_id,
+                "max_seconds": self.settings.api_run_seconds,
+            },
+        )
+
     def capacity_run(self, *, dry_run: bool) -> dict[str, Any]:
         return self._invoke(
             "capacity",
