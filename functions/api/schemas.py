@@ -102,7 +102,7 @@ class Photo(_Answer):
             id=image.id,
             state=image.state,
             draft_id=image.draft_id,
-            tier=image.location.tier if image.location else None,
+            tier=image.tier,
             format=image.format,
             width=image.width,
             height=image.height,

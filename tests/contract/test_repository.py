@@ -13,6 +13,7 @@ from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
+    DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
     CleanupStatus,
@@ -505,15 +506,14 @@ def test_daily_counts_add_up_per_day_from_a_given_day(repo: Repository) -> None:
     today = NOW.date()
     repo.add_daily_counts(today - timedelta(days=2), {"uploaded": 1})
     repo.add_daily_counts(today, {"uploaded": 2, "rejected": 1})
-    repo.add_daily_counts(today, {"uploaded": 3, "duplicates": 0})
+    repo.add_daily_counts(today, {"uploaded": 3, "duplicates": 0, "published_within_7d": 2})
     days = repo.daily_counts(today - timedelta(days=1))
     assert [day.day for day in days] == [today]
     assert days[0].counts == {
+        **dict.fromkeys(DAILY_COUNTERS, 0),
         "uploaded": 5,
-        "duplicates": 0,
         "rejected": 1,
-        "deleted_by_owner": 0,
-        "published": 0,
+        "published_within_7d": 2,
     }
     assert [day.counts["uploaded"] for day in repo.daily_counts(today - timedelta(days=7))] == [
         1,

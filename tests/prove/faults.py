@@ -293,8 +293,8 @@ def _live_in(world: Deployment, image_id: str, tier: TierName) -> list[str]:
     image = world.repository.find_image(image_id)
     if image is None or image.state is not ImageState.ACTIVE or image.location is None:
         return [f"{image_id} is not live: {image.state if image else 'no record'}"]
-    if image.location.tier is not tier:
-        return [f"{image_id} is in {image.location.tier}, expected {tier}"]
+    if image.tier is not tier:  # the policy's tier (HOT for one promoted in place)
+        return [f"{image_id} is in {image.tier}, expected {tier}"]
     return []
 
 

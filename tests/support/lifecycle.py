@@ -44,6 +44,8 @@ def lifecycle_settings(**overrides: Any) -> Settings:
         tier.value: {"backend": "memory", "bucket": name, **overrides.pop(tier.value, {})}
         for tier, name in BUCKETS.items()
     }
+    # These worlds test moves: a promotion copies unless a test asks for one in place.
+    overrides.setdefault("promote_in_place", False)
     return Settings.from_env(
         {}, table_name="shelflife-test", lifecycle_workers=1, **tiers, **overrides
     )

@@ -537,3 +537,70 @@ def test_a_record_changed_during_a_reschedule_is_left_to_its_writer(world: World
 
     assert result.outcome.value == "changed"
     assert world.get(image).due_at == NOW + timedelta(days=30)  # the access's schedule
+
+
+# ---- a promotion in place (TEMP and HOT on one offer: issue 21, part 3) ------------
+
+
+def test_a_promotion_on_the_same_offer_marks_the_record_and_leaves_the_object(
+    world: World,
+) -> None:
+    world.settings = lifecycle_settings(promote_in_place=True)
+    image = world.upload(age=timedelta(days=3), size=400_000)
+    objects, before = world.objects(), world.get(image)
+    temp_bucket = world.repository.get_bucket("temp", TEMP)
+
+    report = world.sweep()
+    again = world.sweep()
+
+    promoted = world.get(image)
+    assert (report.counts["promoted"], again.counts["examined"]) == (1, 0)
+    assert report.actions[0]["detail"] == "in place"
+    assert world.tier_of(image) is TierName.TEMP  # where the bytes are
+    assert promoted.tier is TierName.HOT  # what the policy and the photo say
+    assert promoted.location == before.location
+    assert promoted.placed_at == before.placed_at
+    assert promoted.promoted_at == NOW
+    assert (promoted.next_action, promoted.due_at) == (
+        ImageAction.ARCHIVE,
+        promoted.uploaded_at + timedelta(days=90),
+    )
+    assert world.objects() == objects  # nothing copied, nothing deleted
+    assert world.repository.get_bucket("temp", TEMP) == temp_bucket
+    world.assert_consistent()
+
+    # HOT's rules from there: archived after 90 idle days, out of its TEMP bucket.
+    world.now = NOW + timedelta(days=90)
+    assert world.sweep().counts["archived"] == 1
+    archived = world.get(image)
+    assert archived.location is not None
+    assert (archived.location.tier, archived.promoted_at) == (TierName.COLD, None)
+    assert not any(bucket == TEMP for _, bucket, _ in world.objects())
+    world.assert_consistent()
+
+
+def test_a_published_image_promoted_in_place_is_deleted_on_its_day(world: World) -> None:
+    world.settings = lifecycle_settings(promote_in_place=True)
+    image = world.upload(age=timedelta(days=3))
+    world.sweep()
+    world.change(image, published)
+
+    world.now = NOW + timedelta(days=7)
+    report = world.sweep()
+
+    assert report.counts["deleted"] == 1
+    assert world.objects() == set()
+    world.assert_consistent()
+
+
+def test_a_promotion_copies_when_the_tiers_store_on_different_offers() -> None:
+    same = lifecycle_settings(promote_in_place=True)
+    assert same.promotes_in_place()
+    assert not lifecycle_settings(promote_in_place=False).promotes_in_place()
+    for hot in ({"backend": "r2"}, {"backend": "s3", "offer": "s3_standard_ia"}):
+        settings = lifecycle_settings(
+            promote_in_place=True, temp={"backend": "s3"}, hot={"bucket": HOT, **hot}
+        )
+        assert not settings.promotes_in_place(), hot
+    s3 = lifecycle_settings(promote_in_place=True, temp={"backend": "s3"}, hot={"backend": "s3"})
+    assert s3.promotes_in_place()

@@ -77,7 +77,7 @@ class Stack:
 
     def tier(self, image: ImageRecord) -> TierName | None:
         current = self.repository.get_image(image.id)
-        return current.location.tier if current.live and current.location else None
+        return current.tier if current.live else None
 
     def queued(self) -> list[dict[str, Any]]:
         """Take the continuation messages off the queue, as an SQS event."""
@@ -178,7 +178,8 @@ def test_a_dry_run_now_reports_and_changes_nothing(
 
     assert answer["dry_run"] is True
     assert answer["actions"] == [
-        {"image_id": image.id, "action": "promote", "outcome": "promoted", "detail": "hot"}
+        # TEMP and HOT both on S3 Standard: promoted where it lies.
+        {"image_id": image.id, "action": "promote", "outcome": "promoted", "detail": "in place"}
     ]
     assert stack.tier(image) is TierName.TEMP
     assert "ImagesPromoted" not in emitted_metrics(capsys.readouterr().out)

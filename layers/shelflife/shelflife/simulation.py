@@ -2,8 +2,10 @@
 services, then every strategy priced on the same events.
 
 The replay is the store as it runs: each upload placed by ``Placement`` into TEMP and
-recorded as ingest records it (``policy.scheduled``), publishing and views applied as
-the API applies them (``policy.published``, ``policy.accessed``), the lifecycle
+recorded as ingest records it (``policy.scheduled``), publishing through the API's
+service (``PhotoService.publish``, which also counts the photo's age for what the
+lifecycle learns), views applied as the API applies them (``policy.accessed``), the
+lifecycle
 (``LifecycleService``) run at 03:00 every day and the cleanup function
 (``CleanupService``) following the table's change feed, all on in-memory adapters with
 the clock moved. The feed tells where each image was stored when (its stays) and when
@@ -26,6 +28,7 @@ from typing import Any
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends, StorageBackend
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain import economics
+from shelflife.domain.auth import Caller
 from shelflife.domain.economics import (
     MONTH_DAYS,
     ONE_OFFER,
@@ -38,13 +41,14 @@ from shelflife.domain.economics import (
     Upload,
     Workload,
 )
-from shelflife.domain.policy import accessed, published, scheduled
+from shelflife.domain.policy import accessed, scheduled
 from shelflife.domain.pricebook import PriceBook, Shape, book
 from shelflife.domain.records import ImageRecord, Location
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.lifecycle import LifecycleService
+from shelflife.services.photos import PhotoService
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SWEEP_HOUR = 3 / 24  # the lifecycle's schedule: 03:00 UTC
@@ -63,7 +67,8 @@ STRATEGIES = (
     "shelflife",
     "oracle",
 )
-NAMES = {"r2_standard": "r2"}  # the short names for the one-offer strategies
+NAMES = {"r2_standard": "r2"}
+OWNER = "simulated"  # the short names for the one-offer strategies
 
 
 def default_settings() -> Settings:
@@ -107,9 +112,11 @@ class _Tracker:
     def follow(
         self, stream: Sequence[tuple[ImageRecord | None, ImageRecord | None]], day: float
     ) -> None:
-        for _, new in stream:
+        for old, new in stream:
             if new is None or new.id not in self.uploads or new.id in self.deleted:
                 continue
+            if new.promoted_at is not None and (old is None or old.promoted_at is None):
+                self.count(day, "relabels")  # promoted in place: the same stay goes on
             if not new.live or new.location is None:
                 if new.id in self.where:
                     self.deleted[new.id] = day
@@ -156,6 +163,8 @@ def replay(
 
     lifecycle = LifecycleService(settings, repository, backends, clock=clock)
     cleanup = CleanupService(repository, backends)
+    photos = PhotoService(settings, repository, backends, clock=clock)
+    owner = Caller(OWNER)
     for tier in TierName:
         store.create_bucket(settings.tier(tier).bucket, BucketPolicy(tier=tier.value))
         lifecycle.placement.buckets(tier)
@@ -196,14 +205,15 @@ def replay(
         if kind == "upload":
             _upload(repository, lifecycle, store, settings, upload, now)
             tracker.count(at, "uploads")
+        elif kind == "publish":
+            # Each upload is a draft of its own (the workload publishes photo by photo).
+            photos.publish(owner, upload.id, [upload.id])
         else:
             image = repository.find_image(upload.id)
             if image is None or not image.live:
                 continue
-            how = published if kind == "publish" else accessed
-            repository.replace_image(image, how(image, now, settings))
-            if kind == "view":
-                tracker.count(at, "views")
+            repository.replace_image(image, accessed(image, now, settings))
+            tracker.count(at, "views")
         drain(at)
     lives = [Life(u, tracker.deleted.get(u.id)) for u in uploads]
     activity = {
@@ -212,6 +222,7 @@ def replay(
             views=done["views"],
             moves=done["moves"],
             deletions=done["deletions"],
+            relabels=done["relabels"],
         )
         for month, done in tracker.done.items()
     }
@@ -236,7 +247,8 @@ def _upload(
     record = ImageRecord.model_validate(
         {
             "id": upload.id,
-            "owner": "simulated",
+            "owner": OWNER,
+            "draft_id": upload.id,
             "location": Location(
                 tier=TierName.TEMP,
                 backend=settings.tier(TierName.TEMP).backend,

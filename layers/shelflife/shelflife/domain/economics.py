@@ -498,12 +498,15 @@ class Activity:
     views: int = 0
     moves: int = 0
     deletions: int = 0
+    # Promotions in place (TEMP and HOT on one offer): a record's write, no copy.
+    relabels: int = 0
 
 
 def _work(book: PriceBook, done: Activity, shape: Shape, *, views: bool) -> float:
     use = book.stack
     usd = done.uploads * book.compute_cost(use.upload, shape)
     usd += done.moves * book.compute_cost(use.move, shape)
+    usd += done.relabels * book.compute_cost(use.relabel, shape)
     usd += done.deletions * book.compute_cost(use.deletion, shape)
     if views:
         usd += done.views * book.compute_cost(use.view, shape)

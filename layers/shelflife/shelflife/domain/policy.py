@@ -6,8 +6,11 @@ The lifecycle (defaults from the seeds, every number a setting):
 - an upload lands in TEMP;
 - a published image is deleted ``published_retention_days`` after publishing, wherever
   it is (it is never moved: it will be gone soon);
-- anything else in TEMP is promoted to HOT ``temp_hours`` after its upload;
-- HOT with no access (or upload) for ``hot_idle_days`` is archived to COLD, or, when
+- anything else in TEMP is promoted to HOT ``temp_hours`` after its upload (where it
+  lies when TEMP and HOT store on the same offer: ``promoted_in_place``);
+- HOT with no access (or upload) for ``hot_idle_days`` (which the lifecycle may
+  shorten from the deployment's measured publish ages: ``shelflife.domain.tuning``) is
+  archived to COLD, or, when
   the archive is not worth its one-time cost, stays in HOT and is deleted when it would
   have left COLD;
 - COLD is deleted ``cold_retention_days`` after it arrived there, unless it was
@@ -52,6 +55,7 @@ def rules(settings: Settings) -> list[dict[str, Any]]:
             "from": TierName.TEMP.value,
             "to": moves[ImageAction.PROMOTE],
             "after_hours": s.temp_hours,
+            "in_place": s.promotes_in_place(),
         },
         {
             "rule": "archive",
@@ -87,7 +91,7 @@ def next_step(image: ImageRecord, settings: Settings) -> Schedule | None:
     if image.published_at is not None:
         retention = timedelta(days=settings.published_retention_days)
         return Schedule(ImageAction.DELETE, image.published_at + retention)
-    tier = image.location.tier
+    tier = image.tier
     if tier is TierName.TEMP:
         return Schedule(
             ImageAction.PROMOTE, image.uploaded_at + timedelta(hours=settings.temp_hours)
@@ -151,10 +155,18 @@ def moved(
                 "placed_at": now,
                 "placed_access_count": image.access_count,
                 "archive_skipped_at": None,
+                "promoted_at": None,
             }
         ),
         settings,
     )
+
+
+def promoted_in_place(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
+    """``image`` promoted to HOT without moving: its TEMP bucket stores on HOT's offer,
+    so the object stays (and so do ``placed_at`` and its bucket's counters); HOT's
+    clocks apply from here."""
+    return scheduled(image.model_copy(update={"promoted_at": now}), settings)
 
 
 def archive_skipped(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:

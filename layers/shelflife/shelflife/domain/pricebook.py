@@ -125,6 +125,7 @@ class Stack(Sourced):
     upload: Use
     view: Use
     move: Use
+    relabel: Use
     deletion: Use
     capacity: Use
     lifecycle: Use

@@ -114,6 +114,11 @@ class ImageRecord(_Record):
     # The lifecycle found archiving not worth its one-time cost: the image stays in HOT
     # and is deleted when it would have left COLD.
     archive_skipped_at: Timestamp | None = None
+    # Promoted to HOT where it lies: TEMP and HOT store on the same offer, so a copy
+    # would buy nothing. The object stays in its TEMP bucket (``location`` is where the
+    # bytes are, for every reader of buckets: counters, the reconciler, cleanup); the
+    # policy and the photo's JSON treat it as HOT (``tier``).
+    promoted_at: Timestamp | None = None
     next_action: ImageAction | None = None
     due_at: Timestamp | None = None
     rejection_reason: str | None = None
@@ -125,6 +130,16 @@ class ImageRecord(_Record):
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
     # Optimistic lock: the repository refuses a write based on a stale read.
     version: int | None = None
+
+    @property
+    def tier(self) -> TierName | None:
+        """The tier the policy applies: where the image lies, or HOT for one promoted
+        in place."""
+        if self.location is None:
+            return None
+        if self.location.tier is TierName.TEMP and self.promoted_at is not None:
+            return TierName.HOT
+        return self.location.tier
 
     @property
     def live(self) -> bool:
@@ -224,7 +239,21 @@ class CleanupTask(_Record):
 
 # What the table counts per day, for the API's activity metrics (lifecycle runs keep
 # their own counts in their run records).
-DAILY_COUNTERS = ("uploaded", "duplicates", "rejected", "deleted_by_owner", "published")
+# Publishes by the photo's age then (``shelflife.domain.tuning``): "published_within_<b>d"
+# counts photos at most b days old (older than the bound before), the last the rest.
+PUBLISH_AGE_BOUNDS = (1, 2, 3, 5, 7, 10, 14, 21, 30, 60, 90)
+PUBLISH_AGE_COUNTERS = (
+    *(f"published_within_{bound}d" for bound in PUBLISH_AGE_BOUNDS),
+    f"published_after_{PUBLISH_AGE_BOUNDS[-1]}d",
+)
+DAILY_COUNTERS = (
+    "uploaded",
+    "duplicates",
+    "rejected",
+    "deleted_by_owner",
+    "published",
+    *PUBLISH_AGE_COUNTERS,
+)
 
 
 class DailyCounts(_Record):

@@ -111,6 +111,17 @@ class Settings(_Frozen):
     restore_after_accesses: int = Field(default=1, ge=1)
     # Skip an archive whose one-time cost exceeds what it saves (shelflife.domain.costs).
     cost_aware_moves: bool = True
+    # Promote TEMP -> HOT without copying when both tiers store on the same offer (a
+    # copy, its verification and the deletion after it buy nothing there).
+    promote_in_place: bool = True
+    # Archive HOT sooner than hot_idle_days when the deployment's own publishes say
+    # drafts are known by then (shelflife.domain.tuning): the smallest publish age
+    # within which this share of the publishes of the last window days happened, once
+    # that many were measured.
+    learned_archive: bool = True
+    learned_archive_share: float = Field(default=0.99, gt=0, le=1)
+    learned_archive_min_publishes: int = Field(default=100, ge=1)
+    learned_archive_window_days: int = Field(default=60, ge=1)
     due_shards: int = Field(default=4, ge=1, le=64)
     # The sweep: records per page of the due index, moves in flight at once, and how
     # much of the Lambda's time is left when it stops and hands over to a continuation.
@@ -241,6 +252,16 @@ class Settings(_Frozen):
             return None
         default = DEFAULT_OFFERS.get((TierName(tier), settings.backend))
         return default or pricebook.book().backends[settings.backend.value]
+
+    def promotes_in_place(self) -> bool:
+        """Whether a promotion leaves the object where it is: allowed, and TEMP and
+        HOT on the same backend and offer."""
+        temp, hot = self.tier(TierName.TEMP), self.tier(TierName.HOT)
+        return (
+            self.promote_in_place
+            and temp.backend is hot.backend
+            and self.offer_name(TierName.TEMP) == self.offer_name(TierName.HOT)
+        )
 
     def storage_class(self, tier: TierName | str) -> str | None:
         """The storage class objects of ``tier`` are written with (None: the

@@ -64,6 +64,7 @@ from shelflife.domain.policy import (
     lost,
     moved,
     next_step,
+    promoted_in_place,
     scheduled,
     soft_deleted,
 )
@@ -81,6 +82,7 @@ from shelflife.domain.records import (
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import sha256_hex
+from shelflife.domain.tuning import archive_idle_days
 from shelflife.services.placement import Placement
 
 if TYPE_CHECKING:
@@ -181,6 +183,9 @@ class LifecycleReport:
     cursor: str | None = None
     # A reschedule: every scheduled record's schedule recomputed, nothing moved.
     reschedule: bool = False
+    # HOT's idle days this run archived after: the setting, or sooner when the
+    # deployment's measured publish ages allow (shelflife.domain.tuning).
+    archive_idle_days: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -219,6 +224,7 @@ class LifecycleReport:
             "started_at": self.started_at.isoformat(),
             "dry_run": self.dry_run,
             "reschedule": self.reschedule,
+            "archive_idle_days": self.archive_idle_days,
             "complete": self.complete,
             "counts": {name: self.counts[name] for name in sorted({*COUNTED, *self.counts})},
             "actions": self.actions,
@@ -251,6 +257,9 @@ class LifecycleService:
         clock: Callable[[], datetime] = utc_now,
         continuations: Queue | None = None,
     ) -> None:
+        # The deployment's settings; ``settings`` is what a run applies: the same, with
+        # HOT's idle days learned from the workload (``_tune``).
+        self.configured = settings
         self.settings = settings
         self.repository = repository
         self.backends = backends
@@ -280,7 +289,18 @@ class LifecycleService:
         report = LifecycleReport(
             run_id=new_run_id(now), started_at=now, dry_run=dry_run, reschedule=reschedule
         )
+        self._tune(report)
         return self._sweep(report, SweepCursor(), remaining_ms)
+
+    def _tune(self, report: LifecycleReport) -> None:
+        """The settings this run applies: HOT's idle days from the publishes of the
+        last window (one query of the daily counters)."""
+        configured = self.configured
+        since = report.started_at - timedelta(days=configured.learned_archive_window_days)
+        days = self.repository.daily_counts(since.date()) if configured.learned_archive else []
+        idle = archive_idle_days(days, configured)
+        self.settings = configured.model_copy(update={"hot_idle_days": idle})
+        report.archive_idle_days = idle
 
     def resume(
         self,
@@ -308,6 +328,7 @@ class LifecycleService:
         stale = cursor is not None and cursor != run.cursor
         if run.status is not RunStatus.RUNNING or run.cursor is None or stale:
             return report
+        self._tune(report)
         return self._sweep(report, SweepCursor.decode(run.cursor), remaining_ms)
 
     def sweep(
@@ -493,6 +514,15 @@ class LifecycleService:
                     self.repository.replace_image(image, archive_skipped(image, now, self.settings))
                 return ItemResult(image.id, Outcome.SKIPPED, step.action, reason, rolled_back)
         destination = MOVE_DESTINATIONS[step.action]
+        if (
+            step.action is ImageAction.PROMOTE
+            and image.move_to is None
+            and self.settings.promotes_in_place()
+        ):
+            # Same offer on both sides: HOT where it lies (one conditional write).
+            if not dry_run:
+                self.repository.replace_image(image, promoted_in_place(image, now, self.settings))
+            return ItemResult(image.id, Outcome.PROMOTED, step.action, "in place")
         if dry_run:
             return ItemResult(image.id, _MOVED[step.action], step.action, destination.value)
         return self._move(image, step.action, destination, now)

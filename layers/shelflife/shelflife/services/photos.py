@@ -33,6 +33,7 @@ from shelflife.domain.records import ImageRecord, ImageState, Page
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
+from shelflife.domain.tuning import publish_age_counter
 from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
 
 logger = logging.getLogger(__name__)
@@ -255,6 +256,7 @@ class PhotoService:
         """Publish the photos of a draft: each is deleted ``published_retention_days``
         later. Photos already published keep their first publishing time."""
         result = PublishResult()
+        ages: Counter[str] = Counter()
         ids = list(dict.fromkeys(image_ids))
         found = self.repository.find_images(ids)
         for image_id in ids:
@@ -282,8 +284,10 @@ class PhotoService:
                     result.failed[image_id] = str(e)
                     continue
                 result.updated.append(image_id)
+                # What the lifecycle learns when drafts are known (domain.tuning).
+                ages[publish_age_counter(self.clock() - image.uploaded_at)] += 1
         if result.updated:
-            self._count("published", len(result.updated))
+            self._count({"published": len(result.updated), **ages})
         return result
 
     def usage(self, caller: Caller) -> Usage:
@@ -296,8 +300,9 @@ class PhotoService:
             page = self.repository.images_by_owner(caller.user_id, limit=1000, cursor=cursor)
             for image in page.items:
                 if image.live and image.location is not None:
-                    photos[image.location.tier.value] += 1
-                    stored[image.location.tier.value] += image.stored_size
+                    tier = image.tier or image.location.tier
+                    photos[tier.value] += 1
+                    stored[tier.value] += image.stored_size
             if page.cursor is None:
                 break
             cursor = page.cursor
@@ -334,9 +339,10 @@ class PhotoService:
                     raise
         raise AssertionError("unreachable")
 
-    def _count(self, counter: str, value: int = 1) -> None:
+    def _count(self, counters: str | dict[str, int], value: int = 1) -> None:
+        counts = {counters: value} if isinstance(counters, str) else counters
         try:
-            self.repository.add_daily_counts(self.clock().date(), {counter: value})
+            self.repository.add_daily_counts(self.clock().date(), counts)
         except ShelflifeError as e:
             # Activity metrics only: the change itself is done.
-            logger.warning("daily count %s not added: %s", counter, e)
+            logger.warning("daily counts %s not added: %s", sorted(counts), e)

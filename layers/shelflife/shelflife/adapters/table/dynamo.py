@@ -216,6 +216,7 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         move_bucket=move.bucket if move else None,
         move_key=move.key if move else None,
         archive_skipped_at=image.archive_skipped_at,
+        promoted_at=image.promoted_at,
         next_action=image.next_action.value if image.next_action else None,
         # The due index is sparse: only scheduled images carry its keys.
         due_at=image.due_at if scheduled else None,

@@ -1,0 +1,105 @@
+"""What the lifecycle learns from the deployment's own publishes (issue 21, part 3): the
+publish-age counters the API keeps, the archive day they allow, and a sweep using it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from shelflife.adapters.table.models import DailyModel
+from shelflife.domain.auth import Caller
+from shelflife.domain.records import DAILY_COUNTERS, PUBLISH_AGE_COUNTERS, DailyCounts
+from shelflife.domain.settings import TierName
+from shelflife.domain.tuning import archive_idle_days, publish_age_counter
+from shelflife.services.photos import PhotoService
+from tests.support.lifecycle import NOW, World, lifecycle_settings
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def days_of(**counts: int) -> list[DailyCounts]:
+    return [DailyCounts(day=date(2026, 11, 1), counts=counts)]
+
+
+@pytest.mark.parametrize(
+    ("age", "counter"),
+    [
+        (timedelta(0), "published_within_1d"),
+        (timedelta(days=1), "published_within_1d"),
+        (timedelta(days=1, seconds=1), "published_within_2d"),
+        (timedelta(days=9.5), "published_within_10d"),
+        (timedelta(days=90), "published_within_90d"),
+        (timedelta(days=91), "published_after_90d"),
+    ],
+)
+def test_a_publish_is_counted_by_the_photos_age(age: timedelta, counter: str) -> None:
+    assert publish_age_counter(age) == counter
+
+
+def test_the_archive_day_is_the_age_by_which_nearly_every_photo_was_published() -> None:
+    settings = lifecycle_settings()
+    assert settings.hot_idle_days == 90
+    # 990 of 1,000 within 10 days: drafts are known after 10 days.
+    counts = days_of(published_within_3d=500, published_within_10d=490, published_after_90d=10)
+    assert archive_idle_days(counts, settings) == 10
+    # One in fifty published after 30 days: not sure before 60.
+    late = days_of(published_within_3d=490, published_within_10d=490, published_within_60d=20)
+    assert archive_idle_days(late, settings) == 60
+    # Too few measured, learning off, or a setting shorter than what was learned.
+    assert archive_idle_days(days_of(published_within_1d=99), settings) == 90
+    off = lifecycle_settings(learned_archive=False)
+    assert archive_idle_days(counts, off) == 90
+    assert archive_idle_days(counts, lifecycle_settings(hot_idle_days=7)) == 7
+
+
+def test_the_table_keeps_every_daily_counter() -> None:
+    assert set(PUBLISH_AGE_COUNTERS) <= set(DAILY_COUNTERS)
+    assert all(hasattr(DailyModel, name) for name in DAILY_COUNTERS)
+
+
+def test_publishing_counts_each_photos_age_in_one_write() -> None:
+    world = World()
+    young = world.upload(age=timedelta(hours=20), draft_id="d1")
+    older = world.upload(age=timedelta(days=12), draft_id="d1")
+    service = PhotoService(world.settings, world.repository, world.backends(), clock=lambda: NOW)
+
+    result = service.publish(Caller("alice"), "d1", [young.id, older.id])
+
+    assert sorted(result.updated) == sorted([young.id, older.id])
+    [today] = world.repository.daily_counts(NOW.date())
+    assert today.counts["published"] == 2
+    assert today.counts["published_within_1d"] == 1
+    assert today.counts["published_within_14d"] == 1
+
+
+def test_a_sweep_archives_drafts_after_the_learned_age(world: World) -> None:
+    world.settings = lifecycle_settings(promote_in_place=True)
+    draft = world.upload(age=timedelta(days=3), size=400_000)
+    world.repository.add_daily_counts(
+        (NOW - timedelta(days=5)).date(), {"published_within_7d": 150, "published_within_2d": 50}
+    )
+
+    report = world.sweep()
+
+    assert report.archive_idle_days == 7
+    assert report.as_dict()["archive_idle_days"] == 7
+    promoted = world.get(draft)
+    assert promoted.due_at == draft.uploaded_at + timedelta(days=7)
+    world.now = NOW + timedelta(days=4)
+    assert world.sweep().counts["archived"] == 1
+    assert world.tier_of(draft) is TierName.COLD
+    world.assert_consistent()
+
+
+def test_without_measured_publishes_the_setting_holds(world: World) -> None:
+    world.settings = lifecycle_settings(promote_in_place=True)
+    draft = world.upload(age=timedelta(days=3))
+
+    report = world.sweep()
+
+    assert report.archive_idle_days == 90
+    assert world.get(draft).due_at == draft.uploaded_at + timedelta(days=90)
