@@ -248,7 +248,10 @@ li.critical b {{ color: #D55E00; }} li.warning b {{ color: #B07000; }} small {{ 
  data-monthly-cost="{stats.monthly_cost}" data-monthly-savings="{stats.monthly_savings}">
 <div><b>{stats.photos}</b>photos</div><div><b>{human_bytes(stats.bytes)}</b>stored</div>
 <div><b>{usd(stats.monthly_cost)}</b>per month</div>
-<div><b>{usd(stats.monthly_savings)}</b>saved against all in HOT</div></div>
+<div><b>{usd(stats.monthly_savings)}</b>saved against all in HOT</div>
+<div><b>{usd(stats.stack_fixed_monthly_cost)}</b>the stack's own fixed bill</div></div>
+<p><small>Savings against {escape(stats.baseline)}. Prices checked
+{escape(stats.prices_checked)}.</small></p>
 <div class="grid">
 <section><h2>Stored per tier</h2>{tier_sizes_svg(stats)}</section>
 <section><h2>Monthly cost</h2>{costs_svg(stats)}</section>

@@ -164,7 +164,12 @@ class StatsResponse(_Answer):
     bytes: int
     monthly_cost: float
     all_hot_monthly_cost: float = Field(description="The same bytes kept in HOT")
-    monthly_savings: float
+    monthly_savings: float = Field(description="all_hot_monthly_cost - monthly_cost")
+    baseline: str = Field(description="What monthly_savings is measured against")
+    stack_fixed_monthly_cost: float = Field(
+        description="The stack's own bill whatever it stores (price book, this deployment)"
+    )
+    prices_checked: str = Field(description="When the price book's prices were checked")
 
 
 class TierShare(BaseModel):

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from shelflife.domain.pricebook import Shape, book
 from shelflife.domain.records import ImageRecord, ImageState, Location
 from shelflife.domain.settings import BackendName, TierName
 from tests.support.api import COLD, HOT, OTHER_PHOTO, PHOTO, TEMP, UPLOADS, Api, api_stack
@@ -317,6 +318,15 @@ def test_savings_against_keeping_everything_in_hot(api: Api) -> None:
     assert stats["all_hot_monthly_cost"] == pytest.approx(0.23)
     assert stats["monthly_cost"] == pytest.approx(0.06)
     assert stats["monthly_savings"] == pytest.approx(0.17)
+    # Issue 21, part 4: the figure names its baseline, and the stack's own fixed bill
+    # (from the price book, for this deployment: COLD on B2 needs the keys' parameter,
+    # free; lean monitoring) is shown beside it.
+    assert stats["baseline"].startswith("the same stored bytes all in HOT (s3_standard, 0.023")
+    assert "storage only" in stats["baseline"]
+    fixed = book().stack_fixed_monthly(Shape(credentials=True))
+    assert stats["stack_fixed_monthly_cost"] == pytest.approx(fixed, abs=1e-6)
+    assert 0 < fixed < book().stack_fixed_monthly(Shape(full_monitoring=True))
+    assert stats["prices_checked"] == book().transfer.checked
 
 
 def test_lifecycle_metrics_count_uploads_and_runs(api: Api) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -285,11 +285,8 @@ def shape_of(settings: Settings, *, full_monitoring: bool = False) -> Shape:
     """The stack a deployment with ``settings`` runs: the keys' parameter when a tier
     is on R2 or B2; full monitoring only when asked for (the template's default
     is lean)."""
-    others = {BackendName.R2, BackendName.B2}
-    return Shape(
-        credentials=any(settings.tier(tier).backend in others for tier in TierName),
-        full_monitoring=full_monitoring,
-    )
+    shape = settings.stack_shape()
+    return replace(shape, full_monitoring=shape.full_monitoring or full_monitoring)
 
 
 def strategies(

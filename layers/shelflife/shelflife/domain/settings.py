@@ -204,6 +204,8 @@ class Settings(_Frozen):
     # The local stack only: B2 is b2sdk's in-memory simulator, one per process.
     b2_simulated: bool = False
     cors_allowed_origins: tuple[str, ...] = ()
+    # The template's Monitoring parameter: what the stack's fixed bill includes.
+    monitoring: Literal["lean", "full"] = "lean"
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
@@ -252,6 +254,16 @@ class Settings(_Frozen):
             return None
         default = DEFAULT_OFFERS.get((TierName(tier), settings.backend))
         return default or pricebook.book().backends[settings.backend.value]
+
+    def stack_shape(self) -> pricebook.Shape:
+        """What this deployment's stack has that costs by itself: the R2/B2 keys'
+        parameter (a tier on R2 or B2) and full monitoring."""
+        return pricebook.Shape(
+            credentials=any(
+                self.tier(tier).backend in (BackendName.R2, BackendName.B2) for tier in TierName
+            ),
+            full_monitoring=self.monitoring == "full",
+        )
 
     def promotes_in_place(self) -> bool:
         """Whether a promotion leaves the object where it is: allowed, and TEMP and

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shelflife.domain import pricebook
 from shelflife.domain.clock import utc_now
 from shelflife.domain.costs import GB
 from shelflife.domain.errors import InvalidArgument
@@ -51,6 +52,12 @@ class StoreStats:
     # What the same bytes would cost a month kept in HOT, and the difference.
     all_hot_monthly_cost: float
     monthly_savings: float
+    # What the comparison is against, in words (the price book's offer and price).
+    baseline: str = ""
+    # The stack's own bill whatever it stores (the price book's fixed items and
+    # scheduled runs for this deployment's shape), not in monthly_cost.
+    stack_fixed_monthly_cost: float = 0.0
+    prices_checked: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class StatsService:
         total = sum(tier.bytes for tier in tiers)
         cost = sum(tier.monthly_cost for tier in tiers)
         all_hot = self._monthly(TierName.HOT, total)
+        prices = pricebook.book()
+        hot_offer = self.settings.offer_name(TierName.HOT) or "no offer"
         return StoreStats(
             tiers=tiers,
             photos=sum(tier.photos for tier in tiers),
@@ -116,6 +125,16 @@ class StatsService:
             monthly_cost=round(cost, 6),
             all_hot_monthly_cost=round(all_hot, 6),
             monthly_savings=round(all_hot - cost, 6),
+            baseline=(
+                f"the same stored bytes all in HOT ({hot_offer}, "
+                f"{self.settings.tier_price_per_gb_month(TierName.HOT):g} USD per GB-month); "
+                "storage only, as monthly_cost (requests, egress and the stack are not in "
+                "either; shelflife simulate compares whole bills)"
+            ),
+            stack_fixed_monthly_cost=round(
+                prices.stack_fixed_monthly(self.settings.stack_shape()), 6
+            ),
+            prices_checked=prices.transfer.checked,
         )
 
     def breakdown(self) -> list[dict[str, Any]]:
