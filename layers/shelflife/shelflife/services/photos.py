@@ -224,7 +224,8 @@ class PhotoService:
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
         if self.settings.cdn_base_url:
             return PhotoUrl(f"{self.settings.cdn_base_url}/{place.key}", None, image)
-        backend = self.backends.for_tier(place.tier)
+        # Signed by the provider the bytes are on (the location says; not the tier's).
+        backend = self.backends.get(place.backend.value)
         url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
         return PhotoUrl(url, self.clock() + timedelta(seconds=expires_in), image)
 
