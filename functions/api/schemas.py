@@ -185,6 +185,24 @@ class BreakdownResponse(BaseModel):
     tiers: list[TierShare]
 
 
+class WorkloadResponse(BaseModel):
+    """The deployment's measured workload (``shelflife recommend`` replays it)."""
+
+    days: int
+    uploads: int
+    published: int
+    published_views: int = Field(description="Published photos' URLs asked for (view-days)")
+    photos: int
+    stored_bytes: int
+    uploads_per_month: float
+    publish_rate: float
+    publish_within_days: int | None = Field(
+        description="Age (days) by which 99 % of the publishes happened; null: unknown"
+    )
+    views_per_published: float
+    mean_stored_bytes: int
+
+
 class LifecycleMetrics(BaseModel):
     days: int
     counts: dict[str, int]

@@ -107,6 +107,11 @@ def test_admin_commands(here: Path) -> None:
     assert code == 0
     assert "reschedule" in text
     assert "unchanged" in text  # the photos' schedules are the settings' already
+    code, text = run("recommend", "--months", "2")
+    assert code == 0
+    assert "choose: " in text
+    assert "HotBackend=r2" in text
+    assert run("recommend", "--months", "0")[0] == 2
 
     code, text = run("--json", "reconcile")
     report = json.loads(text)

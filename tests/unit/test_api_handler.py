@@ -31,6 +31,7 @@ ADMIN_ROUTES = [
     ("GET", "/cleanup", None),
     ("POST", "/cleanup/redrive", {}),
     ("GET", "/metrics/recommendations", None),
+    ("GET", "/workload", None),
     ("GET", "/dashboard", None),
 ]
 
@@ -504,3 +505,27 @@ def test_a_reschedule_runs_in_the_lifecycle_function(api: Api) -> None:
     assert (answer.json["reschedule"], answer.json["dry_run"]) == (True, True)
     assert answer.json["counts"]["unchanged"] == 1  # the settings did not change
     assert api.call("POST", "/lifecycle/reschedule", body={}).status == 403
+
+
+def test_the_workload_is_measured_from_the_counters(api: Api) -> None:
+    published = api.upload(draft_id="d1")
+    api.upload(name=OTHER_PHOTO, draft_id="d1")
+    answer = api.call("POST", "/drafts/d1/publish", body={"photo_ids": [published]})
+    assert answer.status == 200
+    for _ in range(3):
+        assert api.call("GET", f"/photos/{published}/url").status == 200
+
+    workload = api.call("GET", "/workload", admin=True, query={"days": "30"}).json
+
+    assert (workload["uploads"], workload["published"], workload["published_views"]) == (2, 1, 3)
+    assert (workload["publish_rate"], workload["views_per_published"]) == (0.5, 3.0)
+    assert workload["publish_within_days"] == 1  # published right after the upload
+    assert workload["photos"] == 2
+    assert workload["mean_stored_bytes"] == workload["stored_bytes"] // 2
+    assert api.call("GET", "/workload", admin=True, query={"days": "0"}).status == 422
+    # The dashboard's recommendations say what serving them from S3 costs.
+    items = api.call("GET", "/metrics/recommendations", admin=True).json["items"]
+    [serving] = [item for item in items if item["code"] == "serving_costs"]
+    assert serving["severity"] == "info"
+    assert "3.0 days each" in serving["message"]
+    assert "HotBackend=r2" in serving["message"]

@@ -45,6 +45,7 @@ ISSUE_ROUTES = {
     ("get", "/stats/breakdown"),
     ("get", "/metrics/lifecycle"),
     ("get", "/metrics/recommendations"),
+    ("get", "/workload"),
     ("get", "/users/me/usage"),
     ("get", "/tiers"),
     ("get", "/buckets"),

@@ -34,7 +34,7 @@ from shelflife_tools.demo import run_demo
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 
 # Commands that need the admin group.
-ADMIN_COMMANDS = {"buckets", "sweep", "reschedule", "reconcile", "cleanup"}
+ADMIN_COMMANDS = {"buckets", "sweep", "reschedule", "reconcile", "cleanup", "recommend"}
 
 
 # Exit codes, one per kind of failure, so a script can tell them apart (README).
@@ -217,6 +217,24 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    from shelflife_tools import recommend
+
+    if not 1 <= args.months <= 120:
+        raise UsageError(f"--months must be 1-120, got {args.months}")
+    measured = client.get("/workload", days=args.days)
+    try:
+        answer = recommend.recommend(measured, args.months)
+    except recommend.NothingMeasured as e:
+        raise UsageError(str(e)) from e
+    if args.json:
+        json.dump(answer, out, indent=2)
+        out.write("\n")
+        return 0
+    recommend.print_recommendation(answer, out)
+    return 0
+
+
 def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     buckets = client.get("/buckets")["buckets"]
     if args.json:
@@ -348,6 +366,7 @@ COMMANDS = {
     "buckets": cmd_buckets,
     "sweep": cmd_sweep,
     "reschedule": cmd_reschedule,
+    "recommend": cmd_recommend,
     "reconcile": cmd_reconcile,
     "cleanup": cmd_cleanup,
 }
@@ -478,6 +497,12 @@ def parser() -> argparse.ArgumentParser:
         help="recompute every image's schedule after a change of the policy settings (admin)",
     )
     reschedule.add_argument("--dry-run", action="store_true")
+    recommending = commands.add_parser(
+        "recommend",
+        help="the measured workload replayed under each configuration, cheapest first (admin)",
+    )
+    recommending.add_argument("--days", type=int, default=60, help="days of measurements")
+    recommending.add_argument("--months", type=int, default=24, help="months to replay")
     reconcile = commands.add_parser("reconcile", help="buckets against the table (admin)")
     reconcile.add_argument("--fix", action="store_true")
     reconcile.add_argument("--adopt", action="store_true")

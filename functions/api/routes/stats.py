@@ -18,6 +18,7 @@ from ..schemas import (
     RecommendationsResponse,
     StatsResponse,
     TierShare,
+    WorkloadResponse,
 )
 
 # Powertools' Router constructor carries no annotations.
@@ -63,6 +64,20 @@ def lifecycle_metrics(
     caller(router)
     activity = services(router).stats.activity(days)
     return LifecycleMetrics(days=activity.days, counts=activity.counts)
+
+
+@router.get(
+    "/workload",
+    security=TOKEN,
+    summary="The measured workload: uploads, publishing, views, sizes (admin)",
+    tags=["stats"],
+    responses=answers(WorkloadResponse),
+)
+def workload(
+    days: Annotated[int, Query(ge=1, le=MAX_METRIC_DAYS)] = 60,
+) -> WorkloadResponse:
+    admin(router)
+    return WorkloadResponse(**services(router).stats.workload(days).as_dict())
 
 
 @router.get(

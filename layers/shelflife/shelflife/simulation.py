@@ -71,16 +71,19 @@ NAMES = {"r2_standard": "r2"}
 OWNER = "simulated"  # the issue's short names for the one-offer strategies
 
 
-def default_settings() -> Settings:
+def default_settings(**overrides: Any) -> Settings:
     """The store's defaults (TEMP and HOT on S3, COLD on S3 Glacier Instant Retrieval,
-    the policy's days)."""
+    the policy's days), with ``overrides`` (a tier's given as a dict of its settings:
+    ``hot={"backend": "r2"}``)."""
+    tiers = {
+        tier.value: {"backend": "s3", "bucket": f"sim-{tier.value}", "quota_bytes": UNLIMITED}
+        for tier in TierName
+    }
+    for name in list(overrides):
+        if name in tiers:
+            tiers[name] |= overrides.pop(name)
     return Settings.from_env(
-        {},
-        table_name="shelflife-simulation",
-        lifecycle_workers=1,
-        temp={"backend": "s3", "bucket": "sim-temp", "quota_bytes": UNLIMITED},
-        hot={"backend": "s3", "bucket": "sim-hot", "quota_bytes": UNLIMITED},
-        cold={"backend": "s3", "bucket": "sim-cold", "quota_bytes": UNLIMITED},
+        {}, table_name="shelflife-simulation", lifecycle_workers=1, **tiers, **overrides
     )
 
 

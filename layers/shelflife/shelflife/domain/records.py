@@ -252,6 +252,9 @@ DAILY_COUNTERS = (
     "rejected",
     "deleted_by_owner",
     "published",
+    # A published photo's URL asked for through the API (a client keeps a URL for the
+    # day, so these are view-days): what serving it costs depends on them.
+    "published_views",
     *PUBLISH_AGE_COUNTERS,
 )
 

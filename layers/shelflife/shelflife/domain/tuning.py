@@ -30,6 +30,24 @@ def publish_age_counter(age: timedelta) -> str:
     return OLDER_COUNTER
 
 
+def publish_age_bound(days: Iterable[DailyCounts], share: float) -> tuple[int | None, int]:
+    """The smallest age bound (days) within which ``share`` of the publishes counted on
+    ``days`` happened (None: not within 90 days, or nothing counted), and how many
+    publishes were counted."""
+    totals = dict.fromkeys(PUBLISH_AGE_COUNTERS, 0)
+    for day in days:
+        for name in PUBLISH_AGE_COUNTERS:
+            totals[name] += day.counts.get(name, 0)
+    measured = sum(totals.values())
+    needed = math.ceil(share * measured)
+    seen = 0
+    for bound in PUBLISH_AGE_BOUNDS:
+        seen += totals[f"published_within_{bound}d"]
+        if measured and seen >= needed:
+            return bound, measured
+    return None, measured
+
+
 def archive_idle_days(days: Iterable[DailyCounts], settings: Settings) -> int:
     """Days without access after which HOT is archived: the smallest age bound within
     which ``learned_archive_share`` of the measured publishes happened (the days
@@ -39,17 +57,7 @@ def archive_idle_days(days: Iterable[DailyCounts], settings: Settings) -> int:
     configured = settings.hot_idle_days
     if not settings.learned_archive:
         return configured
-    totals = dict.fromkeys(PUBLISH_AGE_COUNTERS, 0)
-    for day in days:
-        for name in PUBLISH_AGE_COUNTERS:
-            totals[name] += day.counts.get(name, 0)
-    measured = sum(totals.values())
-    if measured < settings.learned_archive_min_publishes:
+    bound, measured = publish_age_bound(days, settings.learned_archive_share)
+    if bound is None or measured < settings.learned_archive_min_publishes:
         return configured
-    needed = math.ceil(settings.learned_archive_share * measured)
-    seen = 0
-    for bound in PUBLISH_AGE_BOUNDS:
-        seen += totals[f"published_within_{bound}d"]
-        if seen >= needed:
-            return min(bound, configured)
-    return configured
+    return min(bound, configured)

@@ -222,6 +222,10 @@ class PhotoService:
         place = image.location
         if image.state is not ImageState.ACTIVE or place is None:  # changed meanwhile
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
+        if image.published_at is not None:
+            # What serving published photos costs depends on how often they are asked
+            # for (shelflife recommend).
+            self._count("published_views")
         if self.settings.cdn_base_url:
             return PhotoUrl(f"{self.settings.cdn_base_url}/{place.key}", None, image)
         # Signed by the provider the bytes are on (the location says; not the tier's).

@@ -21,6 +21,7 @@ from shelflife.domain.policy import PENDING_CLAIM_LIFETIME, rules
 from shelflife.domain.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.tuning import publish_age_bound
 from shelflife.services.cleanup import CleanupHealth
 from shelflife.services.lifecycle import lifecycle_totals
 
@@ -58,6 +59,54 @@ class StoreStats:
     # scheduled runs for this deployment's shape), not in monthly_cost.
     stack_fixed_monthly_cost: float = 0.0
     prices_checked: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the deployment's own counters say of its workload over ``days`` days: the
+    figures ``shelflife recommend`` replays."""
+
+    days: int
+    uploads: int
+    published: int
+    # Of the publishes, the photo's age then: the smallest bound (days) within which
+    # 99 % of them happened (None: none counted, or later than 90 days).
+    publish_within_days: int | None
+    # Requests for a published photo's URL through the API (view-days).
+    published_views: int
+    photos: int
+    stored_bytes: int
+
+    @property
+    def uploads_per_month(self) -> float:
+        return self.uploads * 30 / self.days
+
+    @property
+    def publish_rate(self) -> float:
+        return min(1.0, self.published / self.uploads) if self.uploads else 0.0
+
+    @property
+    def views_per_published(self) -> float:
+        return self.published_views / self.published if self.published else 0.0
+
+    @property
+    def mean_stored_bytes(self) -> float:
+        return self.stored_bytes / self.photos if self.photos else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "days": self.days,
+            "uploads": self.uploads,
+            "published": self.published,
+            "published_views": self.published_views,
+            "photos": self.photos,
+            "stored_bytes": self.stored_bytes,
+            "uploads_per_month": round(self.uploads_per_month, 3),
+            "publish_rate": round(self.publish_rate, 4),
+            "publish_within_days": self.publish_within_days,
+            "views_per_published": round(self.views_per_published, 3),
+            "mean_stored_bytes": round(self.mean_stored_bytes),
+        }
 
 
 @dataclass(frozen=True)
@@ -237,6 +286,24 @@ class StatsService:
 
     # ---- advice --------------------------------------------------------------------
 
+    def workload(self, days: int = 60) -> Workload:
+        """The workload of the last ``days`` days, from the daily counters and the
+        bucket counters (no image is read)."""
+        if not 1 <= days <= MAX_METRIC_DAYS:
+            raise InvalidArgument(f"days must be between 1 and {MAX_METRIC_DAYS}, got {days}")
+        counted = self.repository.daily_counts((self.clock() - timedelta(days=days)).date())
+        within, _ = publish_age_bound(counted, 0.99)
+        stats = self.stats()
+        return Workload(
+            days=days,
+            uploads=sum(day.counts.get("uploaded", 0) for day in counted),
+            published=sum(day.counts.get("published", 0) for day in counted),
+            publish_within_days=within,
+            published_views=sum(day.counts.get("published_views", 0) for day in counted),
+            photos=stats.photos,
+            stored_bytes=stats.bytes,
+        )
+
     def recommendations(self) -> list[Recommendation]:
         """What an operator should look at, most severe first."""
         found: list[Recommendation] = []
@@ -298,8 +365,29 @@ class StatsService:
                 )
         found.extend(self._overdue())
         found.extend(self._lifecycle_health())
+        found.extend(self._serving())
         order = {"critical": 0, "warning": 1, "info": 2}
         return sorted(found, key=lambda item: order[item.severity])
+
+    def _serving(self) -> list[Recommendation]:
+        """Published photos served from a provider that charges for it: what the
+        measured views cost (a lower bound: a view-day may be several views)."""
+        hot = self.settings.tier(TierName.HOT).backend
+        egress = self.settings.egress_per_gb(hot)
+        measured = self.workload(30)
+        if not egress or measured.views_per_published <= 1:
+            return []  # moving a photo out costs about one view's egress: no gain
+        monthly = measured.published_views * measured.mean_stored_bytes / GB * egress
+        return [
+            Recommendation(
+                "info",
+                "serving_costs",
+                f"published photos were asked for {measured.views_per_published:.1f} days "
+                f"each in the last 30 days; serving them from {hot.value} costs at least "
+                f"{monthly:.4f} USD a month in egress. `shelflife recommend` prices serving "
+                "them from R2 (HotBackend=r2) on this workload",
+            )
+        ]
 
     def _overdue(self) -> list[Recommendation]:
         cutoff = self.clock() - STUCK_AFTER
