@@ -72,7 +72,7 @@ def live_a_little(stack: LocalStack) -> None:
     stack.advance(timedelta(days=91))
     for path in sorted((CORPUS / "camera").iterdir()):
         assert client.upload(path, wait=60).placed
-    stack.advance(timedelta(minutes=5))  # a capacity check
+    stack.advance(timedelta(hours=1))  # a capacity check (hourly by default)
 
 
 def test_the_dashboard_draws_what_the_json_routes_say(
@@ -120,8 +120,12 @@ def test_the_dashboard_draws_what_the_json_routes_say(
     # The chart shows 30 days: the run after +91 days; the one after +49 hours is older.
     assert len(runs) == 1
     counts = attributes(browser_page, "#lifecycle-runs rect.count")
+    # COLD is Glacier Instant Retrieval: the photos too small for that move to pay stay
+    # in HOT, so the run archived fewer than it examined (at least the large one).
+    archived = admin.get("/metrics/lifecycle", days=30)["counts"]["archived"]
     photos = len([p for p in (CORPUS / "photos").iterdir() if p.is_file()])
-    assert [(c["count"], int(c["value"])) for c in counts] == [("archived", photos)]
+    assert 1 <= archived < photos
+    assert [(c["count"], int(c["value"])) for c in counts] == [("archived", archived)]
     health = attributes(browser_page, "#cleanup-health")
     assert health[0]["status"] == cleanup["status"]
     shown = browser_page.eval_on_selector_all(
