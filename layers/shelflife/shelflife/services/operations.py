@@ -24,25 +24,19 @@ class Operations:
 
     def lifecycle_run(self, *, dry_run: bool, request_id: str) -> dict[str, Any]:
         """A sweep now; ``request_id`` makes a retried request run once."""
-        return self._invoke(
-            "lifecycle",
-            self.settings.lifecycle_function_name,
-            {
-                "action": "run",
-                "dry_run": dry_run,
-                "request_id": request_id,
-                "max_seconds": self.settings.api_run_seconds,
-            },
-        )
+        return self._lifecycle("run", dry_run=dry_run, request_id=request_id)
 
     def reschedule(self, *, dry_run: bool, request_id: str) -> dict[str, Any]:
         """Every scheduled image's schedule recomputed from the current policy settings
         (after a change of them), in the lifecycle function; resumed by its queue."""
+        return self._lifecycle("reschedule", dry_run=dry_run, request_id=request_id)
+
+    def _lifecycle(self, action: str, *, dry_run: bool, request_id: str) -> dict[str, Any]:
         return self._invoke(
             "lifecycle",
             self.settings.lifecycle_function_name,
             {
-                "action": "reschedule",
+                "action": action,
                 "dry_run": dry_run,
                 "request_id": request_id,
                 "max_seconds": self.settings.api_run_seconds,
