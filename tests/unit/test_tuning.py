@@ -103,3 +103,44 @@ def test_without_measured_publishes_the_setting_holds(world: World) -> None:
 
     assert report.archive_idle_days == 90
     assert world.get(draft).due_at == draft.uploaded_at + timedelta(days=90)
+
+
+def test_a_shorter_learned_day_reschedules_the_images_scheduled_before(world: World) -> None:
+    from shelflife.adapters.queues import MemoryQueue
+    from shelflife.domain.requests import lifecycle_request
+    from shelflife.services.lifecycle import LifecycleService
+
+    world.settings = lifecycle_settings(promote_in_place=True)
+    waiting = world.upload(TierName.HOT, age=timedelta(days=20), size=400_000)  # due at 90
+    queue = MemoryQueue()
+
+    def service() -> LifecycleService:
+        return LifecycleService(
+            world.settings,
+            world.repository,
+            world.backends(),
+            clock=lambda: world.now,
+            continuations=queue,
+        )
+
+    def sweep(event: dict[str, object]) -> None:
+        service().sweep(lifecycle_request(event), lambda: 600_000)
+        world.cleanup()
+
+    sweep({"action": "run"})
+    assert queue.bodies() == []  # nothing measured: the setting holds, nothing to redo
+    world.repository.add_daily_counts(NOW.date(), {"published_within_7d": 200})
+    world.now = NOW + timedelta(days=1)
+
+    sweep({"action": "run"})
+
+    [message] = queue.bodies()
+    assert (message["action"], message["dry_run"]) == ("reschedule", False)
+    assert world.get(waiting).due_at == waiting.uploaded_at + timedelta(days=90)
+    sweep(message)  # the queue delivers it to the function
+    assert world.get(waiting).due_at == waiting.uploaded_at + timedelta(days=7)
+    world.now = NOW + timedelta(days=2)
+    sweep({"action": "run"})
+    assert world.tier_of(waiting) is TierName.COLD
+    assert len(queue.bodies()) == 1  # the day did not change again: no second reschedule
+    world.assert_consistent()

@@ -350,11 +350,41 @@ class LifecycleService:
                 reschedule=bool(request.get("reschedule")),
                 remaining_ms=remaining_ms,
             )
+            if self.continuations is not None and self._archive_day_shrank(report):
+                # Images scheduled with the longer day would wait for it: reschedule them
+                # (once per run that saw the change; the request id makes it run once).
+                self.continuations.send(
+                    {
+                        "action": "reschedule",
+                        "dry_run": False,
+                        "request_id": f"learned-{report.run_id}",
+                    }
+                )
         if not report.complete and self.continuations is None:
             logger.warning("sweep stopped short; the next scheduled run continues it")
         elif not report.complete and self.continuations is not None:
             self.continuations.send(self.continuation(report))
         return report
+
+    def _archive_day_shrank(self, report: LifecycleReport) -> bool:
+        """Whether this sweep archives after fewer idle days than the last one did (the
+        setting, before any run recorded one). Only a shorter day needs a reschedule:
+        with a longer one, images scheduled earlier are archived a little early."""
+        if report.dry_run or report.reschedule or report.archive_idle_days is None:
+            return False
+        previous = next(
+            (
+                int(run.details["archive_idle_days"])
+                for run in self.repository.recent_runs(RunKind.LIFECYCLE, limit=20)
+                if run.id != report.run_id
+                and not run.dry_run
+                and run.details
+                and not run.details.get("reschedule")
+                and run.details.get("archive_idle_days") is not None
+            ),
+            self.configured.hot_idle_days,
+        )
+        return report.archive_idle_days < previous
 
     def continuation(self, report: LifecycleReport) -> dict[str, str]:
         """The event that continues ``report``'s unfinished run."""
@@ -436,7 +466,10 @@ class LifecycleService:
                 dry_run=report.dry_run,
                 counts=dict(counts),
                 cursor=report.cursor,
-                details={"reschedule": True} if report.reschedule else None,
+                details={
+                    "reschedule": report.reschedule,
+                    "archive_idle_days": report.archive_idle_days,
+                },
                 expires_at=self.clock() + timedelta(days=self.settings.run_record_days),
             )
         )
