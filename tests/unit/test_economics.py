@@ -286,3 +286,21 @@ def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> N
     assert pipeline.rows["operations"][0] == pytest.approx(
         10 * prices.compute_cost(use.upload) + prices.compute_cost(use.deletion)
     )
+
+
+def test_a_promotion_in_place_costs_one_records_write_priced_by_hand() -> None:
+    # Issue 21: TEMP and HOT on one offer. The lifecycle writes the record (one write
+    # unit, the due index read, a short share of an invocation) and copies nothing.
+    prices = book()
+    c = prices.compute
+    relabel = prices.stack.relabel
+    assert (relabel.table_writes, relabel.table_reads, relabel.api_requests) == (1, 1, 0)
+    by_hand = (
+        c.lambda_per_request + 0.025 * c.lambda_arm64_per_gb_second + c.table_write + c.table_read
+    )
+    assert relabel.gb_seconds == 0.025
+    assert prices.compute_cost(relabel) == pytest.approx(by_hand)
+    bill = stack_bill(prices, {0: Activity(relabels=840)}, 1)
+    assert bill.rows["operations"][0] == pytest.approx(840 * by_hand)
+    # Against a copy: a move's work, and S3's COPY and the source's deletion beside it.
+    assert prices.compute_cost(prices.stack.move) > 3 * by_hand
