@@ -10,6 +10,12 @@ by ``compress`` on the corpus's photographs. Targets, on the steady monthly cost
 mean of the last 12 months), all costs included: ``shelflife`` at most every one-offer
 strategy (S3 Standard, S3 Intelligent-Tiering, R2, B2, each compressed with the same
 deletions) and at most 1.10x ``oracle``. Exits 1 when a target is not met.
+
+``shelflife`` is the template's defaults with ``ServeBackend=r2``: published photos are
+served from R2 once their measured views pay, which needs an R2 account, as the ``r2``
+and ``b2`` strategies need theirs. Without one (``ServeBackend=none``, the template's
+default) the store keeps every byte on AWS: ``shelflife simulate`` prices that too
+(``recommend`` lists both).
 """
 
 from __future__ import annotations
@@ -67,7 +73,11 @@ def main() -> int:
         f"{min(ratios):.2f}-{max(ratios):.2f} (mean {sum(ratios) / len(ratios):.2f})."
     )
     print(f"List prices (price book checked {book().transfer.checked}), no free allowance.")
-    print(fixed_bill() + "\n")
+    print(fixed_bill())
+    print(
+        "shelflife: the defaults with ServeBackend=r2 (published photos served from R2 once "
+        "their measured views pay; an R2 account, as the r2 and b2 strategies assume).\n"
+    )
     works = [replace(base, views_per_photo=views) for views in VIEWS]
     with ProcessPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(scenario, works, [ratios] * len(works)))

@@ -53,5 +53,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
         return process_partial_response(
             event=event, record_handler=handle_continuation, processor=processor, context=context
         )
-    answer: dict[str, Any] = sweep(request=lifecycle_request(event), context=context)
+    request = lifecycle_request(event)
+    if "serve" in request:  # idempotent move by move: no idempotency record needed
+        return service.serve_report(request["serve"])
+    answer: dict[str, Any] = sweep(request=request, context=context)
     return answer

@@ -67,7 +67,7 @@ from shelflife.adapters.backends import (
 from shelflife.adapters.queues import MemoryQueue
 from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.domain.auth import Caller
-from shelflife.domain.policy import accessed, soft_deleted
+from shelflife.domain.policy import accessed, published, soft_deleted
 from shelflife.domain.records import BucketStatus, ImageRecord, ImageState
 from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
@@ -411,6 +411,32 @@ def _move(source: TierName, destination: TierName) -> Callable[[Deployment], Run
     return build
 
 
+def _serve(world: Deployment) -> Run:
+    """A photo published now, moved to the serving buckets (R2) by the lifecycle the
+    API asks; the daily sweep is what runs on."""
+    image = world.change(world.upload(TierName.HOT, age=timedelta(days=3)), published)
+
+    def expect() -> list[str]:
+        problems = _live_in(world, image.id, TierName.HOT)
+        current = world.repository.find_image(image.id)
+        where = current.location if current is not None else None
+        if not problems and where is not None and where.backend is not BackendName.R2:
+            problems.append(f"{image.id} is on {where.backend}, expected r2")
+        return problems
+
+    def run_on() -> None:
+        world.drain()
+        world.lifecycle().run()  # the next sweep
+
+    return Run(
+        world,
+        act=lambda steps: world.lifecycle(steps).serve([image.id]),
+        run_on=run_on,
+        expect=expect,
+        target=image.id,
+    )
+
+
 def _expire(world: Deployment) -> Run:
     image = world.upload(TierName.COLD, age=timedelta(days=400))
 
@@ -576,6 +602,12 @@ FLOWS: dict[str, Flow] = {
         *_pairs(),
         Flow("archive-r2-to-b2", {"hot": "r2", "cold": "b2"}, _move(TierName.HOT, TierName.COLD)),
         Flow("restore-b2-to-s3", {"hot": "s3", "cold": "b2"}, _move(TierName.COLD, TierName.HOT)),
+        Flow(
+            "serve-s3-to-r2",
+            {"hot": "s3"},
+            _serve,
+            {"serve": {"backend": "r2", "bucket": "shelflife-serve"}, "serve_published": "always"},
+        ),
         Flow("expire-b2", {"cold": "b2"}, _expire),
         Flow("delete-by-owner", {"hot": "r2"}, _owner_deletes),
         Flow(
@@ -633,11 +665,12 @@ def _started() -> datetime:
 @contextlib.contextmanager
 def deployment(flow: Flow) -> Iterator[Run]:
     with mock_aws():
-        tiers: dict[str, dict[str, Any]] = {
-            tier: {"backend": backend} for tier, backend in flow.tiers.items()
-        }
+        tiers: dict[str, Any] = {tier: {"backend": backend} for tier, backend in flow.tiers.items()}
         for tier, extra in flow.settings.items():
-            tiers.setdefault(tier, {}).update(extra)
+            if isinstance(extra, dict):
+                tiers.setdefault(tier, {}).update(extra)
+            else:  # a setting of its own (serve_published)
+                tiers[tier] = extra
         settings = lifecycle_settings(upload_bucket=UPLOADS, **tiers)
         world = Deployment(settings=settings, stores=_stores(), now=_started())
         _bystanders(world)

@@ -81,6 +81,9 @@ class World:
     def __post_init__(self) -> None:
         for tier, name in BUCKETS.items():
             self.store(tier).create_bucket(name, BucketPolicy(tier=tier.value))
+        if self.settings.serve is not None:  # created by its owner, like an R2 HOT bucket
+            serve = self.settings.serve
+            self.stores[serve.backend].create_bucket(serve.bucket, BucketPolicy(tier="hot"))
 
     def store(self, tier: TierName) -> StorageBackend:
         return self.stores[self.settings.tier(tier).backend]
@@ -166,12 +169,15 @@ class World:
     def objects(self) -> set[tuple[str, str, str]]:
         """(backend, bucket, key) of every object in every bucket of every tier."""
         found = set()
-        for tier in TierName:
-            store = self.store(tier)
-            names = {b.name for b in self.repository.list_buckets(tier.value)} | {BUCKETS[tier]}
-            for name in sorted(names):
-                if store.bucket_exists(name):
-                    found |= {(store.name, name, info.key) for info in store.iter_objects(name)}
+        # Each bucket on its own backend (HOT's serving buckets are on another one).
+        places = {(self.settings.tier(tier).backend, BUCKETS[tier]) for tier in TierName}
+        places |= {(b.backend, b.name) for b in self.repository.list_buckets()}
+        if self.settings.serve is not None:
+            places.add((self.settings.serve.backend, self.settings.serve.bucket))
+        for backend, name in sorted(places):
+            store = self.stores[backend]
+            if store.bucket_exists(name):
+                found |= {(store.name, name, info.key) for info in store.iter_objects(name)}
         return found
 
     def assert_consistent(self) -> None:

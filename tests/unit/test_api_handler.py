@@ -17,6 +17,7 @@ import pytest
 from shelflife.domain.pricebook import Shape, book
 from shelflife.domain.records import ImageRecord, ImageState, Location
 from shelflife.domain.settings import BackendName, TierName
+from shelflife.domain.storage import BucketPolicy
 from tests.support.api import COLD, HOT, OTHER_PHOTO, PHOTO, TEMP, UPLOADS, Api, api_stack
 from tests.support.events import load_event
 
@@ -264,6 +265,68 @@ def test_publishing_a_draft_schedules_its_deletion_once(api: Api) -> None:
     assert api.repository.get_image(photo).published_at == record.published_at
     empty = api.call("POST", "/drafts/summer-2026/publish", body={"photo_ids": []})
     assert empty.status == 422
+
+
+def test_with_serve_backend_r2_publishing_has_the_lifecycle_move_the_photo_to_r2(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shelflife.adapters.backends import R2Backend
+    from tests.conftest import R2_ACCOUNT_ID
+
+    for name, value in {
+        "SHELFLIFE_SERVE_BACKEND": "r2",
+        "SHELFLIFE_SERVE_BUCKET": "shelflife-serve",
+        "SHELFLIFE_SERVE_PUBLISHED": "always",
+        "SHELFLIFE_R2_ACCOUNT_ID": R2_ACCOUNT_ID,
+        "SHELFLIFE_R2_ACCESS_KEY_ID": "testing",
+        "SHELFLIFE_R2_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    r2 = R2Backend.for_account(R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing")
+    r2.create_bucket("shelflife-serve", BucketPolicy(tier="hot"))
+    with api_stack(monkeypatch) as api:
+        photo = api.upload(draft_id="summer-2026")
+        event = load_event("api/publish-draft.json")
+        event["body"] = json.dumps({"photo_ids": [photo]})
+
+        answer = api.send(event).json
+
+        assert answer["updated"] == [photo]
+        record = api.repository.get_image(photo)
+        assert record.location is not None
+        assert (record.location.backend, record.location.bucket) == (
+            BackendName.R2,
+            "shelflife-serve",
+        )
+        url = api.call("GET", f"/photos/{photo}/url").json["url"]
+        assert "shelflife-serve" in url
+        assert R2_ACCOUNT_ID in url  # signed by R2, where the bytes are
+
+
+def test_a_publish_stands_when_the_lifecycle_cannot_be_asked_to_serve(api: Api) -> None:
+    from shelflife.domain.errors import Throttled
+    from shelflife.domain.records import ImageAction
+
+    photo = api.upload(draft_id="summer-2026")
+    api.app.services.photos.settings = api.app.settings.model_copy(
+        update={
+            "serve": api.app.settings.hot.model_copy(
+                update={"backend": BackendName.R2, "bucket": "shelflife-serve"}
+            ),
+            "serve_published": "always",
+        }
+    )
+
+    def refused(function: str, event: Any) -> None:
+        raise Throttled("Rate exceeded", backend="lambda")
+
+    api.app.services.operations.invoker.invoke_async = refused
+    answer = api.call("POST", "/drafts/summer-2026/publish", body={"photo_ids": [photo]})
+
+    assert (answer.status, answer.json["updated"]) == (200, [photo])
+    record = api.repository.get_image(photo)
+    assert record.published_at is not None
+    assert record.next_action is ImageAction.SERVE  # the daily sweep moves it
 
 
 def test_usage_counts_the_callers_photos_by_tier(api: Api) -> None:
@@ -528,4 +591,4 @@ def test_the_workload_is_measured_from_the_counters(api: Api) -> None:
     [serving] = [item for item in items if item["code"] == "serving_costs"]
     assert serving["severity"] == "info"
     assert "3.0 days each" in serving["message"]
-    assert "HotBackend=r2" in serving["message"]
+    assert "ServeBackend=r2" in serving["message"]

@@ -304,3 +304,29 @@ def test_a_promotion_in_place_costs_one_records_write_priced_by_hand() -> None:
     assert bill.rows["operations"][0] == pytest.approx(840 * by_hand)
     # Against a copy: a move's work, and S3's COPY and the source's deletion beside it.
     assert prices.compute_cost(prices.stack.move) > 3 * by_hand
+
+
+def test_a_published_photo_served_from_r2_priced_by_hand() -> None:
+    # Issue 21: stored on S3 Standard, moved to R2 when published on day 3 (AWS's
+    # transfer out once), viewed there on days 4 and 5 (no egress), deleted on day 10.
+    s3, r2, transfer = book().offer("s3_standard"), book().offer("r2_standard"), book().transfer
+    gb = 2 / 1024
+    life = image(deleted=10.0, published=3.0, views=(4.0, 5.0))
+    bill = bill_of(life, [Stay("s3_standard", 0.0), Stay("r2_standard", 3.0)])
+    assert bill.total("storage") == pytest.approx(
+        gb * (s3.storage_per_gb_month * 3 + r2.storage_per_gb_month * 7) / 30
+    )
+    assert bill.total("egress") == pytest.approx(transfer.aws_out_per_gb * gb)
+    assert bill.total("operations") == pytest.approx(
+        ingest_ops("s3_standard")
+        + s3.read_per_1000 / 1000
+        + r2.write_per_1000 / 1000  # the move
+        + 2 * r2.read_per_1000 / 1000  # the views
+    )
+    # The stack: the API's request to the lifecycle and the streamed transfer.
+    prices = book()
+    stack = stack_bill(prices, {0: Activity(serves=1, transfers=1)}, 1)
+    expected = prices.compute_cost(prices.stack.serve) + prices.compute_cost(prices.stack.transfer)
+    assert stack.rows["operations"][0] == pytest.approx(expected)
+    # Streamed through the function, a transfer costs more than a server-side copy.
+    assert prices.compute_cost(prices.stack.transfer) > prices.compute_cost(prices.stack.move)

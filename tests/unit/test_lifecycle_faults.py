@@ -1,5 +1,6 @@
-"""Moves across backends under faults: S3 to S3, S3 to R2 (moto), S3 to B2 and B2 to
-S3 (b2sdk's simulator). A crash after any step (reads included: after the copy, after
+"""Moves across backends under faults: S3 to S3, S3 to R2 (moto; a promotion, and a
+published photo moved to the serving buckets), S3 to B2 and B2 to S3 (b2sdk's
+simulator). A crash after any step (reads included: after the copy, after
 the verification, after the flip, before cleanup ran) or a throttling error from S3, R2,
 B2 or the table at any step; then the next sweep and the cleanup function converge: the
 image is where the policy says, no image lost, no record pointing to a missing object,
@@ -16,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from shelflife.domain.errors import Throttled
-from shelflife.domain.policy import accessed
+from shelflife.domain.policy import accessed, published
 from shelflife.domain.records import ImageRecord
 from shelflife.domain.settings import TierName
 from shelflife.services.lifecycle import LifecycleReport
@@ -33,6 +34,8 @@ class Move:
     source: TierName
     destination: TierName
     prepare: Callable[[World], ImageRecord]
+    # Published photos served from R2 (``Settings.serve``): the destination is there.
+    serve: bool = False
 
 
 def _due_promotion(world: World) -> ImageRecord:
@@ -49,20 +52,31 @@ def _due_restore(world: World) -> ImageRecord:
     return world.change(image, accessed)
 
 
+def _due_serve(world: World) -> ImageRecord:
+    image = world.upload(TierName.HOT, age=timedelta(days=3))
+    return world.change(image, published)
+
+
 MOVES = {
     "s3-to-s3": Move({"temp": "s3", "hot": "s3"}, TierName.TEMP, TierName.HOT, _due_promotion),
     "s3-to-r2": Move({"temp": "s3", "hot": "r2"}, TierName.TEMP, TierName.HOT, _due_promotion),
     "s3-to-b2": Move({"hot": "s3", "cold": "b2"}, TierName.HOT, TierName.COLD, _due_archive),
     "b2-to-s3": Move({"cold": "b2", "hot": "s3"}, TierName.COLD, TierName.HOT, _due_restore),
+    "serve-s3-to-r2": Move({"hot": "s3"}, TierName.HOT, TierName.HOT, _due_serve, serve=True),
 }
+SERVE = {"backend": "r2", "bucket": "shelflife-serve"}
 
 
 @contextlib.contextmanager
 def deployment(move: Move) -> Iterator[tuple[World, ImageRecord]]:
     with mock_aws():
         stores = real_stores()
+        serving: dict[str, object] = (
+            {"serve": SERVE, "serve_published": "always"} if move.serve else {}
+        )
         settings = lifecycle_settings(
-            **{tier: {"backend": backend} for tier, backend in move.backends.items()}
+            **{tier: {"backend": backend} for tier, backend in move.backends.items()},
+            **serving,
         )
         world = World(settings=settings, stores=stores)
         yield world, move.prepare(world)
@@ -80,7 +94,9 @@ def assert_converged(world: World, image: ImageRecord, move: Move) -> None:
     assert world.tier_of(image) is move.destination
     moved = world.get(image)
     assert moved.location is not None
-    assert moved.location.backend is world.settings.tier(move.destination).backend
+    expected = world.settings.serve if move.serve else world.settings.tier(move.destination)
+    assert expected is not None
+    assert moved.location.backend is expected.backend
     assert moved.move_to is None
     world.assert_consistent()
 
@@ -109,7 +125,7 @@ def test_a_clean_move_copies_verifies_flips_and_leaves_the_source_to_cleanup() -
     for name, move in MOVES.items():
         log = STEPS[name]
         source = move.backends[move.source.value]
-        destination = move.backends[move.destination.value]
+        destination = "r2" if move.serve else move.backends[move.destination.value]
         claim = log.index("table.replace_image")
         copy = next(
             i

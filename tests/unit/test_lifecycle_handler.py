@@ -235,3 +235,46 @@ def test_a_reschedule_stores_the_schedule_of_the_current_settings(
     assert stack.tier(image) is TierName.TEMP  # nothing moved: the next sweep does that
     assert "LifecycleExamined" not in emitted_metrics(capsys.readouterr().out)
     assert stack.invoke(load_event("lifecycle/scheduled.json"))["counts"]["promoted"] == 1
+
+
+def test_the_apis_serve_request_moves_a_published_photo_to_r2(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shelflife.adapters.backends import R2Backend
+    from shelflife.domain.policy import published
+    from tests.conftest import R2_ACCOUNT_ID
+
+    for name, value in {
+        "SHELFLIFE_SERVE_BACKEND": "r2",
+        "SHELFLIFE_SERVE_BUCKET": "shelflife-serve",
+        "SHELFLIFE_SERVE_PUBLISHED": "always",
+        "SHELFLIFE_R2_ACCOUNT_ID": R2_ACCOUNT_ID,
+        "SHELFLIFE_R2_ACCESS_KEY_ID": "testing",
+        "SHELFLIFE_R2_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    r2 = R2Backend.for_account(R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing")
+    r2.create_bucket("shelflife-serve", BucketPolicy(tier="hot"))
+    sys.modules.pop("functions.lifecycle.app", None)
+    stack.app = importlib.import_module("functions.lifecycle.app")
+    image = stack.image(0, age=timedelta(hours=5))
+    current = stack.repository.get_image(image.id)
+    stack.repository.replace_image(
+        current, published(current, datetime.now(UTC), stack.app.service.configured)
+    )
+
+    answer = stack.invoke(load_event("lifecycle/serve.json"))
+
+    assert answer["counts"] == {"served": 1}
+    served = stack.repository.get_image(image.id)
+    assert served.location is not None
+    assert (served.location.backend, served.location.bucket) == (BackendName.R2, "shelflife-serve")
+    assert r2.head("shelflife-serve", served.location.key).sha256 == image.stored_sha256
+    # Delivered again (Lambda retries an asynchronous invocation): nothing more to do.
+    assert stack.invoke(load_event("lifecycle/serve.json"))["counts"] == {"rescheduled": 1}
+
+
+@pytest.mark.parametrize("ids", [None, [], ["x"] * 101, [7], "img-000"])
+def test_a_serve_request_without_a_list_of_ids_is_a_clear_error(stack: Stack, ids: Any) -> None:
+    with pytest.raises(InvalidArgument, match="image_ids"):
+        stack.invoke({"action": "serve", "image_ids": ids})

@@ -61,6 +61,9 @@ def test_each_operation_sends_its_function_the_event_it_takes() -> None:
             calls.append((function, dict(event)))
             return {"ok": True}
 
+        def invoke_async(self, function: str, event: Any) -> None:
+            calls.append((f"{function} (async)", dict(event)))
+
     operations = Operations(SETTINGS, Recorder())
     operations.lifecycle_run(dry_run=True, request_id="r1")
     operations.capacity_run(dry_run=False)
@@ -69,6 +72,8 @@ def test_each_operation_sends_its_function_the_event_it_takes() -> None:
     )
     operations.reconcile(fix=True, adopt=False, run_id="run-1")
     operations.redrive(max_messages=5)
+    operations.serve([])  # nothing published to serve: no invocation
+    operations.serve(["a", "b"])
 
     assert calls == [
         (
@@ -91,7 +96,24 @@ def test_each_operation_sends_its_function_the_event_it_takes() -> None:
             },
         ),
         ("shelflife-cleanup", {"action": "redrive", "max_messages": 5}),
+        ("shelflife-lifecycle (async)", {"action": "serve", "image_ids": ["a", "b"]}),
     ]
+
+
+def test_an_asynchronous_invocation_is_an_event_and_its_refusal_an_error() -> None:
+    client = boto3.client("lambda", region_name="eu-west-1")
+    event = {"action": "serve", "image_ids": ["a"]}
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {"FunctionName": "f", "InvocationType": "Event", "Payload": json.dumps(event).encode()},
+        )
+        LambdaInvoker(client).invoke_async("f", event)
+        stubber.assert_no_pending_responses()
+    refused = stubbed(error="TooManyRequestsException")
+    with pytest.raises(Throttled):
+        refused.invoke_async("f", {"action": "serve", "image_ids": ["a"]})
 
 
 def test_a_lambda_answer_comes_back_as_it_was_sent() -> None:

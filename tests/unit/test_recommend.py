@@ -43,6 +43,12 @@ def test_without_views_the_defaults_win_and_with_views_r2_serves_for_less() -> N
     assert by_name[defaults]["steady_monthly_usd"] < by_name["HotBackend=r2"]["steady_monthly_usd"]
     busy_rows = {row["configuration"]: row for row in busy["configurations"]}
     assert busy_rows["HotBackend=r2"]["egress_usd"] < busy_rows[defaults]["egress_usd"]
+    # Serving from R2 when views pay: nothing changes without views, the cheapest with.
+    serve = next(name for name in CONFIGURATIONS if name.startswith("ServeBackend=r2"))
+    assert by_name[serve]["steady_monthly_usd"] == pytest.approx(
+        by_name[defaults]["steady_monthly_usd"], rel=0.02
+    )
+    assert busy["choose"] == serve
 
 
 def test_the_measured_figures_become_the_workload() -> None:

@@ -138,6 +138,7 @@ def test_simulate_prints_json_a_table_and_a_chart(tmp_path: Path) -> None:
         ["--mean-size-mb", "nan"],
         ["--uploads-per-month", "-3"],
         ["--views-per-photo", "-1"],
+        ["--serve-backend", "s3"],
     ],
 )
 def test_a_wrong_option_is_a_usage_error(
@@ -148,3 +149,42 @@ def test_a_wrong_option_is_a_usage_error(
     assert error.startswith("shelflife: ")
     assert option[0] in error
     assert "Traceback" not in error
+
+
+def test_with_serving_always_published_photos_move_to_r2_when_published() -> None:
+    settings = default_settings(serve_published="always")
+    done = replay(WORK, [0.3, 0.5], settings=settings)
+    served = 0
+    for life in done.lives:
+        u, stays = life.upload, done.stays[life.upload.id]
+        if u.published is None or u.published >= WORK.days:
+            continue
+        # At once: the API asks the lifecycle as it publishes, not at the next sweep.
+        assert [s.offer for s in stays][-1] == "r2_standard", u.id
+        assert stays[-1].start == u.published, u.id
+        served += 1
+    assert served > 0
+    transfers = sum(a.transfers for a in done.activity.values())
+    serves = sum(a.serves for a in done.activity.values())
+    assert transfers == served == serves
+    priced = strategies(done, WORK.months, shape=shape_of(settings))
+    assert priced["oracle"].bill.steady() <= priced["shelflife"].bill.steady()
+    plain = strategies(replay(WORK, [0.3, 0.5], settings=default_settings(serve=None)), WORK.months)
+    # Views are few here (3 a photo): serving them from R2 still pays its transfer.
+    assert priced["shelflife"].bill.total("egress") < plain["shelflife"].bill.total("egress")
+
+
+def test_simulate_prices_the_store_without_r2_when_asked() -> None:
+    options = ["--months", "2", "--uploads-per-month", "15", "--views-per-photo", "2"]
+    figures = {}
+    for backend in ("r2", "none"):
+        out = io.StringIO()
+        command = ["simulate", *options, "--serve-backend", backend, "--json"]
+        assert main(command, out=out) == 0
+        figures[backend] = json.loads(out.getvalue())["strategies"]
+    # The same lives: the one-offer strategies agree; the store differs only in where
+    # it may serve from (too few publishes here for "auto" to move any).
+    assert figures["r2"]["s3_standard"] == figures["none"]["s3_standard"]
+    assert figures["r2"]["shelflife"]["steady_monthly_usd"] == pytest.approx(
+        figures["none"]["shelflife"]["steady_monthly_usd"]
+    )

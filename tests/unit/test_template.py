@@ -179,10 +179,13 @@ def test_keys_never_pass_through_the_template() -> None:
     template = load_template()
     assert not resources_of_type("AWS::SecretsManager::Secret")
     assert not any("Key" in name for name in template["Parameters"] if name != "R2AccountId")
-    (rule,) = template["Rules"].values()
+    rule = template["Rules"]["KeysWhenOffAws"]
     assert rule["Assertions"][0]["Assert"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "CredentialsParameter"}, ""]}]
     }
+    # Every choice that puts bytes on R2 or B2 is one the rule covers.
+    covered = {item["Fn::Equals"][0]["Ref"] for item in rule["RuleCondition"]["Fn::Or"]}
+    assert covered == {"HotBackend", "ServeBackend", "ColdBackend"}
 
 
 @pytest.mark.parametrize(
@@ -191,6 +194,7 @@ def test_keys_never_pass_through_the_template() -> None:
         ({}, False),
         ({"HotBackend": "r2"}, True),
         ({"ColdBackend": "b2"}, True),
+        ({"ServeBackend": "r2"}, True),
     ],
 )
 def test_functions_read_the_keys_only_when_a_tier_is_off_aws(
@@ -222,7 +226,30 @@ def test_the_functions_environment_makes_valid_settings() -> None:
     assert settings.cold.bucket == f"shelflife-cold-{ACCOUNT}-{REGION}"
     assert settings.storage_class("cold") == "GLACIER_IR"
     assert not settings.credentials_parameter
+    assert settings.serve is None  # ServeBackend=none: published photos stay in HOT
     assert environ["POWERTOOLS_SERVICE_NAME"] == "shelflife"
+
+
+def test_with_serve_backend_r2_the_functions_serve_published_photos_from_r2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"ServeBackend": "r2", "CredentialsParameter": "/shelflife/keys"}.items():
+        monkeypatch.setitem(GIVEN, name, value)
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    environ = {name: str(resolve(value)) for name, value in variables.items()}
+
+    settings = Settings.from_env(environ)
+
+    assert settings.serve is not None
+    assert (settings.serve.backend.value, settings.serve.bucket) == (
+        "r2",
+        f"shelflife-serve-{ACCOUNT}",
+    )
+    assert settings.serve_published == "auto"
+    assert settings.credentials_parameter == "/shelflife/keys"
+    # Serving beside HOT on R2 would be HOT itself: the template refuses it.
+    rule = load_template()["Rules"]["ServeBesideHot"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "HotBackend"}, "s3"]}
 
 
 # ---- functions: least privilege, wiring ---------------------------------------------

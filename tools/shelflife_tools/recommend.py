@@ -22,10 +22,16 @@ from shelflife_tools.console import table
 # What a deployment chooses, as template parameters or settings, and what each means
 # for the replay's settings.
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
-    "defaults (HOT on S3, COLD on S3 Glacier IR, learned archive day)": {},
-    "HotBackend=r2": {"hot": {"backend": "r2"}},
-    "ColdBackend=b2": {"cold": {"backend": "b2"}},
-    "SHELFLIFE_LEARNED_ARCHIVE=false (archive after hot_idle_days)": {"learned_archive": False},
+    "defaults (HOT on S3, COLD on S3 Glacier IR, learned archive day, nothing on R2)": {
+        "serve": None
+    },
+    "ServeBackend=r2 (published photos served from R2 when their views pay)": {},
+    "HotBackend=r2": {"hot": {"backend": "r2"}, "serve": None},
+    "ColdBackend=b2": {"cold": {"backend": "b2"}, "serve": None},
+    "SHELFLIFE_LEARNED_ARCHIVE=false (archive after hot_idle_days)": {
+        "learned_archive": False,
+        "serve": None,
+    },
 }
 ONE_OFFER = ("s3_standard", "s3_intelligent_tiering", "r2", "b2")
 

@@ -69,6 +69,8 @@ def workload(args: argparse.Namespace) -> Workload:
     for name, value, ok in checks:
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise BadOption(f"{name} {value} is out of range (see shelflife simulate --help)")
+    if getattr(args, "serve_backend", "r2") not in ("r2", "none"):
+        raise BadOption(f"--serve-backend {args.serve_backend!r}: r2 or none")
     return Workload(
         months=args.months,
         uploads_per_month=args.uploads_per_month,
@@ -81,14 +83,22 @@ def workload(args: argparse.Namespace) -> Workload:
 
 
 def simulate(
-    work: Workload, ratios: Sequence[float], *, progress: TextIO | None = None
+    work: Workload,
+    ratios: Sequence[float],
+    *,
+    progress: TextIO | None = None,
+    serve_backend: str = "r2",
 ) -> dict[str, Outcome]:
+    """Every strategy on ``work``; ``shelflife`` with published photos served from R2
+    when their views pay (``serve_backend="none"``: every byte on AWS)."""
+
     def tick(day: int, days: int) -> None:
         if progress is not None and (day % MONTH_DAYS == 0 or day == days):
             bar(day // MONTH_DAYS, days // MONTH_DAYS, "months replayed", progress)
 
-    done = replay(work, ratios, progress=tick)
-    return strategies(done, work.months)
+    settings = default_settings() if serve_backend == "r2" else default_settings(serve=None)
+    done = replay(work, ratios, settings=settings, progress=tick)
+    return strategies(done, work.months, shape=shape_of(settings))
 
 
 def report(
@@ -237,6 +247,13 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--seed", type=int, default=defaults.seed)
     command.add_argument(
+        "--serve-backend",
+        default="r2",
+        help="where the shelflife strategy serves published photos from once their views "
+        "pay: r2 (ServeBackend=r2, an R2 account; the default here) or none (every byte "
+        "on AWS, the template's default)",
+    )
+    command.add_argument(
         "--corpus",
         default="../shared/corpus",
         help="measure compression on this corpus's photos (default ../shared/corpus; "
@@ -254,7 +271,9 @@ def run(args: argparse.Namespace, out: TextIO, *, as_json: bool) -> int:
     corpus = Path(args.corpus)
     ratios = measured_ratios(corpus) if corpus.is_dir() else []
     ratios = ratios or list(MEASURED_RATIOS)
-    outcomes = simulate(work, ratios, progress=None if as_json else out)
+    outcomes = simulate(
+        work, ratios, progress=None if as_json else out, serve_backend=args.serve_backend
+    )
     if as_json:
         json.dump(report(work, ratios, outcomes), out, indent=2)
         out.write("\n")

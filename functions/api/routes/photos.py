@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
+from shelflife.domain.errors import ShelflifeError
 from shelflife.domain.uploads import PLAIN_ID
 
 from ..common import TOKEN, answers, caller, services, settings
@@ -23,6 +25,7 @@ from ..schemas import (
     UsageResponse,
 )
 
+logger = logging.getLogger(__name__)
 # Powertools' Router constructor carries no annotations.
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -91,6 +94,12 @@ def publish_draft(
     request: PublishRequest,
 ) -> PublishResponse:
     result = services(router).photos.publish(caller(router), draft_id, request.photo_ids)
+    if result.to_serve:
+        try:
+            services(router).operations.serve(result.to_serve)
+        except ShelflifeError as e:
+            # Published all the same: the daily sweep moves what this could not ask for.
+            logger.warning("serving %d published photos not started: %s", len(result.to_serve), e)
     return PublishResponse(
         draft_id=draft_id,
         updated=result.updated,

@@ -4,7 +4,7 @@ services, then every strategy priced on the same events.
 The replay is the store as it runs: each upload placed by ``Placement`` into TEMP and
 recorded as ingest records it (``policy.scheduled``), publishing through the API's
 service (``PhotoService.publish``, which also counts the photo's age for what the
-lifecycle learns), views applied as the API applies them (``policy.accessed``), the
+lifecycle learns), views asked for as the API's URL route asks (``PhotoService.url``), the
 lifecycle
 (``LifecycleService``) run at 03:00 every day and the cleanup function
 (``CleanupService``) following the table's change feed, all on in-memory adapters with
@@ -19,6 +19,7 @@ capacity function never has to act: it is priced (at the template's default rate
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +42,7 @@ from shelflife.domain.economics import (
     Upload,
     Workload,
 )
-from shelflife.domain.policy import accessed, scheduled
+from shelflife.domain.policy import scheduled
 from shelflife.domain.pricebook import PriceBook, Shape, book
 from shelflife.domain.records import ImageRecord, Location
 from shelflife.domain.settings import BackendName, Settings, TierName
@@ -71,17 +72,27 @@ NAMES = {"r2_standard": "r2"}
 OWNER = "simulated"  # the issue's short names for the one-offer strategies
 
 
+# The serving buckets the ``shelflife`` strategy has: R2, which assumes an account
+# there, as the ``r2`` and ``b2`` strategies do (the template's ServeBackend=r2; its
+# default, none, keeps every byte on AWS: ``serve=None``).
+SERVE = {"backend": "r2", "bucket": "sim-serve", "quota_bytes": UNLIMITED}
+
+
 def default_settings(**overrides: Any) -> Settings:
     """The store's defaults (TEMP and HOT on S3, COLD on S3 Glacier Instant Retrieval,
-    the policy's days), with ``overrides`` (a tier's given as a dict of its settings:
-    ``hot={"backend": "r2"}``)."""
-    tiers = {
+    the policy's days, what it learns) with published photos served from R2 when
+    their views pay (``SERVE``), with ``overrides`` (a tier's given as a dict of its
+    settings: ``hot={"backend": "r2"}``; ``serve=None``: no serving buckets)."""
+    tiers: dict[str, dict[str, Any] | None] = {
         tier.value: {"backend": "s3", "bucket": f"sim-{tier.value}", "quota_bytes": UNLIMITED}
         for tier in TierName
     }
+    tiers["serve"] = dict(SERVE)
     for name in list(overrides):
         if name in tiers:
-            tiers[name] |= overrides.pop(name)
+            given = overrides.pop(name)
+            current = tiers[name]
+            tiers[name] = None if given is None else {**(current or {}), **given}
     return Settings.from_env(
         {}, table_name="shelflife-simulation", lifecycle_workers=1, **tiers, **overrides
     )
@@ -129,16 +140,19 @@ class _Tracker:
             if before == new.location:
                 continue
             self.where[new.id] = new.location
-            # The offer its tier writes to (COLD on S3: Glacier Instant Retrieval).
+            # The offer its buckets write to (COLD on S3: Glacier Instant Retrieval;
+            # HOT's serving buckets: theirs).
             offer = (
-                self.settings.offer_name(new.location.tier)
+                self.settings.offer_name(new.location.tier, new.location.backend)
                 or self.prices.backends[new.location.backend.value]
             )
             if before is None:
                 self.stays[new.id] = [Stay(offer, self.uploads[new.id].uploaded)]
             else:
+                last = self.stays[new.id][-1].offer
+                across = self.prices.offer(last).provider != self.prices.offer(offer).provider
                 self.stays[new.id].append(Stay(offer, day))
-                self.count(day, "moves")
+                self.count(day, "transfers" if across else "moves")
 
 
 def replay(
@@ -168,9 +182,10 @@ def replay(
     cleanup = CleanupService(repository, backends)
     photos = PhotoService(settings, repository, backends, clock=clock)
     owner = Caller(OWNER)
-    for tier in TierName:
-        store.create_bucket(settings.tier(tier).bucket, BucketPolicy(tier=tier.value))
-        lifecycle.placement.buckets(tier)
+    for tier, backend in settings.shelves():
+        shelf = settings.shelf(tier, backend)
+        store.create_bucket(shelf.bucket, BucketPolicy(tier=tier.value))
+        lifecycle.placement.buckets(tier, backend)
     tracker = _Tracker(prices, settings, by_id)
     events: list[tuple[float, int, str, Upload | None]] = []
     for u in uploads:
@@ -210,12 +225,18 @@ def replay(
             tracker.count(at, "uploads")
         elif kind == "publish":
             # Each upload is a draft of its own (the workload publishes photo by photo).
-            photos.publish(owner, upload.id, [upload.id])
+            published = photos.publish(owner, upload.id, [upload.id])
+            if published.to_serve:
+                # The API's asynchronous request to the lifecycle, run at once.
+                lifecycle.serve(published.to_serve)
+                tracker.count(at, "serves")
         else:
             image = repository.find_image(upload.id)
             if image is None or not image.live:
                 continue
-            repository.replace_image(image, accessed(image, now, settings))
+            # The API's URL route: the access recorded, a published photo's view-day
+            # counted (what serving it from R2 is decided on), the URL signed.
+            photos.url(owner, upload.id)
             tracker.count(at, "views")
         drain(at)
     lives = [Life(u, tracker.deleted.get(u.id)) for u in uploads]
@@ -224,8 +245,10 @@ def replay(
             uploads=done["uploads"],
             views=done["views"],
             moves=done["moves"],
+            transfers=done["transfers"],
             deletions=done["deletions"],
             relabels=done["relabels"],
+            serves=done["serves"],
         )
         for month, done in tracker.done.items()
     }
@@ -325,11 +348,13 @@ def strategies(
     out["shelflife"] = Outcome(bill, placement)
     best, chosen = economics.oracle(pricer, done.lives, months, also=done.stays)
     moves: Counter[int] = Counter()
+    transfers: Counter[int] = Counter()
     for stays in chosen.values():
-        for stay in stays[1:]:
-            moves[int(stay.start // MONTH_DAYS)] += 1
+        for before, stay in itertools.pairwise(stays):
+            across = prices.offer(before.offer).provider != prices.offer(stay.offer).provider
+            (transfers if across else moves)[int(stay.start // MONTH_DAYS)] += 1
     activity = {
-        month: Activity(a.uploads, a.views, moves[month], a.deletions)
+        month: Activity(a.uploads, a.views, moves[month], a.deletions, transfers=transfers[month])
         for month, a in done.activity.items()
     }
     bill = Bill(months)

@@ -6,6 +6,7 @@ local stack and in tests, their handlers in this process with Lambda's error con
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from shelflife.domain.errors import (
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+
+logger = logging.getLogger(__name__)
 
 # A function's own errors keep their meaning for the API's caller.
 _FUNCTION_ERRORS: dict[str, type[ShelflifeError]] = {
@@ -65,6 +68,23 @@ class LambdaInvoker:
             raise function_error(function, payload)
         return payload
 
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
+        """An ``Event`` invocation: Lambda queues it, runs it and retries it twice on
+        failure; the caller does not wait."""
+        try:
+            self.client.invoke(
+                FunctionName=function,
+                InvocationType="Event",
+                Payload=json.dumps(event).encode(),
+            )
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("TooManyRequestsException", "ThrottlingException"):
+                raise Throttled(f"{function}: {code}", backend="lambda") from e
+            raise BackendUnavailable(f"{function}: {code or e}", backend="lambda") from e
+        except BotoCoreError as e:
+            raise BackendUnavailable(f"{function}: {e}", backend="lambda") from e
+
 
 class InProcessInvoker:
     """The functions' handlers called in this process, with Lambda's error contract: a
@@ -93,6 +113,14 @@ class InProcessInvoker:
                 function, {"errorType": type(e).__name__, "errorMessage": str(e)}
             ) from e
         return json.loads(json.dumps(answer, default=str))
+
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
+        """Run at once, in this process; like Lambda's asynchronous invocation, the
+        caller never sees the function's failure (its answer or error is dropped)."""
+        try:
+            self.invoke(function, event)
+        except ShelflifeError as e:
+            logger.warning("asynchronous %s failed: %s", function, e)
 
 
 def function_error(function: str, payload: Any) -> ShelflifeError:

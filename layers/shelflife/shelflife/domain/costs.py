@@ -62,12 +62,12 @@ class CostModel:
             return FREE
         return self._costs(pricebook.book().backends[backend.value], backend)
 
-    def tier(self, tier: TierName) -> ProviderCosts:
-        """The offer ``tier`` stores on."""
-        name = self.settings.offer_name(tier)
+    def tier(self, tier: TierName, backend: BackendName | None = None) -> ProviderCosts:
+        """The offer ``tier`` stores on (on ``backend``: HOT's serving buckets')."""
+        name = self.settings.offer_name(tier, backend)
         if name is None:
             return FREE
-        return self._costs(name, self.settings.tier(tier).backend)
+        return self._costs(name, self.settings.shelf(tier, backend).backend)
 
     def _costs(self, name: str, backend: BackendName) -> ProviderCosts:
         offer = pricebook.book().offer(name)
@@ -118,4 +118,26 @@ class CostModel:
         days = max(0.0, (until - now).total_seconds() / 86400)
         # The destination bills at least its minimum duration, whenever the image leaves.
         saving = src.storage(size, days) - dst.storage(size, max(days, dst.min_storage_days))
+        return MoveEstimate(cost=cost, saving=saving)
+
+    def serve(self, size: int, view_days: float, days: float) -> MoveEstimate:
+        """Moving a published photo of ``size`` bytes from HOT to the serving buckets
+        (``Settings.serve``) for the ``days`` it has left, when it is asked for on
+        ``view_days`` days: the move (requests, data transfer out of the source's
+        provider, the destination's storage billed at least its minimum) against what
+        serving it from HOT would cost (at least one download a view-day, each paying
+        HOT's egress beyond the destination's, and HOT's storage for those days)."""
+        if self.settings.serve is None:
+            return MoveEstimate(cost=0.0, saving=0.0)
+        src = self.tier(TierName.HOT)
+        dst = self.tier(TierName.HOT, self.settings.serve.backend)
+        cost = src.read_per_request + dst.write_per_request
+        cost += src.retrieval_per_gb * size / GB
+        if src.provider != dst.provider:
+            cost += src.egress_per_gb * size / GB
+        cost += src.storage(size, src.min_storage_days)
+        cost += dst.storage(size, max(days, dst.min_storage_days))
+        per_view = (src.egress_per_gb - dst.egress_per_gb) * size / GB
+        per_view += src.read_per_request - dst.read_per_request
+        saving = view_days * per_view + src.storage(size, days)
         return MoveEstimate(cost=cost, saving=saving)

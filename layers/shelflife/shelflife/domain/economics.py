@@ -496,17 +496,25 @@ class Activity:
     # Requests for a photo's URL through the API (a client keeps a URL for the day, so
     # a day's other views are served by the bucket alone).
     views: int = 0
+    # Moves within a provider (a server-side copy: TEMP -> HOT, HOT -> Glacier IR).
     moves: int = 0
     deletions: int = 0
     # Promotions in place (TEMP and HOT on one offer): a record's write, no copy.
     relabels: int = 0
+    # The API's requests to the lifecycle to serve photos it published (the moves
+    # themselves are ``transfers``).
+    serves: int = 0
+    # Moves between providers: the bytes streamed through the function (S3 -> R2).
+    transfers: int = 0
 
 
 def _work(book: PriceBook, done: Activity, shape: Shape, *, views: bool) -> float:
     use = book.stack
     usd = done.uploads * book.compute_cost(use.upload, shape)
     usd += done.moves * book.compute_cost(use.move, shape)
+    usd += done.transfers * book.compute_cost(use.transfer, shape)
     usd += done.relabels * book.compute_cost(use.relabel, shape)
+    usd += done.serves * book.compute_cost(use.serve, shape)
     usd += done.deletions * book.compute_cost(use.deletion, shape)
     if views:
         usd += done.views * book.compute_cost(use.view, shape)

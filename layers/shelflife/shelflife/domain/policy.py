@@ -5,7 +5,9 @@ The lifecycle (defaults from the seeds, every number a setting):
 
 - an upload lands in TEMP;
 - a published image is deleted ``published_retention_days`` after publishing, wherever
-  it is (it is never moved: it will be gone soon);
+  it is; before that, when the deployment serves published photos from their own
+  buckets (``Settings.serves_published``: R2 for free egress, once measured views pay
+  for the move), it is moved there at once (``serve``), and otherwise never moved;
 - anything else in TEMP is promoted to HOT ``temp_hours`` after its upload (where it
   lies when TEMP and HOT store on the same offer: ``promoted_in_place``);
 - HOT with no access (or upload) for ``hot_idle_days`` (which the lifecycle may
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Location
-from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 
 # A claim (pending record) not activated by then is abandoned: ingest's retries are
 # long over (Lambda gives up after six hours).
@@ -39,7 +41,27 @@ MOVE_DESTINATIONS = {
     ImageAction.PROMOTE: TierName.HOT,
     ImageAction.ARCHIVE: TierName.COLD,
     ImageAction.RESTORE: TierName.HOT,
+    ImageAction.SERVE: TierName.HOT,  # on the serve backend: ``destination``
 }
+
+
+def destination(action: ImageAction, settings: Settings) -> tuple[TierName, BackendName]:
+    """Where a move goes: the tier, and the backend of its buckets there (HOT's own,
+    or the serving buckets' for ``serve``)."""
+    tier = MOVE_DESTINATIONS[action]
+    if action is ImageAction.SERVE and settings.serve is not None:
+        return tier, settings.serve.backend
+    return tier, settings.tier(tier).backend
+
+
+def serving(image: ImageRecord, settings: Settings) -> bool:
+    """Whether ``image`` lies in the serving buckets."""
+    return (
+        settings.serve is not None
+        and image.location is not None
+        and image.location.tier is TierName.HOT
+        and image.location.backend is settings.serve.backend
+    )
 
 
 def rules(settings: Settings) -> list[dict[str, Any]]:
@@ -50,6 +72,13 @@ def rules(settings: Settings) -> list[dict[str, Any]]:
     return [
         {"rule": "upload", "to": TierName.TEMP.value, "after": "at once"},
         {"rule": "publish", "action": "delete", "after_days": s.published_retention_days},
+        {
+            "rule": "serve",
+            "from": "published",
+            "to": f"{TierName.HOT.value} on {s.serve.backend.value}" if s.serve else None,
+            "after": "at once",
+            "when": s.serve_published if s.serve else "never",
+        },
         {
             "rule": "promote",
             "from": TierName.TEMP.value,
@@ -89,6 +118,9 @@ def next_step(image: ImageRecord, settings: Settings) -> Schedule | None:
     if image.state is not ImageState.ACTIVE or image.location is None:
         return None
     if image.published_at is not None:
+        if settings.serves_published() and not serving(image, settings):
+            # At once; the lifecycle deletes instead when the deletion is due too.
+            return Schedule(ImageAction.SERVE, image.published_at)
         retention = timedelta(days=settings.published_retention_days)
         return Schedule(ImageAction.DELETE, image.published_at + retention)
     tier = image.tier

@@ -47,3 +47,7 @@ class FunctionInvoker(Protocol):
     def invoke(self, function: str, event: Mapping[str, Any]) -> Any:
         """Run ``function`` on ``event`` and return its answer."""
         ...
+
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
+        """Hand ``event`` to ``function`` without waiting (Lambda retries it)."""
+        ...

@@ -125,7 +125,9 @@ class Stack(Sourced):
     upload: Use
     view: Use
     move: Use
+    transfer: Use
     relabel: Use
+    serve: Use
     deletion: Use
     capacity: Use
     lifecycle: Use

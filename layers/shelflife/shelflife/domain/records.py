@@ -48,6 +48,9 @@ class ImageAction(StrEnum):
     PROMOTE = "promote"  # TEMP -> HOT
     ARCHIVE = "archive"  # HOT -> COLD
     RESTORE = "restore"  # COLD -> HOT
+    # A published photo to HOT's serving buckets (``Settings.serve``: R2, whose egress is
+    # free) when its views pay for the move.
+    SERVE = "serve"
     DELETE = "delete"
 
 
@@ -255,6 +258,8 @@ DAILY_COUNTERS = (
     # A published photo's URL asked for through the API (a client keeps a URL for the
     # day, so these are view-days): what serving it costs depends on them.
     "published_views",
+    # The stored bytes of the photos published (with "published": their mean size).
+    "published_bytes",
     *PUBLISH_AGE_COUNTERS,
 )
 

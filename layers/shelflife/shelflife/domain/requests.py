@@ -15,6 +15,9 @@ from shelflife.domain.budget import parse_seconds
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.settings import TierName
 
+# A publish names at most 100 photos (the API's PublishRequest).
+MAX_SERVE_IDS = 100
+
 
 def _flag(event: Mapping[str, Any], name: str, default: bool = False) -> bool:
     value = event.get(name, default)
@@ -38,6 +41,19 @@ def lifecycle_request(event: Mapping[str, Any]) -> dict[str, Any]:
             # Every scheduled record's schedule recomputed after a policy change.
             request["reschedule"] = True
         return request
+    if action == "serve":
+        # Photos the API just published, to move to the serving buckets now. Each
+        # move is idempotent by itself (claim, copy, verify, flip), so no key.
+        ids = event.get("image_ids")
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= MAX_SERVE_IDS
+            or not all(isinstance(i, str) and 0 < len(i) <= 128 for i in ids)
+        ):
+            raise InvalidArgument(
+                f"serve needs image_ids: a list of 1 to {MAX_SERVE_IDS} image ids, got {ids!r}"
+            )
+        return {"serve": ids}
     if action == "continue":
         missing = [name for name in ("run_id", "started_at", "cursor") if not event.get(name)]
         if missing:
@@ -53,7 +69,7 @@ def lifecycle_request(event: Mapping[str, Any]) -> dict[str, Any]:
             "cursor": event["cursor"],
         }
     raise InvalidArgument(
-        f"unknown action {action!r}; the actions are 'run', 'reschedule' and 'continue'"
+        f"unknown action {action!r}; the actions are 'run', 'reschedule', 'serve' and 'continue'"
     )
 
 

@@ -89,6 +89,13 @@ class Settings(_Frozen):
     temp: TierSettings
     hot: TierSettings
     cold: TierSettings
+    # Where published photos are served from, when that is cheaper than serving them
+    # from HOT: a bucket family of the HOT tier on another backend (R2, whose egress is
+    # free). None: published photos stay where they are. ``serve_published`` says when
+    # they move there: "auto" when the deployment's measured views of published photos
+    # pay for the move (``shelflife.domain.tuning``), "always", or "never".
+    serve: TierSettings | None = None
+    serve_published: Literal["auto", "always", "never"] = "auto"
 
     # Ingest.
     max_upload_bytes: int = Field(default=25 * MIB, gt=0)
@@ -220,14 +227,21 @@ class Settings(_Frozen):
     @model_validator(mode="after")
     def _offers_fit_their_backends(self) -> Self:
         book = pricebook.book()
-        for tier in TierName:
-            settings = self.tier(tier)
-            name = self.offer_name(tier)
+        if self.serve is not None and self.serve.backend is self.hot.backend:
+            raise ValueError(
+                f"{env_name('serve', 'backend')}: published photos are served from "
+                f"another backend than HOT's ({self.hot.backend.value}); unset it to "
+                "serve them from HOT"
+            )
+        for tier, backend in self.shelves():
+            settings = self.shelf(tier, backend)
+            field = "serve" if settings is self.serve else tier.value
+            name = self.offer_name(tier, backend)
             if name is None:
                 continue
             if name not in book.offers:
                 raise ValueError(
-                    f"{env_name(tier.value, 'offer')}: no offer {name!r} in the price book "
+                    f"{env_name(field, 'offer')}: no offer {name!r} in the price book "
                     f"(one of {', '.join(sorted(book.offers))})"
                 )
             if settings.backend is BackendName.MEMORY:
@@ -235,7 +249,7 @@ class Settings(_Frozen):
             provider = book.for_backend(settings.backend.value).provider
             if book.offer(name).provider != provider:
                 raise ValueError(
-                    f"{env_name(tier.value, 'offer')}: {name!r} is not an offer of "
+                    f"{env_name(field, 'offer')}: {name!r} is not an offer of "
                     f"{settings.backend.value} ({provider})"
                 )
         return self
@@ -244,10 +258,39 @@ class Settings(_Frozen):
         tier: TierSettings = getattr(self, TierName(name).value)
         return tier
 
-    def offer_name(self, tier: TierName | str) -> str | None:
-        """The price book's offer ``tier`` stores on (None: the in-memory store with
-        no offer set, priced at nothing)."""
-        settings = self.tier(tier)
+    def shelf(self, tier: TierName | str, backend: BackendName | str | None = None) -> TierSettings:
+        """The settings of ``tier``'s buckets on ``backend`` (None: the tier's own):
+        the serving buckets for HOT on the serve backend, else the tier's."""
+        if (
+            self.serve is not None
+            and TierName(tier) is TierName.HOT
+            and backend is not None
+            and BackendName(backend) is self.serve.backend
+        ):
+            return self.serve
+        return self.tier(tier)
+
+    def shelves(self) -> list[tuple[TierName, BackendName]]:
+        """Every family of buckets the store places into: each tier on its backend, and
+        the serving buckets."""
+        found = [(tier, self.tier(tier).backend) for tier in TierName]
+        if self.serve is not None:
+            found.append((TierName.HOT, self.serve.backend))
+        return found
+
+    def serves_published(self) -> bool:
+        """Whether published photos move to the serving buckets (``serve_published``
+        as the lifecycle tuned it: "auto" is decided from measured views, and means
+        "not yet" until then)."""
+        return self.serve is not None and self.serve_published == "always"
+
+    def offer_name(
+        self, tier: TierName | str, backend: BackendName | str | None = None
+    ) -> str | None:
+        """The price book's offer ``tier`` stores on (on ``backend``: the serving
+        buckets' for HOT on the serve backend); None: the in-memory store with no offer
+        set, priced at nothing."""
+        settings = self.shelf(tier, backend)
         if settings.offer is not None:
             return settings.offer
         if settings.backend is BackendName.MEMORY:
@@ -260,7 +303,7 @@ class Settings(_Frozen):
         parameter (a tier on R2 or B2) and full monitoring."""
         return pricebook.Shape(
             credentials=any(
-                self.tier(tier).backend in (BackendName.R2, BackendName.B2) for tier in TierName
+                backend in (BackendName.R2, BackendName.B2) for _, backend in self.shelves()
             ),
             full_monitoring=self.monitoring == "full",
         )
@@ -275,21 +318,26 @@ class Settings(_Frozen):
             and self.offer_name(TierName.TEMP) == self.offer_name(TierName.HOT)
         )
 
-    def storage_class(self, tier: TierName | str) -> str | None:
-        """The storage class objects of ``tier`` are written with (None: the
-        provider's default)."""
-        name = self.offer_name(tier)
+    def storage_class(
+        self, tier: TierName | str, backend: BackendName | str | None = None
+    ) -> str | None:
+        """The storage class objects of ``tier`` (on ``backend``) are written with
+        (None: the provider's default)."""
+        name = self.offer_name(tier, backend)
         return None if name is None else pricebook.book().offer(name).storage_class
 
-    def tier_price_per_gb_month(self, tier: TierName | str) -> float:
-        """Storage in ``tier``: its offer's price, or the backend's override
-        (``SHELFLIFE_PRICE_<BACKEND>``) when the tier stores on the backend's own offer."""
-        name = self.offer_name(tier)
+    def tier_price_per_gb_month(
+        self, tier: TierName | str, backend: BackendName | str | None = None
+    ) -> float:
+        """Storage in ``tier`` (on ``backend``): its offer's price, or the backend's
+        override (``SHELFLIFE_PRICE_<BACKEND>``) when the tier stores on the backend's
+        own offer."""
+        name = self.offer_name(tier, backend)
         if name is None:
             return 0.0
-        backend = self.tier(tier).backend
-        if name == pricebook.book().backends.get(backend.value):
-            return self.price_per_gb_month(backend)
+        on = self.shelf(tier, backend).backend
+        if name == pricebook.book().backends.get(on.value):
+            return self.price_per_gb_month(on)
         return pricebook.book().offer(name).storage_per_gb_month
 
     def price_per_gb_month(self, backend: BackendName | str) -> float:
@@ -319,12 +367,17 @@ class Settings(_Frozen):
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}
         for field in cls.model_fields:
-            if field in TierName._value2member_map_:
+            if field in TierName._value2member_map_ or field == "serve":
                 tier = {
                     sub: env[env_name(field, sub)]
                     for sub in TierSettings.model_fields
                     if env_name(field, sub) in env
                 }
+                if field == "serve":
+                    # Optional: set by its backend (the template leaves it empty for none).
+                    if tier.get("backend"):
+                        raw[field] = tier
+                    continue
                 tier.setdefault("backend", _DEFAULT_BACKENDS[TierName(field)])
                 raw[field] = tier
             elif env_name(field) in env:

@@ -31,7 +31,7 @@ from shelflife.domain.records import (
     new_run_id,
 )
 from shelflife.domain.repository import Repository
-from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.services.placement import Placement
 
 if TYPE_CHECKING:
@@ -201,8 +201,16 @@ class CapacityService:
         report = CapacityReport(run_id=new_run_id(now), checked_at=now, dry_run=dry_run)
         try:
             buckets = self._buckets()
-            for tier in TierName:
-                self._check_tier(tier, [b for b in buckets if b.tier is tier], report, now)
+            # Each family of buckets on its own: HOT's serving buckets (another backend)
+            # fill and overflow apart from HOT's own.
+            for tier, backend in self._shelves(buckets):
+                self._check_tier(
+                    tier,
+                    [b for b in buckets if b.tier is tier and b.backend is backend],
+                    report,
+                    now,
+                    backend,
+                )
             report.buckets = [BucketReport.of(b) for b in self._buckets()]
         except Exception:
             self._save_run(report, RunStatus.FAILED)
@@ -211,7 +219,12 @@ class CapacityService:
         return report
 
     def _check_tier(
-        self, tier: TierName, buckets: list[BucketRecord], report: CapacityReport, now: datetime
+        self,
+        tier: TierName,
+        buckets: list[BucketRecord],
+        report: CapacityReport,
+        now: datetime,
+        backend: BackendName,
     ) -> None:
         settings = self.settings
         current = []
@@ -245,11 +258,13 @@ class CapacityService:
         ]
         if roomy:
             return
+        if (tier, backend) not in self.settings.shelves():
+            return  # a backend the tier has left: nothing new goes there
         report.overflow_needed.append(tier.value)
         if report.dry_run:
             return
         try:
-            opened = self.placement.open_overflow(tier)
+            opened = self.placement.open_overflow(tier, backend=backend)
         except (StorageError, NoBucketAvailable) as e:
             report.failures.append(f"{tier.value}: {e}")
             return
@@ -335,12 +350,21 @@ class CapacityService:
         """Every bucket record in one query; a tier with none yet gets its configured
         first bucket recorded (a fresh deployment)."""
         buckets = self.repository.list_buckets()
-        missing = {tier for tier in TierName} - {bucket.tier for bucket in buckets}
+        missing = set(self.settings.shelves()) - {(b.tier, b.backend) for b in buckets}
         if not missing:
             return buckets
-        for tier in sorted(missing):
-            self.placement.buckets(tier)
+        for tier, backend in sorted(missing):
+            self.placement.buckets(tier, backend)
         return self.repository.list_buckets()
+
+    def _shelves(self, buckets: list[BucketRecord]) -> list[tuple[TierName, BackendName]]:
+        """The configured families of buckets, then any other recorded (a tier whose
+        backend was changed keeps its old buckets, checked but not overflowed into)."""
+        shelves = list(self.settings.shelves())
+        for bucket in buckets:
+            if (bucket.tier, bucket.backend) not in shelves:
+                shelves.append((bucket.tier, bucket.backend))
+        return shelves
 
     def _save_run(self, report: CapacityReport, status: RunStatus) -> None:
         finished = self.clock()

@@ -61,6 +61,7 @@ from shelflife.domain.policy import (
     MOVE_DESTINATIONS,
     Schedule,
     archive_skipped,
+    destination,
     lost,
     moved,
     next_step,
@@ -80,9 +81,9 @@ from shelflife.domain.records import (
     replacement_key,
 )
 from shelflife.domain.repository import Repository
-from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import sha256_hex
-from shelflife.domain.tuning import archive_idle_days
+from shelflife.domain.tuning import tuned_settings
 from shelflife.services.placement import Placement
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Outcome(StrEnum):
     PROMOTED = "promoted"
     ARCHIVED = "archived"
     RESTORED = "restored"
+    SERVED = "served"  # a published photo moved to the serving buckets
     DELETED = "deleted"
     # Not due after all (accessed, published, or an index entry older than the record):
     # the fresh schedule is stored.
@@ -117,6 +119,7 @@ _MOVED = {
     ImageAction.PROMOTE: Outcome.PROMOTED,
     ImageAction.ARCHIVE: Outcome.ARCHIVED,
     ImageAction.RESTORE: Outcome.RESTORED,
+    ImageAction.SERVE: Outcome.SERVED,
 }
 # The counts of every run record, also when zero.
 COUNTED = ("examined", *(outcome.value for outcome in Outcome), "rolled_back")
@@ -293,14 +296,42 @@ class LifecycleService:
         return self._sweep(report, SweepCursor(), remaining_ms)
 
     def _tune(self, report: LifecycleReport) -> None:
-        """The settings this run applies: HOT's idle days from the publishes of the
-        last window (one query of the daily counters)."""
-        configured = self.configured
-        since = report.started_at - timedelta(days=configured.learned_archive_window_days)
-        days = self.repository.daily_counts(since.date()) if configured.learned_archive else []
-        idle = archive_idle_days(days, configured)
-        self.settings = configured.model_copy(update={"hot_idle_days": idle})
-        report.archive_idle_days = idle
+        """The settings this run applies: HOT's idle days and whether published photos
+        are served from the serving buckets, from the daily counters of the last window
+        (one query; ``shelflife.domain.tuning``)."""
+        self.settings = tuned_settings(self.configured, self.repository, report.started_at)
+        report.archive_idle_days = self.settings.hot_idle_days
+
+    def serve(self, image_ids: list[str]) -> list[ItemResult]:
+        """Do what is due now for each of ``image_ids`` (the API asks this for photos
+        it just published: their move to the serving buckets). Idempotent as any
+        sweep's step; ids not found or not due are reported as such and left to the
+        daily sweep."""
+        now = self.clock()
+        self.settings = tuned_settings(self.configured, self.repository, now)
+        found = self.repository.find_images(list(dict.fromkeys(image_ids)))
+        results: list[ItemResult] = []
+        for image_id in dict.fromkeys(image_ids):
+            image = found.get(image_id)
+            if image is None:
+                results.append(ItemResult(image_id, Outcome.CHANGED, detail="not found"))
+                continue
+            results.extend(self._process(image, now, dry_run=False))
+        return results
+
+    def serve_report(self, image_ids: list[str]) -> dict[str, Any]:
+        """``serve``, as the lifecycle function answers it: counts by outcome and one
+        line per image."""
+        results = self.serve(image_ids)
+        counts = dict(Counter(result.outcome.value for result in results))
+        logger.info("published photos served", extra={"counts": counts})
+        return {
+            "counts": counts,
+            "results": [
+                {"image_id": r.image_id, "outcome": r.outcome.value, "detail": r.detail}
+                for r in results
+            ],
+        }
 
     def resume(
         self,
@@ -536,6 +567,9 @@ class LifecycleService:
             ):
                 image = self.repository.replace_image(image, scheduled(image, self.settings))
             return ItemResult(image.id, Outcome.RESCHEDULED, rolled_back=rolled_back)
+        if step.action is ImageAction.SERVE and self._published_expired(image, now):
+            # A late sweep (the publish's own request lost): the deletion is due too.
+            step = Schedule(ImageAction.DELETE, now)
         if step.action is ImageAction.DELETE:
             if not dry_run:
                 self.repository.replace_image(image, soft_deleted(image, now, self.settings))
@@ -546,7 +580,7 @@ class LifecycleService:
                 if not dry_run:
                     self.repository.replace_image(image, archive_skipped(image, now, self.settings))
                 return ItemResult(image.id, Outcome.SKIPPED, step.action, reason, rolled_back)
-        destination = MOVE_DESTINATIONS[step.action]
+        tier, backend = destination(step.action, self.settings)
         if (
             step.action is ImageAction.PROMOTE
             and image.move_to is None
@@ -557,17 +591,22 @@ class LifecycleService:
                 self.repository.replace_image(image, promoted_in_place(image, now, self.settings))
             return ItemResult(image.id, Outcome.PROMOTED, step.action, "in place")
         if dry_run:
-            return ItemResult(image.id, _MOVED[step.action], step.action, destination.value)
-        return self._move(image, step.action, destination, now)
+            return ItemResult(image.id, _MOVED[step.action], step.action, tier.value)
+        return self._move(image, step.action, (tier, backend), now)
 
-    @staticmethod
-    def _still_wanted(image: ImageRecord, step: Schedule | None, now: datetime) -> bool:
+    def _published_expired(self, image: ImageRecord, now: datetime) -> bool:
+        retention = timedelta(days=self.settings.published_retention_days)
+        return image.published_at is not None and image.published_at + retention <= now
+
+    def _still_wanted(self, image: ImageRecord, step: Schedule | None, now: datetime) -> bool:
         return (
             step is not None
             and step.due_at <= now
             and step.action in MOVE_DESTINATIONS
             and image.move_to is not None
-            and MOVE_DESTINATIONS[step.action] is image.move_to.tier
+            and destination(step.action, self.settings)
+            == (image.move_to.tier, image.move_to.backend)
+            and not (step.action is ImageAction.SERVE and self._published_expired(image, now))
         )
 
     def _archive_not_worth_it(self, image: ImageRecord, now: datetime) -> str | None:
@@ -591,13 +630,18 @@ class LifecycleService:
     # ---- moves ---------------------------------------------------------------------
 
     def _move(
-        self, image: ImageRecord, action: ImageAction, tier: TierName, now: datetime
+        self,
+        image: ImageRecord,
+        action: ImageAction,
+        shelf: tuple[TierName, BackendName],
+        now: datetime,
     ) -> ItemResult:
         assert image.location is not None  # only live images are due for a move
-        if image.move_to is None:
-            image = self._claim(image, tier)
+        resumed = image.move_to is not None
+        if not resumed:
+            image = self._claim(image, shelf)
         try:
-            image = self._copy_or_retarget(image, tier)
+            image = self._copy_or_retarget(image, shelf, resumed=resumed)
         except ObjectNotFound:
             # The source is gone and the destination has no good copy: nothing to move.
             self.repository.replace_image(image, lost(image))
@@ -607,51 +651,60 @@ class LifecycleService:
             self.repository.replace_image(image, image.model_copy(update={"move_to": None}))
             return ItemResult(image.id, Outcome.FAILED, action, f"checksum: {e}", True)
         assert image.move_to is not None
-        destination = image.move_to
-        self.repository.replace_image(image, moved(image, destination, now, self.settings))
-        return ItemResult(image.id, _MOVED[action], action, f"{destination.bucket}")
+        target = image.move_to
+        self.repository.replace_image(image, moved(image, target, now, self.settings))
+        return ItemResult(image.id, _MOVED[action], action, f"{target.bucket}")
 
     def _claim(
-        self, image: ImageRecord, tier: TierName, *, exclude: set[str] | None = None
+        self,
+        image: ImageRecord,
+        shelf: tuple[TierName, BackendName],
+        *,
+        exclude: set[str] | None = None,
     ) -> ImageRecord:
         assert image.location is not None
-        bucket = self.placement.choose(tier, image.stored_size, exclude=exclude or set())
+        tier, backend = shelf
+        bucket = self.placement.choose(
+            tier, image.stored_size, exclude=exclude or set(), backend=backend
+        )
         # A fresh key, never the source's: a restore to the bucket the image was
         # archived from must not land where a late cleanup of that old place deletes.
-        destination = Location(
+        target = Location(
             tier=tier,
             backend=bucket.backend,
             bucket=bucket.name,
             key=replacement_key(image.location.key),
         )
-        return self.repository.replace_image(
-            image, image.model_copy(update={"move_to": destination})
-        )
+        return self.repository.replace_image(image, image.model_copy(update={"move_to": target}))
 
-    def _copy_or_retarget(self, image: ImageRecord, tier: TierName) -> ImageRecord:
+    def _copy_or_retarget(
+        self, image: ImageRecord, shelf: tuple[TierName, BackendName], *, resumed: bool
+    ) -> ImageRecord:
         """Copy to the claimed destination; a destination bucket that is full or gone
         is marked so, and the claim moves to the next bucket (once)."""
         assert image.move_to is not None
         try:
-            self._copy(image)
+            self._copy(image, resumed=resumed)
         except (BucketFull, BucketNotFound) as e:
             if e.bucket != image.move_to.bucket:
                 raise  # the source bucket is gone: not a placement problem
-            self.placement.refused(tier, image.move_to.bucket, e)
-            image = self._claim(image, tier, exclude={image.move_to.bucket})
-            self._copy(image)
+            self.placement.refused(shelf[0], image.move_to.bucket, e)
+            image = self._claim(image, shelf, exclude={image.move_to.bucket})
+            self._copy(image, resumed=False)
         return image
 
-    def _copy(self, image: ImageRecord) -> None:
+    def _copy(self, image: ImageRecord, *, resumed: bool) -> None:
         source, destination = image.location, image.move_to
         assert source is not None
         assert destination is not None
         target = self.backends.get(destination.backend.value)
-        if self._landed(target, destination, image):
-            return  # a sweep that crashed after the copy: it is there already
+        # A claim made just now names a fresh key nothing was written to; one found on
+        # the record may have been copied by a sweep that crashed after the copy.
+        if resumed and self._landed(target, destination, image):
+            return
         origin = self.backends.get(source.backend.value)
         # Written in the destination tier's class (COLD on S3: Glacier Instant Retrieval).
-        storage_class = self.settings.storage_class(destination.tier)
+        storage_class = self.settings.storage_class(destination.tier, destination.backend)
         if source.backend is destination.backend:
             origin.copy(
                 source.bucket,

@@ -43,6 +43,15 @@ class Operations:
             },
         )
 
+    def serve(self, image_ids: list[str]) -> None:
+        """Ask the lifecycle to move just-published photos to the serving buckets, and
+        not wait: the publish is done whatever happens to it (a lost request leaves
+        them due, and the daily sweep moves them)."""
+        function = self.settings.lifecycle_function_name
+        if not function or not image_ids:
+            return
+        self.invoker.invoke_async(function, {"action": "serve", "image_ids": image_ids})
+
     def capacity_run(self, *, dry_run: bool) -> dict[str, Any]:
         return self._invoke(
             "capacity",

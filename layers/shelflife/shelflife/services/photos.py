@@ -29,11 +29,11 @@ from shelflife.domain.errors import (
     TooLarge,
 )
 from shelflife.domain.policy import accessed, published, soft_deleted
-from shelflife.domain.records import ImageRecord, ImageState, Page
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Page
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
-from shelflife.domain.tuning import publish_age_counter
+from shelflife.domain.tuning import publish_age_counter, tuned_settings
 from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class PhotoUrl:
 class PublishResult:
     updated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
+    # Published now and due to move to the serving buckets at once: the API asks the
+    # lifecycle to do it (the daily sweep does it if that request is lost).
+    to_serve: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,30 @@ class PhotoService:
         uploads: UploadBucket | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.settings = settings
+        self.configured = settings
         self.repository = repository
         self.backends = backends
         self._uploads = uploads
         self.clock = clock
+        self._tuned: tuple[object, Settings] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The deployment's settings as the lifecycle applies them: tuned from the daily
+        counters (``shelflife.domain.tuning``), read once a day per container, so the
+        schedule a view or a publish stores is the one the sweep would store."""
+        today = self.clock().date()
+        if self._tuned is None or self._tuned[0] != today:
+            self._tuned = (
+                today,
+                tuned_settings(self.configured, self.repository, self.clock()),
+            )
+        return self._tuned[1]
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self.configured = settings
+        self._tuned = None
 
     @property
     def uploads(self) -> UploadBucket:
@@ -262,6 +284,7 @@ class PhotoService:
         later. Photos already published keep their first publishing time."""
         result = PublishResult()
         ages: Counter[str] = Counter()
+        settings = self.settings
         ids = list(dict.fromkeys(image_ids))
         found = self.repository.find_images(ids)
         for image_id in ids:
@@ -276,21 +299,24 @@ class PhotoService:
                 result.updated.append(image_id)
             else:
                 try:
-                    self._update(
+                    now_published = self._update(
                         caller,
                         image_id,
                         lambda image, now: (
                             image
                             if image.published_at is not None
-                            else published(image, now, self.settings)
+                            else published(image, now, settings)
                         ),
                     )
                 except ShelflifeError as e:
                     result.failed[image_id] = str(e)
                     continue
                 result.updated.append(image_id)
+                if now_published.next_action is ImageAction.SERVE:
+                    result.to_serve.append(image_id)
                 # What the lifecycle learns when drafts are known (domain.tuning).
                 ages[publish_age_counter(self.clock() - image.uploaded_at)] += 1
+                ages["published_bytes"] += image.stored_size
         if result.updated:
             self._count({"published": len(result.updated), **ages})
         return result

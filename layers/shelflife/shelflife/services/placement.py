@@ -38,12 +38,14 @@ from shelflife.domain.errors import (
 from shelflife.domain.placement import active, fill, has_room, least_full, overflow_number
 from shelflife.domain.records import BucketRecord, BucketStatus
 from shelflife.domain.repository import Repository
-from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 
 if TYPE_CHECKING:
     from shelflife.domain.storage import Backends
 
+# A family of buckets placed into together: a tier on one backend.
+Shelf = tuple[TierName, BackendName]
 # Names taken by other accounts are skipped; this many in a row means something else is
 # wrong (a base name squatted on a provider with global names).
 MAX_NAME_ATTEMPTS = 5
@@ -69,33 +71,44 @@ class Placement:
         # records once per ``cache_seconds`` rather than once per object, and counts its
         # own choices meanwhile, so they still spread over the buckets.
         self.cache_seconds = cache_seconds
-        self._cache: dict[TierName, tuple[float, list[BucketRecord]]] = {}
+        self._cache: dict[Shelf, tuple[float, list[BucketRecord]]] = {}
         self._lock = threading.Lock()
 
-    def buckets(self, tier: TierName) -> list[BucketRecord]:
-        """The tier's bucket records. On first use the tier's configured bucket (created
-        by the stack) is recorded, so a fresh deployment places without a manual step."""
+    def _shelf(self, tier: TierName, backend: BackendName | None) -> Shelf:
+        return (tier, backend or self.settings.tier(tier).backend)
+
+    def buckets(self, tier: TierName, backend: BackendName | None = None) -> list[BucketRecord]:
+        """The bucket records of ``tier`` on ``backend`` (None: the tier's own; HOT
+        has a second family on the serve backend, ``Settings.serve``). On first use the
+        configured bucket (created by the stack) is recorded, so a fresh deployment
+        places without a manual step."""
+        shelf = self._shelf(tier, backend)
         with self._lock:
-            cached = self._cache.get(tier)
+            cached = self._cache.get(shelf)
             if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
                 return list(cached[1])
-        found = self.repository.list_buckets(tier.value)
+        found = self._listed(shelf)
         if not found:
-            configured = self.settings.tier(tier)
+            configured = self.settings.shelf(*shelf)
             with suppress(Conflict):  # a concurrent first use recorded it
-                self.repository.add_bucket(self._record(tier, configured.bucket))
-            found = self.repository.list_buckets(tier.value)
+                self.repository.add_bucket(self._record(shelf, configured.bucket))
+            found = self._listed(shelf)
         if self.cache_seconds:
             with self._lock:
-                self._cache[tier] = (time.monotonic(), list(found))
+                self._cache[shelf] = (time.monotonic(), list(found))
         return found
 
-    def _placed(self, tier: TierName, chosen: BucketRecord, size: int) -> BucketRecord:
+    def _listed(self, shelf: Shelf) -> list[BucketRecord]:
+        # A tier's records on another backend (HOT's serving buckets, or a tier whose
+        # backend was changed) are not where this shelf places.
+        return [b for b in self.repository.list_buckets(shelf[0].value) if b.backend is shelf[1]]
+
+    def _placed(self, shelf: Shelf, chosen: BucketRecord, size: int) -> BucketRecord:
         """Count a choice in the cached records until they are read again."""
         with self._lock:
-            cached = self._cache.get(tier)
+            cached = self._cache.get(shelf)
             if cached is not None:
-                self._cache[tier] = (
+                self._cache[shelf] = (
                     cached[0],
                     [
                         b.model_copy(
@@ -111,23 +124,32 @@ class Placement:
                 )
         return chosen
 
-    def _forget(self, tier: TierName) -> None:
+    def _forget(self, shelf: Shelf) -> None:
         with self._lock:
-            self._cache.pop(tier, None)
+            self._cache.pop(shelf, None)
 
-    def choose(self, tier: TierName, size: int, *, exclude: Collection[str] = ()) -> BucketRecord:
-        """The least-full bucket with room (``domain.placement.least_full``) by the
-        cached counters; if none is left, the overflow bucket (opened here, when this
-        placement has backends, by the same code as the capacity check's)."""
+    def choose(
+        self,
+        tier: TierName,
+        size: int,
+        *,
+        exclude: Collection[str] = (),
+        backend: BackendName | None = None,
+    ) -> BucketRecord:
+        """The least-full bucket of ``tier`` (on ``backend``) with room
+        (``domain.placement.least_full``) by the cached counters; if none is left, the
+        overflow bucket (opened here, when this placement has backends, by the same
+        code as the capacity check's)."""
+        shelf = self._shelf(tier, backend)
         threshold = self.settings.overflow_threshold_percent
-        chosen = least_full(self.buckets(tier), size, threshold, exclude=exclude)
+        chosen = least_full(self.buckets(*shelf), size, threshold, exclude=exclude)
         if chosen is not None:
-            return self._placed(tier, chosen, size)
+            return self._placed(shelf, chosen, size)
         if self.backends is None:
             skipped = f" (tried: {', '.join(sorted(exclude))})" if exclude else ""
             raise NoBucketAvailable(f"no active bucket with room in tier {tier.value!r}{skipped}")
-        opened = self.open_overflow(tier, size=size, exclude=exclude)
-        return self._placed(tier, opened, size)
+        opened = self.open_overflow(tier, size=size, exclude=exclude, backend=shelf[1])
+        return self._placed(shelf, opened, size)
 
     def refused(self, tier: TierName, name: str, error: StorageError) -> BucketRecord | None:
         """Record that a put into ``name`` failed for good: ``full`` when the provider
@@ -138,19 +160,27 @@ class Placement:
         )
         if status is None:
             return None
-        self._forget(tier)
+        with self._lock:
+            for shelf in [shelf for shelf in self._cache if shelf[0] is tier]:
+                self._cache.pop(shelf)
         return self.repository.set_bucket_status(tier.value, name, status)
 
     def open_overflow(
-        self, tier: TierName, *, size: int = 0, exclude: Collection[str] = ()
+        self,
+        tier: TierName,
+        *,
+        size: int = 0,
+        exclude: Collection[str] = (),
+        backend: BackendName | None = None,
     ) -> BucketRecord:
-        """An active bucket of ``tier`` that stays under the overflow threshold with
-        ``size`` more bytes: one that a concurrent run just opened, or a new
-        ``<base>-N`` (see the module docstring)."""
+        """An active bucket of ``tier`` (on ``backend``) that stays under the overflow
+        threshold with ``size`` more bytes: one that a concurrent run just opened, or a
+        new ``<base>-N`` (see the module docstring)."""
         if self.backends is None:
             raise NoBucketAvailable(f"tier {tier.value!r} has no active bucket left")
-        self._forget(tier)  # decide on the records as they are now
-        buckets = self.buckets(tier)
+        shelf = self._shelf(tier, backend)
+        self._forget(shelf)  # decide on the records as they are now
+        buckets = self.buckets(*shelf)
         threshold = self.settings.overflow_threshold_percent
         roomy = [
             bucket
@@ -159,21 +189,21 @@ class Placement:
         ]
         if roomy:
             return min(roomy, key=lambda bucket: (fill(bucket), bucket.name))
-        base = self.settings.tier(tier).bucket
+        base = self.settings.shelf(*shelf).bucket
         numbers = [overflow_number(bucket.name, base) for bucket in buckets]
         number = max((n for n in numbers if n is not None), default=0) + 1
-        backend = self.backends.for_tier(tier)
+        provider = self.backends.get(shelf[1].value)
         taken = []
         for _ in range(MAX_NAME_ATTEMPTS):
             name = f"{base}-{number}"
             try:
-                backend.create_bucket(name, self.bucket_policy(tier))
+                provider.create_bucket(name, self.bucket_policy(tier))
             except BucketNameTaken:
                 taken.append(name)
                 number += 1
                 continue
             try:
-                return self.repository.add_bucket(self._record(tier, name))
+                return self.repository.add_bucket(self._record(shelf, name))
             except Conflict:  # a concurrent run recorded it first
                 return self.repository.get_bucket(tier.value, name)
         raise NoBucketAvailable(
@@ -186,11 +216,11 @@ class Placement:
         template.yaml with the same settings (tests compare the two)."""
         return BucketPolicy(tier=tier.value, cors_origins=self.settings.cors_allowed_origins)
 
-    def _record(self, tier: TierName, name: str) -> BucketRecord:
-        configured = self.settings.tier(tier)
+    def _record(self, shelf: Shelf, name: str) -> BucketRecord:
+        configured = self.settings.shelf(*shelf)
         return BucketRecord(
-            tier=tier,
-            backend=configured.backend,
+            tier=shelf[0],
+            backend=shelf[1],
             name=name,
             capacity_bytes=configured.quota_bytes,
             created_at=self.clock(),

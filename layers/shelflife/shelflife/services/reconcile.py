@@ -629,10 +629,11 @@ class ReconcileService:
     # ---- helpers -----------------------------------------------------------------
 
     def _targets(self) -> list[tuple[str, str, str]]:
-        """Every recorded bucket, and each tier's first bucket even if unrecorded."""
+        """Every recorded bucket, and each tier's first bucket (and the serving
+        buckets' first) even if unrecorded."""
         targets = {(b.tier.value, b.backend.value, b.name) for b in self.repository.list_buckets()}
-        for tier in TierName:
-            settings = self.settings.tier(tier)
+        for tier, backend in self.settings.shelves():
+            settings = self.settings.shelf(tier, backend)
             if not any(t[0] == tier.value and t[2] == settings.bucket for t in targets):
                 targets.add((tier.value, settings.backend.value, settings.bucket))
         order = {tier.value: n for n, tier in enumerate(TierName)}

@@ -235,6 +235,16 @@ class StatsService:
                 }
                 for tier in TierName
             ],
+            # Where published photos are served from when their views pay (None: HOT).
+            "serve": None
+            if s.serve is None
+            else {
+                "backend": s.serve.backend.value,
+                "bucket": s.serve.bucket,
+                "bucket_capacity_bytes": s.serve.quota_bytes,
+                "price_per_gb_month": s.tier_price_per_gb_month(TierName.HOT, s.serve.backend),
+                "when": s.serve_published,
+            },
             "rules": rules(s),
             "capacity": {
                 "cleanup_threshold_percent": s.cleanup_threshold_percent,
@@ -374,6 +384,8 @@ class StatsService:
         measured views cost (a lower bound: a view-day may be several views)."""
         hot = self.settings.tier(TierName.HOT).backend
         egress = self.settings.egress_per_gb(hot)
+        if self.settings.serve is not None and self.settings.serve_published != "never":
+            return []  # served from the serving buckets once the views pay for it
         measured = self.workload(30)
         if not egress or measured.views_per_published <= 1:
             return []  # moving a photo out costs about one view's egress: no gain
@@ -384,8 +396,9 @@ class StatsService:
                 "serving_costs",
                 f"published photos were asked for {measured.views_per_published:.1f} days "
                 f"each in the last 30 days; serving them from {hot.value} costs at least "
-                f"{monthly:.4f} USD a month in egress. `shelflife recommend` prices serving "
-                "them from R2 (HotBackend=r2) on this workload",
+                f"{monthly:.4f} USD a month in egress. With ServeBackend=r2 the store serves "
+                "them from R2 once their views pay for the move; `shelflife recommend` "
+                "prices it on this workload",
             )
         ]
 
@@ -447,7 +460,14 @@ class StatsService:
             buckets=len(buckets),
             capacity_bytes=sum(b.capacity_bytes for b in buckets),
             price_per_gb_month=self.settings.tier_price_per_gb_month(tier),
-            monthly_cost=round(self._monthly(tier, stored), 6),
+            # Each bucket at its own offer's price (HOT's serving buckets: R2's).
+            monthly_cost=round(
+                sum(
+                    self.settings.tier_price_per_gb_month(tier, b.backend) * b.used_bytes / GB
+                    for b in buckets
+                ),
+                6,
+            ),
         )
 
     def _monthly(self, tier: TierName, size: int) -> float:
