@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,19 +50,7 @@ class LambdaInvoker:
         return self._client
 
     def invoke(self, function: str, event: Mapping[str, Any]) -> Any:
-        try:
-            response = self.client.invoke(
-                FunctionName=function,
-                InvocationType="RequestResponse",
-                Payload=json.dumps(event).encode(),
-            )
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in ("TooManyRequestsException", "ThrottlingException"):
-                raise Throttled(f"{function}: {code}", backend="lambda") from e
-            raise BackendUnavailable(f"{function}: {code or e}", backend="lambda") from e
-        except BotoCoreError as e:
-            raise BackendUnavailable(f"{function}: {e}", backend="lambda") from e
+        response = self._call(function, event, "RequestResponse")
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             raise function_error(function, payload)
@@ -71,11 +59,14 @@ class LambdaInvoker:
     def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
         """An ``Event`` invocation: Lambda queues it, runs it and retries it twice on
         failure; the caller does not wait."""
+        self._call(function, event, "Event")
+
+    def _call(
+        self, function: str, event: Mapping[str, Any], kind: Literal["RequestResponse", "Event"]
+    ) -> Any:
         try:
-            self.client.invoke(
-                FunctionName=function,
-                InvocationType="Event",
-                Payload=json.dumps(event).encode(),
+            return self.client.invoke(
+                FunctionName=function, InvocationType=kind, Payload=json.dumps(event).encode()
             )
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
