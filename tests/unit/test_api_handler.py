@@ -17,9 +17,10 @@ import pytest
 from shelflife.domain.pricebook import Shape, book
 from shelflife.domain.records import ImageRecord, ImageState, Location
 from shelflife.domain.settings import BackendName, TierName
-from shelflife.domain.storage import BucketPolicy
+from tests.conftest import R2_ACCOUNT_ID
 from tests.support.api import COLD, HOT, OTHER_PHOTO, PHOTO, TEMP, UPLOADS, Api, api_stack
 from tests.support.events import load_event
+from tests.support.serving import serve_on_r2
 
 ADMIN_ROUTES = [
     ("GET", "/buckets", None),
@@ -270,20 +271,7 @@ def test_publishing_a_draft_schedules_its_deletion_once(api: Api) -> None:
 def test_with_serve_backend_r2_publishing_has_the_lifecycle_move_the_photo_to_r2(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shelflife.adapters.backends import R2Backend
-    from tests.conftest import R2_ACCOUNT_ID
-
-    for name, value in {
-        "SHELFLIFE_SERVE_BACKEND": "r2",
-        "SHELFLIFE_SERVE_BUCKET": "shelflife-serve",
-        "SHELFLIFE_SERVE_PUBLISHED": "always",
-        "SHELFLIFE_R2_ACCOUNT_ID": R2_ACCOUNT_ID,
-        "SHELFLIFE_R2_ACCESS_KEY_ID": "testing",
-        "SHELFLIFE_R2_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    r2 = R2Backend.for_account(R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing")
-    r2.create_bucket("shelflife-serve", BucketPolicy(tier="hot"))
+    serve_on_r2(monkeypatch)
     with api_stack(monkeypatch) as api:
         photo = api.upload(draft_id="summer-2026")
         event = load_event("api/publish-draft.json")

@@ -27,6 +27,7 @@ from tests.conftest import REGION
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.serving import serve_on_r2
 from tests.support.template import create_table_from_template
 from tests.unit.test_ingest_handler import ENVIRONMENT, TABLE, TEMP
 
@@ -240,21 +241,9 @@ def test_a_reschedule_stores_the_schedule_of_the_current_settings(
 def test_the_apis_serve_request_moves_a_published_photo_to_r2(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shelflife.adapters.backends import R2Backend
     from shelflife.domain.policy import published
-    from tests.conftest import R2_ACCOUNT_ID
 
-    for name, value in {
-        "SHELFLIFE_SERVE_BACKEND": "r2",
-        "SHELFLIFE_SERVE_BUCKET": "shelflife-serve",
-        "SHELFLIFE_SERVE_PUBLISHED": "always",
-        "SHELFLIFE_R2_ACCOUNT_ID": R2_ACCOUNT_ID,
-        "SHELFLIFE_R2_ACCESS_KEY_ID": "testing",
-        "SHELFLIFE_R2_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    r2 = R2Backend.for_account(R2_ACCOUNT_ID, access_key_id="testing", secret_access_key="testing")
-    r2.create_bucket("shelflife-serve", BucketPolicy(tier="hot"))
+    r2 = serve_on_r2(monkeypatch)
     sys.modules.pop("functions.lifecycle.app", None)
     stack.app = importlib.import_module("functions.lifecycle.app")
     image = stack.image(0, age=timedelta(hours=5))
