@@ -27,7 +27,7 @@ from shelflife.domain.records import (
     RunRecord,
     RunStatus,
 )
-from shelflife.domain.repository import Repository
+from shelflife.domain.repository import Repository, single_write
 from shelflife.domain.settings import BackendName, TierName
 from tests.conftest import REGION
 from tests.support.template import create_table_from_template
@@ -175,6 +175,30 @@ def test_a_stale_write_is_refused_and_changes_nothing(repo: Repository) -> None:
         repo.replace_image(stored, stored.model_copy(update={"state": ImageState.DELETED}))
 
     assert repo.get_image("img-1").state is ImageState.ACTIVE
+    assert counters(repo) == (100, 1)
+
+
+def test_a_write_that_moves_no_counter_is_conditional_on_its_version_too(
+    repo: Repository,
+) -> None:
+    # Such a write is the item's alone (``single_write``: no transaction on DynamoDB);
+    # it is refused on a stale version as the transaction is.
+    repo.add_bucket(bucket())
+    stored = repo.add_image(image())
+    assert single_write(stored, stored.model_copy(update={"access_count": 1}), None)
+    seen = repo.replace_image(stored, stored.model_copy(update={"access_count": 1}))
+    with pytest.raises(Conflict):
+        repo.replace_image(stored, stored.model_copy(update={"access_count": 5}))
+    assert repo.get_image("img-1").access_count == seen.access_count == 1
+    pending = image("img-2", state=ImageState.PENDING)
+    assert single_write(None, pending, None)
+    claimed = repo.add_image(pending)
+    with pytest.raises(Conflict):  # a second claim of the same id
+        repo.add_image(pending)
+    repo.replace_image(claimed, claimed.model_copy(update={"stored_size": 7}))
+    with pytest.raises(Conflict):  # removing what was read before that write
+        repo.remove_image(claimed)
+    assert repo.get_image("img-2").stored_size == 7
     assert counters(repo) == (100, 1)
 
 

@@ -250,7 +250,7 @@ def test_the_workload_is_drawn_from_its_seed() -> None:
 
 def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> None:
     prices = book()
-    activity = {0: Activity(uploads=10, views=4, moves=2, deletions=1)}
+    activity = {0: Activity(uploads=10, views=4, moves=2, deletions=1, publishes=3)}
     runs = prices.stack.capacity.per_month * prices.compute_cost(prices.stack.capacity)
     runs += prices.stack.lifecycle.per_month * prices.compute_cost(prices.stack.lifecycle)
     # Lean (the template's default): no secret, metric, trace or alarm; only its runs.
@@ -270,9 +270,11 @@ def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> N
         + 4 * prices.compute_cost(use.view)
         + 2 * prices.compute_cost(use.move)
         + prices.compute_cost(use.deletion)
+        + 3 * prices.compute_cost(use.publish)
     )
     assert bill.rows["operations"][1] == 0
-    # The alternatives' pipeline: compression and deletions, a daily sweep, no more.
+    # The alternatives' pipeline: compression, publishing and deletions on their leanest
+    # record, a daily sweep, no more.
     # The R2/B2 keys: an SSM SecureString, free (a Secrets Manager secret was $0.40).
     keys = [i for i in prices.fixed.values() if i.when == "credentials"]
     assert keys
@@ -283,27 +285,36 @@ def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> N
     assert pipeline.rows["fixed"][0] == pytest.approx(
         runs - prices.stack.capacity.per_month * prices.compute_cost(prices.stack.capacity)
     )
+    lean = prices.pipeline
     assert pipeline.rows["operations"][0] == pytest.approx(
-        10 * prices.compute_cost(use.upload) + prices.compute_cost(use.deletion)
+        10 * prices.compute_cost(lean.upload)
+        + 3 * prices.compute_cost(lean.publish)
+        + prices.compute_cost(lean.deletion)
     )
+    assert lean.upload.table_writes < use.upload.table_writes
 
 
 def test_a_promotion_in_place_costs_one_records_write_priced_by_hand() -> None:
-    # Issue 21: TEMP and HOT on one offer. The lifecycle writes the record (one write
-    # unit, the due index read, a short share of an invocation) and copies nothing.
+    # Issue 21: TEMP and HOT on one offer. The lifecycle writes the record (its write
+    # units as test_table_units measures them, the due index read, a short share of an
+    # invocation) and copies nothing.
     prices = book()
     c = prices.compute
     relabel = prices.stack.relabel
-    assert (relabel.table_writes, relabel.table_reads, relabel.api_requests) == (1, 1, 0)
+    assert (relabel.table_writes, relabel.table_reads, relabel.api_requests) == (6, 1, 0)
     by_hand = (
-        c.lambda_per_request + 0.025 * c.lambda_arm64_per_gb_second + c.table_write + c.table_read
+        c.lambda_per_request
+        + 0.025 * c.lambda_arm64_per_gb_second
+        + 6 * c.table_write
+        + c.table_read
     )
     assert relabel.gb_seconds == 0.025
     assert prices.compute_cost(relabel) == pytest.approx(by_hand)
     bill = stack_bill(prices, {0: Activity(relabels=840)}, 1)
     assert bill.rows["operations"][0] == pytest.approx(840 * by_hand)
-    # Against a copy: a move's work, and S3's COPY and the source's deletion beside it.
-    assert prices.compute_cost(prices.stack.move) > 3 * by_hand
+    # Against a copy: a move's work (its claim and flip, longer), and S3's COPY and the
+    # source's deletion beside it.
+    assert prices.compute_cost(prices.stack.move) > 2 * by_hand
 
 
 def test_a_published_photo_served_from_r2_priced_by_hand() -> None:

@@ -226,6 +226,7 @@ def replay(
         elif kind == "publish":
             # Each upload is a draft of its own (the workload publishes photo by photo).
             published = photos.publish(owner, upload.id, [upload.id])
+            tracker.count(at, "publishes")
             if published.to_serve:
                 # The API's asynchronous request to the lifecycle, run at once.
                 lifecycle.serve(published.to_serve)
@@ -249,6 +250,7 @@ def replay(
             deletions=done["deletions"],
             relabels=done["relabels"],
             serves=done["serves"],
+            publishes=done["publishes"],
         )
         for month, done in tracker.done.items()
     }
@@ -354,7 +356,7 @@ def strategies(
             across = prices.offer(before.offer).provider != prices.offer(stay.offer).provider
             (transfers if across else moves)[int(stay.start // MONTH_DAYS)] += 1
     activity = {
-        month: Activity(a.uploads, a.views, moves[month], a.deletions, transfers=transfers[month])
+        month: replace(a, moves=moves[month], transfers=transfers[month], relabels=0, serves=0)
         for month, a in done.activity.items()
     }
     bill = Bill(months)

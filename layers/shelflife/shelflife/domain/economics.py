@@ -506,9 +506,11 @@ class Activity:
     serves: int = 0
     # Moves between providers: the bytes streamed through the function (S3 -> R2).
     transfers: int = 0
+    # Photos published through the API.
+    publishes: int = 0
 
 
-def _work(book: PriceBook, done: Activity, shape: Shape, *, views: bool) -> float:
+def _work(book: PriceBook, done: Activity, shape: Shape) -> float:
     use = book.stack
     usd = done.uploads * book.compute_cost(use.upload, shape)
     usd += done.moves * book.compute_cost(use.move, shape)
@@ -516,8 +518,8 @@ def _work(book: PriceBook, done: Activity, shape: Shape, *, views: bool) -> floa
     usd += done.relabels * book.compute_cost(use.relabel, shape)
     usd += done.serves * book.compute_cost(use.serve, shape)
     usd += done.deletions * book.compute_cost(use.deletion, shape)
-    if views:
-        usd += done.views * book.compute_cost(use.view, shape)
+    usd += done.publishes * book.compute_cost(use.publish, shape)
+    usd += done.views * book.compute_cost(use.view, shape)
     return usd
 
 
@@ -533,7 +535,7 @@ def stack_bill(
     for month in range(months):
         bill.add("fixed", month * MONTH_DAYS, fixed)
         done = activity.get(month, Activity())
-        bill.add("operations", month * MONTH_DAYS, _work(book, done, shape, views=True))
+        bill.add("operations", month * MONTH_DAYS, _work(book, done, shape))
     return bill
 
 
@@ -545,8 +547,9 @@ def pipeline_bill(
     credentials: bool = False,
 ) -> Bill:
     """What a one-offer strategy needs to compress its uploads and delete on the same
-    days as the store: a function run per upload and per deletion and a daily sweep,
-    and, writing to R2 or B2 from AWS (``credentials``), the same keys' store as the
+    days as the store: a function run per upload, publish and deletion with the
+    leanest record it needs (the book's ``[pipeline]``) and a daily sweep, and,
+    writing to R2 or B2 from AWS (``credentials``), the same keys' store as the
     store's; nothing else (no capacity checks, alarms or metrics; views go straight to
     the bucket). Compressed one-offer strategies pay it; ``s3_standard_uncompressed``
     does not."""
@@ -557,13 +560,13 @@ def pipeline_bill(
         for item in book.fixed.values()
         if item.when == "credentials" and credentials
     )
+    use = book.pipeline
     for month in range(months):
         fixed = sweep.per_month * book.compute_cost(sweep) + keys
         bill.add("fixed", month * MONTH_DAYS, fixed)
         done = activity.get(month, Activity())
-        bill.add(
-            "operations",
-            month * MONTH_DAYS,
-            _work(book, Activity(done.uploads, deletions=done.deletions), LEAN, views=False),
-        )
+        work = done.uploads * book.compute_cost(use.upload)
+        work += done.publishes * book.compute_cost(use.publish)
+        work += done.deletions * book.compute_cost(use.deletion)
+        bill.add("operations", month * MONTH_DAYS, work)
     return bill

@@ -124,6 +124,7 @@ class Use(BaseModel):
 class Stack(Sourced):
     upload: Use
     view: Use
+    publish: Use
     move: Use
     transfer: Use
     relabel: Use
@@ -131,6 +132,14 @@ class Stack(Sourced):
     deletion: Use
     capacity: Use
     lifecycle: Use
+
+
+class Pipeline(Sourced):
+    """What a one-offer strategy's own pipeline does per event (``economics.pipeline_bill``)."""
+
+    upload: Use
+    publish: Use
+    deletion: Use
 
 
 class PriceBook(BaseModel):
@@ -142,6 +151,7 @@ class PriceBook(BaseModel):
     fixed: dict[str, FixedCost]
     compute: Compute
     stack: Stack
+    pipeline: Pipeline
 
     @model_validator(mode="after")
     def _backends_name_offers(self) -> Self:

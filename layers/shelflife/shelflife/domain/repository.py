@@ -61,6 +61,16 @@ def counter_changes(
     ]
 
 
+def single_write(
+    previous: ImageRecord | None, updated: ImageRecord | None, counts: DailyCounts | None
+) -> bool:
+    """Whether replacing ``previous`` by ``updated`` writes the image's item alone: no
+    bucket counter moves and no day's count is added, so the write, conditional on the
+    version read, is atomic by itself and needs no transaction (which would bill it
+    twice)."""
+    return counts is None and not counter_changes(previous, updated)
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")

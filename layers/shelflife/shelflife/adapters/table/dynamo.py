@@ -10,7 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DeleteError,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
 
@@ -55,7 +61,7 @@ from shelflife.domain.records import (
     due_shard,
     released_objects,
 )
-from shelflife.domain.repository import Repository, counter_changes
+from shelflife.domain.repository import Repository, counter_changes, single_write
 from shelflife.domain.settings import BackendName, Settings, TierName
 
 DAILY_COUNT_DAYS = 400
@@ -235,6 +241,28 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
     return model
 
 
+def run_model(run: RunRecord) -> RunModel:
+    return RunModel(
+        run_pk(run.kind.value),
+        run_sk(run.started_at, run.id),
+        kind=run.kind.value,
+        id=run.id,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status=run.status.value,
+        dry_run=run.dry_run,
+        counts=dict(run.counts),
+        cursor=run.cursor,
+        details=run.details,
+        expires_at=run.expires_at,
+    )
+
+
+def _next_version(image: ImageRecord) -> ImageRecord:
+    """``image`` as written: pynamodb wrote its version plus one."""
+    return image.model_copy(update={"version": (image.version or 0) + 1})
+
+
 def stream_record(
     event_id: str, old: ImageRecord | None, new: ImageRecord | None, *, due_shards: int = 4
 ) -> dict[str, Any]:
@@ -362,6 +390,14 @@ class DynamoRepository(Repository):
     ) -> ImageRecord | None:
         image = updated or previous
         assert image is not None
+        if single_write(previous, updated, counts):
+            with self._translated(f"image {image.id!r}"):
+                if updated is None:
+                    assert previous is not None
+                    self._model(previous).delete()  # conditional on the version read
+                else:
+                    self._model(updated, released=len(released_objects(previous, updated))).save()
+            return None if updated is None else _next_version(updated)
         with (
             self._translated(f"image {image.id!r}"),
             TransactWrite(connection=self._connection) as tx,
@@ -385,9 +421,7 @@ class DynamoRepository(Repository):
             if counts is not None:
                 day = DailyModel(DAILY_PK, counts.day.isoformat())
                 tx.update(day, actions=_daily_actions(counts.day, counts.counts))
-        if updated is None:
-            return None
-        return updated.model_copy(update={"version": (updated.version or 0) + 1})
+        return None if updated is None else _next_version(updated)
 
     def _model(self, image: ImageRecord, *, released: int = 0) -> ImageModel:
         return image_model(image, due_shards=self.due_shards, released=released)
@@ -476,22 +510,8 @@ class DynamoRepository(Repository):
     # ---- runs --------------------------------------------------------------------
 
     def save_run(self, run: RunRecord) -> RunRecord:
-        model = RunModel(
-            run_pk(run.kind.value),
-            run_sk(run.started_at, run.id),
-            kind=run.kind.value,
-            id=run.id,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            status=run.status.value,
-            dry_run=run.dry_run,
-            counts=dict(run.counts),
-            cursor=run.cursor,
-            details=run.details,
-            expires_at=run.expires_at,
-        )
         with self._translated(f"run {run.id!r}"):
-            model.save()
+            run_model(run).save()
         return run
 
     def recent_runs(
@@ -615,7 +635,7 @@ class DynamoRepository(Repository):
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
-        except (TransactWriteError, PutError, UpdateError) as e:
+        except (TransactWriteError, PutError, UpdateError, DeleteError) as e:
             code = e.cause_response_code or ""
             reasons = {
                 reason.code for reason in getattr(e, "cancellation_reasons", None) or [] if reason

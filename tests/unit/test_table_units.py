@@ -1,0 +1,212 @@
+"""What each event writes to the table, measured on the real services and priced as
+DynamoDB bills it (``tests.support.units``): the price book's ``[stack]`` counts the
+same units, so a change that writes more (another index, a transaction where one write
+would do) changes the store's bill in the book, the simulator and ``/stats`` too.
+
+Each event is measured in steady state: the buckets already recorded, the run's own
+record left out (the scheduled run's ``lifecycle`` use counts it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.domain.auth import Caller
+from shelflife.domain.policy import published
+from shelflife.domain.pricebook import book
+from shelflife.domain.records import ImageRecord
+from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.storage import BucketPolicy
+from shelflife.domain.uploads import Upload
+from shelflife.services.ingest import IngestService
+from shelflife.services.photos import PhotoService
+from tests.support.corpus import corpus_file
+from tests.support.lifecycle import NOW, World, lifecycle_settings
+from tests.support.units import (
+    Index,
+    MeteredRepository,
+    item_size,
+    item_write_units,
+    value_size,
+)
+from tests.unit.test_settings import ENV
+
+SERVING = {"serve": {"backend": "r2", "bucket": "shelflife-serve"}, "serve_published": "always"}
+
+
+def metered(world: World) -> MeteredRepository:
+    assert isinstance(world.repository, MeteredRepository)
+    return world.repository
+
+
+def measure(world: World, event: Callable[[], object]) -> int:
+    """The units ``event`` writes, the lifecycle run's own record left out."""
+    repository = metered(world)
+    repository.units = 0
+    event()
+    return repository.units
+
+
+def world(**overrides: object) -> World:
+    return World(settings=lifecycle_settings(**overrides), repository=MeteredRepository())
+
+
+def photos(w: World) -> PhotoService:
+    return PhotoService(w.settings, w.repository, w.backends(), clock=lambda: w.now)
+
+
+def upload(w: World, tier: TierName, **changes: Any) -> ImageRecord:
+    """A stored image as ingest leaves it (in every index: it has its upload's hash),
+    after another, so its bucket is recorded already."""
+    w.upload(tier, original_sha256="0" * 64)
+    return w.upload(tier, age=timedelta(days=3), original_sha256="1" * 64, **changes)
+
+
+# ---- the rules ---------------------------------------------------------------------
+
+
+def test_item_sizes_follow_dynamodbs_rules() -> None:
+    assert value_size({"S": "héllo"}) == 6  # UTF-8 bytes
+    assert value_size({"N": "12345"}) == 4  # (5 digits + 1) // 2 + 1
+    assert value_size({"N": "-0.00120"}) == 2  # significant digits only
+    assert value_size({"BOOL": True}) == 1
+    assert value_size({"M": {"a": {"N": "1"}}}) == 3 + 1 + 2 + 1
+    assert item_size({"pk": {"S": "IMAGE#1"}, "n": {"N": "7"}}) == 2 + 7 + 1 + 2
+
+
+def test_a_write_bills_its_kilobytes_twice_in_a_transaction_and_each_index_it_touches() -> None:
+    small = {"pk": {"S": "x"}}
+    assert item_write_units(None, small, transaction=False) == 1
+    assert item_write_units(None, small, transaction=True) == 2
+    big = {"pk": {"S": "x" * 1500}}
+    assert item_write_units(small, big, transaction=False) == 2  # the larger of the two
+    # An item in the owner index (owner + uploaded_at): one more write; moving its key
+    # (another upload time) is a delete and a put.
+    owned = {**small, "owner": {"S": "alice"}, "uploaded_at": {"S": "2026"}}
+    assert item_write_units(None, owned, transaction=False) == 2
+    assert item_write_units(owned, {**owned, "id": {"S": "1"}}, transaction=False) == 2
+    assert item_write_units(owned, {**owned, "uploaded_at": {"S": "2027"}}, transaction=False) == 3
+    assert item_write_units(owned, small, transaction=False) == 2  # taken out of the index
+
+
+# ---- each event, on the real services ------------------------------------------------
+
+
+def test_an_upload_writes_what_the_book_says() -> None:
+    repository = MeteredRepository()
+    uploads, storage = MemoryBackend(), MemoryBackend()
+    settings = Settings.from_env(
+        ENV, upload_bucket="shelflife-up", temp={"backend": "memory", "bucket": "shelflife-temp"}
+    )
+    uploads.create_bucket("shelflife-up", BucketPolicy(tier="upload"))
+    storage.create_bucket("shelflife-temp", BucketPolicy(tier="temp"))
+    ingest = IngestService(
+        settings,
+        repository,
+        ProviderBackends(settings, given={"memory": storage}),
+        uploads=uploads,
+        clock=lambda: NOW,
+    )
+    measured = []
+    for index, name in enumerate(("photos/flowers.jpeg", "camera/DSCN0010.jpg")):
+        data = corpus_file(name)
+        key = f"incoming/alice/{index}.jpg"
+        info = uploads.put("shelflife-up", key, data, content_type="image/jpeg")
+        repository.units = 0
+        ingest.ingest(Upload(bucket="shelflife-up", key=key, size=info.size, etag="e"))
+        measured.append(repository.units)
+    # The first upload also records the TEMP bucket; the second is every upload after.
+    assert measured[0] == measured[1] + 1
+    assert book().stack.upload.table_writes == measured[1]
+
+
+def test_a_view_writes_what_the_book_says() -> None:
+    w = world(hot={"backend": "s3"})
+    image = upload(w, TierName.HOT)
+    # A draft's view moves its due time (HOT's idle clock starts again); a published
+    # photo's does not, but adds to the day's views: the same units either way.
+    draft = measure(w, lambda: photos(w).url(Caller("alice"), image.id))
+    w.change(image, published)
+    w.now += timedelta(hours=1)
+    view = measure(w, lambda: photos(w).url(Caller("alice"), image.id))
+    assert book().stack.view.table_writes == view == draft
+
+
+def test_a_publish_writes_what_the_book_says() -> None:
+    w = world(hot={"backend": "s3"})
+    image = upload(w, TierName.HOT, draft_id="d1")
+    units = measure(w, lambda: photos(w).publish(Caller("alice"), "d1", [image.id]))
+    assert w.get(image).published_at is not None
+    assert book().stack.publish.table_writes == units
+
+
+def test_a_sweep_writes_its_run_record_as_the_book_says() -> None:
+    w = world()
+    upload(w, TierName.TEMP)
+    w.now += timedelta(days=3)
+    repository = metered(w)
+    repository.run_units = 0
+    w.sweep()
+    assert book().stack.lifecycle.table_writes == repository.run_units
+
+
+def test_a_one_offer_pipeline_writes_what_the_book_says() -> None:
+    """The leanest record a pipeline deleting on the store's days needs: its key and
+    its due time, in one index of what is due that projects nothing more."""
+    due = {"due": Index(keys=("due_shard", "due_at"), projected=())}
+    record = {
+        "pk": {"S": "IMAGE#0123456789abcdef"},
+        "key": {"S": "images/0123456789abcdef/" + "0" * 64 + ".jpg"},
+        "due_shard": {"S": "3"},
+        "due_at": {"S": "2027-03-01T03:00:00.000000+0000"},
+    }
+    later = {**record, "due_at": {"S": "2026-12-12T03:00:00.000000+0000"}}
+    pipeline = book().pipeline
+    assert pipeline.upload.table_writes == item_write_units(
+        None, record, transaction=False, indexes=due
+    )
+    assert pipeline.publish.table_writes == item_write_units(
+        record, later, transaction=False, indexes=due
+    )
+    assert pipeline.deletion.table_writes == item_write_units(
+        later, None, transaction=False, indexes=due
+    )
+
+
+@pytest.mark.parametrize(
+    ("use", "settings", "setup", "days"),
+    [
+        # TEMP -> HOT, another bucket on the same provider: a server-side copy.
+        ("move", {}, "temp", 3),
+        # Promoted in place (TEMP and HOT on one offer): the record only.
+        ("relabel", {"promote_in_place": True}, "temp", 3),
+        # The same photo served from R2: a transfer (the serve move).
+        (
+            "transfer",
+            {"hot": {"backend": "s3"}, **SERVING},
+            "published",
+            0,
+        ),
+        # A published photo past its 7 days: soft-deleted, its object deleted by cleanup.
+        ("deletion", {}, "published", 8),
+    ],
+)
+def test_a_lifecycle_step_writes_what_the_book_says(
+    use: str, settings: dict[str, object], setup: str, days: float
+) -> None:
+    w = world(**settings)
+    image = upload(w, TierName.TEMP if setup == "temp" else TierName.HOT)
+    if setup == "published":
+        w.change(image, published)
+    repository = metered(w)
+    repository.by_image.clear()
+    w.now += timedelta(days=days)
+    w.sweep()
+    after = w.get(image)
+    assert after.location != image.location or not after.live or after.promoted_at is not None
+    assert getattr(book().stack, use).table_writes == repository.by_image[image.id]
