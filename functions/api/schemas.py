@@ -89,8 +89,13 @@ class Photo(_Answer):
     original_size: int
     stored_size: int
     uploaded_at: datetime
-    last_accessed_at: datetime | None
-    access_count: int
+    last_accessed_at: datetime | None = Field(
+        description="The last time its URL was asked for before it was published"
+    )
+    access_count: int = Field(
+        description="URLs asked for before it was published (a published photo's views "
+        "are counted by day: GET /workload)"
+    )
     published_at: datetime | None
     next_action: ImageAction | None
     due_at: datetime | None

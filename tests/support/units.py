@@ -140,6 +140,21 @@ def item_write_units(
     return units
 
 
+# What DynamoDB adds to each item and each index entry it stores (storage only).
+STORAGE_OVERHEAD = 100
+
+
+def stored_bytes(item: Mapping[str, Any], indexes: Mapping[str, Index] | None = None) -> int:
+    """What the table stores for ``item``: the item and its entry in each index it is
+    in, each with the per-item overhead."""
+    entries = [item]
+    for index in (INDEXES if indexes is None else indexes).values():
+        entry = index.entry(item)
+        if entry is not None:
+            entries.append(entry)
+    return sum(item_size(entry) + STORAGE_OVERHEAD for entry in entries)
+
+
 class MeteredRepository(MemoryRepository):
     """The in-memory repository, adding up the write units the DynamoDB adapter would
     consume for the same calls (``units``, and the runs' records in ``run_units``;
@@ -153,9 +168,8 @@ class MeteredRepository(MemoryRepository):
         # Each image's own writes (with the counters they move), by image id.
         self.by_image: Counter[str] = Counter()
 
-    def _item(self, image: ImageRecord | None, released: int = 0) -> dict[str, Any] | None:
-        if image is None:
-            return None
+    def item(self, image: ImageRecord, released: int = 0) -> dict[str, Any]:
+        """``image``'s item as the DynamoDB adapter writes it."""
         item: dict[str, Any] = image_model(
             image, due_shards=self.due_shards, released=released
         ).serialize()
@@ -172,7 +186,9 @@ class MeteredRepository(MemoryRepository):
         single = single_write(previous, updated, counts)
         released = len(released_objects(previous, updated)) if updated is not None else 0
         units = item_write_units(
-            self._item(previous), self._item(updated, released), transaction=not single
+            None if previous is None else self.item(previous),
+            None if updated is None else self.item(updated, released),
+            transaction=not single,
         )
         if not single:
             changes = len(counter_changes(previous, updated)) + (counts is not None)

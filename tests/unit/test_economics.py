@@ -25,6 +25,7 @@ from shelflife.domain.economics import (
     oracle,
     pipeline_bill,
     price,
+    record_days,
     stack_bill,
 )
 from shelflife.domain.pricebook import Shape, book
@@ -341,3 +342,22 @@ def test_a_published_photo_served_from_r2_priced_by_hand() -> None:
     assert stack.rows["operations"][0] == pytest.approx(expected)
     # Streamed through the function, a transfer costs more than a server-side copy.
     assert prices.compute_cost(prices.stack.transfer) > prices.compute_cost(prices.stack.move)
+
+
+def test_the_table_keeps_each_record_while_its_image_lives_and_a_while_after() -> None:
+    # An image uploaded on day 10 and deleted on day 40: its record is held 20 days in
+    # month 0 and 10 in month 1, then kept deleted 30 days (10 in month 1, 20 in month 2).
+    held = record_days([image(uploaded=10.0, deleted=40.0), image(uploaded=50.0)], 3, 30.0)
+    assert held[0] == pytest.approx((20.0, 0.0))
+    assert held[1] == pytest.approx((10.0 + 10.0, 20.0))
+    assert held[2] == pytest.approx((30.0, 10.0))
+    prices = book()
+    per_day = prices.compute.table_storage_per_gb_month / 30 / 1024**3
+    bill = stack_bill(prices, {1: Activity(record_days=20.0, deleted_record_days=20.0)}, 3)
+    assert bill.rows["storage"][1] == pytest.approx(
+        20 * per_day * (prices.stack.record_bytes + prices.stack.deleted_record_bytes)
+    )
+    lean = pipeline_bill(prices, {1: Activity(record_days=20.0, deleted_record_days=20.0)}, 3)
+    assert lean.rows["storage"][1] == pytest.approx(20 * per_day * prices.pipeline.record_bytes)
+    # The store's record, in four indexes projecting everything, is ten times a lean one.
+    assert prices.stack.record_bytes > 9 * prices.pipeline.record_bytes

@@ -10,12 +10,14 @@ from datetime import timedelta
 
 import pytest
 
+from shelflife.domain.auth import Caller
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import accessed, published
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
 from shelflife.domain.settings import TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.lifecycle import COUNTED, REPORT_LIMIT, SweepCursor
+from shelflife.services.photos import PhotoService
 from tests.support.crashes import Steps
 from tests.support.lifecycle import COLD, HOT, NOW, TEMP, World, lifecycle_settings
 
@@ -129,6 +131,25 @@ def test_a_cold_image_accessed_again_is_restored_to_hot(world: World) -> None:
     )
     assert report.counts["restored"] == 1
     world.assert_consistent()
+
+
+@pytest.mark.parametrize("tier", [TierName.TEMP, TierName.HOT, TierName.COLD])
+def test_a_published_photos_access_changes_nothing_so_nothing_is_written(
+    world: World, tier: TierName
+) -> None:
+    # Its next steps (served, deleted 7 days after publishing) do not depend on its
+    # accesses; its views are counted by day. A COLD photo published is deleted on
+    # time, not restored by its views.
+    image = world.change(world.upload(tier, age=timedelta(days=10)), published)
+    assert accessed(image, NOW + timedelta(hours=1), world.settings) is image
+    photos = PhotoService(world.settings, world.repository, world.backends(), clock=lambda: NOW)
+    for _ in range(3):
+        photos.url(Caller("alice"), image.id)
+    assert world.get(image).version == image.version
+    assert world.repository.daily_counts(NOW.date())[0].counts["published_views"] == 3
+    world.now += timedelta(days=8)
+    world.sweep()
+    assert not world.get(image).live
 
 
 def test_the_restore_count_is_a_setting(world: World) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
 from shelflife.domain.auth import Caller
-from shelflife.domain.policy import published
+from shelflife.domain.policy import published, soft_deleted
 from shelflife.domain.pricebook import book
 from shelflife.domain.records import ImageRecord
 from shelflife.domain.settings import Settings, TierName
@@ -32,6 +32,7 @@ from tests.support.units import (
     MeteredRepository,
     item_size,
     item_write_units,
+    stored_bytes,
     value_size,
 )
 from tests.unit.test_settings import ENV
@@ -123,18 +124,27 @@ def test_an_upload_writes_what_the_book_says() -> None:
     # The first upload also records the TEMP bucket; the second is every upload after.
     assert measured[0] == measured[1] + 1
     assert book().stack.upload.table_writes == measured[1]
+    # What the table keeps of it, alive and deleted (until its TTL).
+    stored = repository.images_by_owner("alice", limit=10).items[-1]
+    assert stored.live
+    assert book().stack.record_bytes == stored_bytes(repository.item(stored))
+    deleted = soft_deleted(stored, NOW, settings)
+    assert book().stack.deleted_record_bytes == stored_bytes(repository.item(deleted))
 
 
 def test_a_view_writes_what_the_book_says() -> None:
     w = world(hot={"backend": "s3"})
     image = upload(w, TierName.HOT)
-    # A draft's view moves its due time (HOT's idle clock starts again); a published
-    # photo's does not, but adds to the day's views: the same units either way.
+    # A draft's view writes its record (HOT's idle clock starts again, its due time
+    # moves); a published photo's adds to the day's views only (policy.accessed).
     draft = measure(w, lambda: photos(w).url(Caller("alice"), image.id))
     w.change(image, published)
     w.now += timedelta(hours=1)
+    before = w.get(image)
     view = measure(w, lambda: photos(w).url(Caller("alice"), image.id))
-    assert book().stack.view.table_writes == view == draft
+    assert w.get(image) == before
+    assert book().stack.draft_view.table_writes == draft
+    assert book().stack.view.table_writes == view
 
 
 def test_a_publish_writes_what_the_book_says() -> None:
@@ -176,6 +186,7 @@ def test_a_one_offer_pipeline_writes_what_the_book_says() -> None:
     assert pipeline.deletion.table_writes == item_write_units(
         later, None, transaction=False, indexes=due
     )
+    assert pipeline.record_bytes == stored_bytes(record, due)
 
 
 @pytest.mark.parametrize(

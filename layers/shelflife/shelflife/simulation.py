@@ -238,9 +238,10 @@ def replay(
             # The API's URL route: the access recorded, a published photo's view-day
             # counted (what serving it from R2 is decided on), the URL signed.
             photos.url(owner, upload.id)
-            tracker.count(at, "views")
+            tracker.count(at, "views" if image.published_at is not None else "draft_views")
         drain(at)
     lives = [Life(u, tracker.deleted.get(u.id)) for u in uploads]
+    held = economics.record_days(lives, workload.months, settings.deleted_record_days)
     activity = {
         month: Activity(
             uploads=done["uploads"],
@@ -251,8 +252,12 @@ def replay(
             relabels=done["relabels"],
             serves=done["serves"],
             publishes=done["publishes"],
+            draft_views=done["draft_views"],
+            record_days=held[month][0],
+            deleted_record_days=held[month][1],
         )
-        for month, done in tracker.done.items()
+        for month in range(workload.months)
+        for done in [tracker.done.get(month, Counter())]
     }
     return Replay(lives, tracker.stays, activity)
 

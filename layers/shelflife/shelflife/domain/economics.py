@@ -493,8 +493,8 @@ class Activity:
     """What the store's own functions did in a month, to price its stack."""
 
     uploads: int = 0
-    # Requests for a photo's URL through the API (a client keeps a URL for the day, so
-    # a day's other views are served by the bucket alone).
+    # Requests for a published photo's URL through the API (a client keeps a URL for
+    # the day, so a day's other views are served by the bucket alone).
     views: int = 0
     # Moves within a provider (a server-side copy: TEMP -> HOT, HOT -> Glacier IR).
     moves: int = 0
@@ -508,6 +508,35 @@ class Activity:
     transfers: int = 0
     # Photos published through the API.
     publishes: int = 0
+    # Requests for a draft's URL (its record's access is written).
+    draft_views: int = 0
+    # Days the table held an image's record in the month (summed over images): while
+    # the image is kept, and after its deletion until the TTL removes the record.
+    record_days: float = 0.0
+    deleted_record_days: float = 0.0
+
+
+def record_days(
+    lives: Iterable[Life], months: int, kept_after_deletion: float
+) -> dict[int, tuple[float, float]]:
+    """Per month, the days image records were held (``Activity.record_days``) and the
+    days deleted ones were kept (``deleted_record_days``)."""
+    live, deleted = Bill(months), Bill(months)
+    horizon = months * MONTH_DAYS
+    for life in lives:
+        end = horizon if life.deleted is None else life.deleted
+        live.spread("storage", life.upload.uploaded, end, 1.0)
+        if life.deleted is not None:
+            deleted.spread("storage", life.deleted, life.deleted + kept_after_deletion, 1.0)
+    return {
+        month: (live.rows["storage"][month], deleted.rows["storage"][month])
+        for month in range(months)
+    }
+
+
+def _table_storage(book: PriceBook, record_bytes: float) -> float:
+    """USD a day of keeping ``record_bytes`` in the table."""
+    return record_bytes / GB * book.compute.table_storage_per_gb_month / MONTH_DAYS
 
 
 def _work(book: PriceBook, done: Activity, shape: Shape) -> float:
@@ -520,6 +549,7 @@ def _work(book: PriceBook, done: Activity, shape: Shape) -> float:
     usd += done.deletions * book.compute_cost(use.deletion, shape)
     usd += done.publishes * book.compute_cost(use.publish, shape)
     usd += done.views * book.compute_cost(use.view, shape)
+    usd += done.draft_views * book.compute_cost(use.draft_view, shape)
     return usd
 
 
@@ -527,15 +557,18 @@ def stack_bill(
     book: PriceBook, activity: Mapping[int, Activity], months: int, shape: Shape = LEAN
 ) -> Bill:
     """The store's own bill: the fixed monthly costs and scheduled runs of a stack of
-    ``shape``, and what each upload, view (through the API), move and deletion makes
-    its functions, table and API do (the book's ``[compute]`` prices, its ``[stack]``
-    uses)."""
+    ``shape``, what each upload, view (through the API), publish, move and deletion
+    makes its functions, table and API do (the book's ``[compute]`` prices, its
+    ``[stack]`` uses), and the table's storage of its records."""
     bill = Bill(months)
     fixed = book.stack_fixed_monthly(shape)
     for month in range(months):
         bill.add("fixed", month * MONTH_DAYS, fixed)
         done = activity.get(month, Activity())
         bill.add("operations", month * MONTH_DAYS, _work(book, done, shape))
+        kept = done.record_days * _table_storage(book, book.stack.record_bytes)
+        kept += done.deleted_record_days * _table_storage(book, book.stack.deleted_record_bytes)
+        bill.add("storage", month * MONTH_DAYS, kept)
     return bill
 
 
@@ -569,4 +602,6 @@ def pipeline_bill(
         work += done.publishes * book.compute_cost(use.publish)
         work += done.deletions * book.compute_cost(use.deletion)
         bill.add("operations", month * MONTH_DAYS, work)
+        kept = done.record_days * _table_storage(book, use.record_bytes)
+        bill.add("storage", month * MONTH_DAYS, kept)
     return bill

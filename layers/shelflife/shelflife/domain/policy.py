@@ -162,7 +162,15 @@ def scheduled(image: ImageRecord, settings: Settings) -> ImageRecord:
 
 def accessed(image: ImageRecord, now: datetime, settings: Settings) -> ImageRecord:
     """``image`` read at ``now``: the HOT clock starts again, and a COLD image may now
-    be due for a restore."""
+    be due for a restore.
+
+    A published photo is returned unchanged, so nothing is written: its next steps
+    (served, then deleted ``published_retention_days`` after publishing) do not depend
+    on its accesses, and its views are counted by day (``published_views``), which is
+    what serving it is decided on. Recording each would be the record's write, about
+    six write units, on every view of the photos viewed most (``[stack] view``)."""
+    if image.published_at is not None:
+        return image
     return scheduled(
         image.model_copy(update={"last_accessed_at": now, "access_count": image.access_count + 1}),
         settings,

@@ -102,6 +102,7 @@ class Compute(Sourced):
     http_api_per_request: float = Field(ge=0)
     table_write: float = Field(ge=0)
     table_read: float = Field(ge=0)
+    table_storage_per_gb_month: float = Field(ge=0)
     logs_per_gb: float = Field(ge=0)
     xray_per_trace: float = Field(ge=0)
 
@@ -124,6 +125,7 @@ class Use(BaseModel):
 class Stack(Sourced):
     upload: Use
     view: Use
+    draft_view: Use
     publish: Use
     move: Use
     transfer: Use
@@ -132,6 +134,11 @@ class Stack(Sourced):
     deletion: Use
     capacity: Use
     lifecycle: Use
+    # What the table stores per image record: the item and its entry in each index it
+    # is in, each with DynamoDB's 100 bytes of overhead; a deleted record (kept
+    # ``deleted_record_days`` before the TTL removes it) is in fewer indexes.
+    record_bytes: int = Field(ge=0)
+    deleted_record_bytes: int = Field(ge=0)
 
 
 class Pipeline(Sourced):
@@ -140,6 +147,7 @@ class Pipeline(Sourced):
     upload: Use
     publish: Use
     deletion: Use
+    record_bytes: int = Field(ge=0)
 
 
 class PriceBook(BaseModel):

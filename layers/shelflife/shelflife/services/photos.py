@@ -230,7 +230,9 @@ class PhotoService:
 
     def url(self, caller: Caller, image_id: str, *, expires_in: int | None = None) -> PhotoUrl:
         """A URL to read the photo (signed, or on the CDN), recording the access: the
-        HOT clock starts again and a COLD photo may come back to HOT."""
+        HOT clock starts again and a COLD photo may come back to HOT. A published
+        photo's access is counted in the day's views, not on its record
+        (``policy.accessed``)."""
         limit = self.settings.url_expiry_seconds
         expires_in = limit if expires_in is None else expires_in
         if not 1 <= expires_in <= limit:
