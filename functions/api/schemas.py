@@ -102,12 +102,13 @@ class Photo(_Answer):
     rejection_reason: str | None
 
     @classmethod
-    def of(cls, image: ImageRecord) -> Photo:
+    def of(cls, image: ImageRecord, tier: TierName | None) -> Photo:
+        """``image`` in ``tier``, the tier it is in now (``PhotoService.tier_of``)."""
         return cls(
             id=image.id,
             state=image.state,
             draft_id=image.draft_id,
-            tier=image.tier,
+            tier=tier,
             format=image.format,
             width=image.width,
             height=image.height,

@@ -15,6 +15,7 @@ import requests
 
 from shelflife.adapters.backends import ProviderBackends
 from shelflife.adapters.table.dynamo import DynamoRepository
+from shelflife.domain.policy import tier_at
 from shelflife.domain.records import ImageRecord, ImageState
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import sha256_hex
@@ -89,10 +90,11 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
     )
     assert list(uploads) == []  # every upload consumed
 
-    stack.advance(timedelta(hours=49))
-    # HOT (in place: TEMP and HOT both store on S3 Standard, so nothing is copied).
-    assert {r.tier for r in check_invariants(settings)} == {TierName.HOT}
-    stack.advance(timedelta(days=91))
+    now = stack.advance(timedelta(hours=49))
+    # HOT (in place: TEMP and HOT both store on S3 Standard, so nothing is copied, and
+    # nothing is written: policy.tier_at).
+    assert {tier_at(r, now, settings) for r in check_invariants(settings)} == {TierName.HOT}
+    now = stack.advance(timedelta(days=91))
     after = check_invariants(settings)
     assert {r.id for r in after} == active
     # COLD is Glacier Instant Retrieval: an image too small for the move to pay (its
@@ -101,7 +103,7 @@ def test_the_corpus_lives_its_life_on_the_local_stack(stack: LocalStack) -> None
     kept = [r for r in after if r not in archived]
     assert archived
     for image in kept:
-        assert image.tier is TierName.HOT
+        assert tier_at(image, now, settings) is TierName.HOT
         assert image.archive_skipped_at is not None
         assert image.stored_size < min(r.stored_size for r in archived)
 
@@ -156,8 +158,10 @@ def test_the_state_survives_a_restart(tmp_path: Path) -> None:
         after = {p["id"]: p for p in client.photos()}
         assert after == before
         settings = Settings.from_env()
-        assert {r.tier for r in check_invariants(settings)} == {TierName.HOT}
-        assert second.advance(timedelta(0)) >= saved_at  # the clock went on from there
+        now = second.advance(timedelta(0))
+        assert now >= saved_at  # the clock went on from there
+        assert {tier_at(r, now, settings) for r in check_invariants(settings)} == {TierName.HOT}
+        assert {p["tier"] for p in after.values()} == {"hot"}
         second.advance(timedelta(days=91))
         # The larger photo is archived; one too small for Glacier IR to pay stays HOT.
         tiers = {p["id"]: p["tier"] for p in client.photos()}

@@ -12,7 +12,7 @@ import pytest
 
 from shelflife.domain.auth import Caller
 from shelflife.domain.errors import InvalidArgument
-from shelflife.domain.policy import accessed, published
+from shelflife.domain.policy import accessed, published, tier_at
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, RunKind, RunStatus
 from shelflife.domain.settings import TierName
 from shelflife.domain.storage import BucketPolicy
@@ -563,31 +563,27 @@ def test_a_record_changed_during_a_reschedule_is_left_to_its_writer(world: World
 # ---- a promotion in place (TEMP and HOT on one offer: issue 21, part 3) ------------
 
 
-def test_a_promotion_on_the_same_offer_marks_the_record_and_leaves_the_object(
+def test_a_promotion_on_the_same_offer_writes_nothing_and_leaves_the_object(
     world: World,
 ) -> None:
+    # Promoting would only relabel it, and HOT's clocks run from the upload: its next
+    # step is its step in HOT, and the sweep at 48 h has nothing to do.
     world.settings = lifecycle_settings(promote_in_place=True)
     image = world.upload(age=timedelta(days=3), size=400_000)
-    objects, before = world.objects(), world.get(image)
-    temp_bucket = world.repository.get_bucket("temp", TEMP)
-
-    report = world.sweep()
-    again = world.sweep()
-
-    promoted = world.get(image)
-    assert (report.counts["promoted"], again.counts["examined"]) == (1, 0)
-    assert report.actions[0]["detail"] == "in place"
-    assert world.tier_of(image) is TierName.TEMP  # where the bytes are
-    assert promoted.tier is TierName.HOT  # what the policy and the photo say
-    assert promoted.location == before.location
-    assert promoted.placed_at == before.placed_at
-    assert promoted.promoted_at == NOW
-    assert (promoted.next_action, promoted.due_at) == (
+    assert (image.next_action, image.due_at) == (
         ImageAction.ARCHIVE,
-        promoted.uploaded_at + timedelta(days=90),
+        image.uploaded_at + timedelta(days=90),
     )
-    assert world.objects() == objects  # nothing copied, nothing deleted
-    assert world.repository.get_bucket("temp", TEMP) == temp_bucket
+    objects, before = world.objects(), world.get(image)
+    report = world.sweep()
+    assert report.counts["examined"] == 0
+    assert world.get(image) == before  # not written
+    assert world.objects() == objects
+    assert tier_at(before, NOW, world.settings) is TierName.HOT  # what the photo says
+    assert tier_at(before, before.uploaded_at + timedelta(hours=47), world.settings) is (
+        TierName.TEMP
+    )
+    assert before.tier is TierName.TEMP  # where the bytes are
     world.assert_consistent()
 
     # HOT's rules from there: archived after 90 idle days, out of its TEMP bucket.
@@ -595,8 +591,49 @@ def test_a_promotion_on_the_same_offer_marks_the_record_and_leaves_the_object(
     assert world.sweep().counts["archived"] == 1
     archived = world.get(image)
     assert archived.location is not None
-    assert (archived.location.tier, archived.promoted_at) == (TierName.COLD, None)
+    assert archived.location.tier is TierName.COLD
     assert not any(bucket == TEMP for _, bucket, _ in world.objects())
+    world.assert_consistent()
+
+
+def test_a_record_scheduled_for_a_promotion_in_place_is_rescheduled_by_one_write(
+    world: World,
+) -> None:
+    # Scheduled by an earlier version (or before the settings put TEMP on HOT's
+    # offer): the sweep finds it due, stores its step in HOT and moves nothing.
+    image = world.upload(age=timedelta(days=3), size=400_000)
+    assert image.next_action is ImageAction.PROMOTE
+    world.settings = lifecycle_settings(promote_in_place=True)
+    objects, temp_bucket = world.objects(), world.repository.get_bucket("temp", TEMP)
+
+    world.sweep()
+
+    after = world.get(image)
+    assert after.version == (image.version or 0) + 1
+    assert (after.next_action, after.due_at) == (
+        ImageAction.ARCHIVE,
+        after.uploaded_at + timedelta(days=90),
+    )
+    assert (after.location, after.placed_at) == (image.location, image.placed_at)
+    assert tier_at(after, NOW, world.settings) is TierName.HOT
+    assert world.objects() == objects  # nothing copied, nothing deleted
+    assert world.repository.get_bucket("temp", TEMP) == temp_bucket
+    world.assert_consistent()
+
+
+def test_a_promotion_in_place_due_before_its_hot_step_marks_the_record(world: World) -> None:
+    # HOT's step (archived after one idle day) would come before TEMP's 48 hours are
+    # over: the record is promoted at 48 h (one write), then HOT's rules apply.
+    world.settings = lifecycle_settings(promote_in_place=True, hot_idle_days=1)
+    image = world.upload(age=timedelta(hours=47), size=400_000)
+    assert (image.next_action, image.due_at) == (ImageAction.PROMOTE, NOW + timedelta(hours=1))
+    world.now = NOW + timedelta(hours=1)
+
+    report = world.sweep()
+
+    assert (report.counts["promoted"], report.counts["archived"]) == (1, 1)
+    assert report.actions[0]["detail"] == "in place"
+    assert world.tier_of(image) is TierName.COLD
     world.assert_consistent()
 
 

@@ -194,8 +194,9 @@ def test_a_one_offer_pipeline_writes_what_the_book_says() -> None:
     [
         # TEMP -> HOT, another bucket on the same provider: a server-side copy.
         ("move", {}, "temp", 3),
-        # Promoted in place (TEMP and HOT on one offer): the record only.
-        ("relabel", {"promote_in_place": True}, "temp", 3),
+        # Scheduled for a promotion (by an earlier version) that is now in place: the
+        # record rescheduled only, what a relabel writes.
+        ("relabel", {"promote_in_place": True}, "scheduled before", 3),
         # The same photo served from R2: a transfer (the serve move).
         (
             "transfer",
@@ -210,8 +211,10 @@ def test_a_one_offer_pipeline_writes_what_the_book_says() -> None:
 def test_a_lifecycle_step_writes_what_the_book_says(
     use: str, settings: dict[str, object], setup: str, days: float
 ) -> None:
-    w = world(**settings)
-    image = upload(w, TierName.TEMP if setup == "temp" else TierName.HOT)
+    w = world(**({} if setup == "scheduled before" else settings))
+    image = upload(w, TierName.HOT if setup == "published" else TierName.TEMP)
+    if setup == "scheduled before":
+        w.settings = lifecycle_settings(**settings)
     if setup == "published":
         w.change(image, published)
     repository = metered(w)
@@ -219,5 +222,5 @@ def test_a_lifecycle_step_writes_what_the_book_says(
     w.now += timedelta(days=days)
     w.sweep()
     after = w.get(image)
-    assert after.location != image.location or not after.live or after.promoted_at is not None
+    assert after.location != image.location or not after.live or after.due_at != image.due_at
     assert getattr(book().stack, use).table_writes == repository.by_image[image.id]

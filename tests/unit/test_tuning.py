@@ -9,9 +9,14 @@ import pytest
 
 from shelflife.adapters.table.models import DailyModel
 from shelflife.domain.auth import Caller
-from shelflife.domain.records import DAILY_COUNTERS, PUBLISH_AGE_COUNTERS, DailyCounts
-from shelflife.domain.settings import TierName
-from shelflife.domain.tuning import archive_idle_days, publish_age_counter
+from shelflife.domain.records import (
+    DAILY_COUNTERS,
+    PUBLISH_AGE_COUNTERS,
+    DailyCounts,
+    ImageAction,
+)
+from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.tuning import archive_idle_days, publish_age_counter, tuned_settings
 from shelflife.services.photos import PhotoService
 from tests.support.lifecycle import NOW, World, lifecycle_settings
 
@@ -78,17 +83,21 @@ def test_publishing_counts_each_photos_age_in_one_write() -> None:
 
 def test_a_sweep_archives_drafts_after_the_learned_age(world: World) -> None:
     world.settings = lifecycle_settings(promote_in_place=True)
-    draft = world.upload(age=timedelta(days=3), size=400_000)
     world.repository.add_daily_counts(
         (NOW - timedelta(days=5)).date(), {"published_within_7d": 150, "published_within_2d": 50}
     )
+    # Uploaded with the settings ingest schedules with: the learned ones (its TEMP is
+    # promoted in place without a write, so its schedule is HOT's from the upload).
+    configured = world.settings
+    world.settings = tuned_settings(configured, world.repository, NOW)
+    draft = world.upload(age=timedelta(days=3), size=400_000)
+    world.settings = configured
+    assert draft.due_at == draft.uploaded_at + timedelta(days=7)
 
     report = world.sweep()
 
     assert report.archive_idle_days == 7
     assert report.as_dict()["archive_idle_days"] == 7
-    promoted = world.get(draft)
-    assert promoted.due_at == draft.uploaded_at + timedelta(days=7)
     world.now = NOW + timedelta(days=4)
     assert world.sweep().counts["archived"] == 1
     assert world.tier_of(draft) is TierName.COLD
@@ -144,3 +153,33 @@ def test_a_shorter_learned_day_reschedules_the_images_scheduled_before(world: Wo
     assert world.tier_of(waiting) is TierName.COLD
     assert len(queue.bodies()) == 1  # the day did not change again: no second reschedule
     world.assert_consistent()
+
+
+def test_ingest_schedules_a_new_upload_on_the_learned_day() -> None:
+    from tests.support.corpus import corpus_file
+    from tests.unit.test_ingest import PHOTO, UPLOADS
+    from tests.unit.test_ingest import World as IngestWorld
+    from tests.unit.test_settings import ENV
+
+    # The defaults' shape: TEMP and HOT on one offer (one in-memory store here).
+    world = IngestWorld(
+        settings=Settings.from_env(
+            ENV,
+            upload_bucket=UPLOADS,
+            temp={"backend": "memory", "bucket": "shelflife-temp"},
+            hot={"backend": "memory", "bucket": "shelflife-hot"},
+        )
+    )
+    world.repository.add_daily_counts(
+        (NOW - timedelta(days=5)).date(), {"published_within_7d": 150, "published_within_2d": 50}
+    )
+    service = world.service()
+    assert service.settings.promotes_in_place()
+    stored = service.ingest(world.upload(corpus_file(PHOTO))).image
+    assert stored is not None
+    # Its TEMP stores on HOT's offer: no promotion is written at 48 h, its next step is
+    # HOT's archive, on the day the deployment's publishes taught (not the setting's 90).
+    assert (stored.next_action, stored.due_at) == (
+        ImageAction.ARCHIVE,
+        stored.uploaded_at + timedelta(days=7),
+    )

@@ -41,8 +41,10 @@ def list_photos(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> PhotoPage:
-    page = services(router).photos.list_photos(caller(router), limit=limit, cursor=cursor)
-    return PhotoPage(items=[Photo.of(image) for image in page.items], cursor=page.cursor)
+    photos = services(router).photos
+    page = photos.list_photos(caller(router), limit=limit, cursor=cursor)
+    items = [Photo.of(image, photos.tier_of(image)) for image in page.items]
+    return PhotoPage(items=items, cursor=page.cursor)
 
 
 @router.get(
@@ -53,7 +55,9 @@ def list_photos(
     responses=answers(Photo),
 )
 def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
-    return Photo.of(services(router).photos.get(caller(router), photo_id))
+    photos = services(router).photos
+    image = photos.get(caller(router), photo_id)
+    return Photo.of(image, photos.tier_of(image))
 
 
 @router.get(
@@ -79,7 +83,9 @@ def photo_url(
     responses=answers(Photo),
 )
 def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
-    return Photo.of(services(router).photos.delete(caller(router), photo_id))
+    photos = services(router).photos
+    image = photos.delete(caller(router), photo_id)
+    return Photo.of(image, photos.tier_of(image))
 
 
 @router.post(

@@ -8,8 +8,10 @@ The lifecycle (defaults from the seeds, every number a setting):
   it is; before that, when the deployment serves published photos from their own
   buckets (``Settings.serves_published``: R2 for free egress, once measured views pay
   for the move), it is moved there at once (``serve``), and otherwise never moved;
-- anything else in TEMP is promoted to HOT ``temp_hours`` after its upload (where it
-  lies when TEMP and HOT store on the same offer: ``promoted_in_place``);
+- anything else in TEMP is promoted to HOT ``temp_hours`` after its upload; when TEMP
+  and HOT store on the same offer it stays where it lies and nothing is written: its
+  next step is the one it has in HOT (``tier_at`` tells it is in HOT), or, when that
+  would come before ``temp_hours``, a promotion that relabels it (``promoted_in_place``);
 - HOT with no access (or upload) for ``hot_idle_days`` (which the lifecycle may
   shorten from the deployment's measured publish ages: ``shelflife.domain.tuning``) is
   archived to COLD, or, when
@@ -124,21 +126,42 @@ def next_step(image: ImageRecord, settings: Settings) -> Schedule | None:
         retention = timedelta(days=settings.published_retention_days)
         return Schedule(ImageAction.DELETE, image.published_at + retention)
     tier = image.tier
-    if tier is TierName.TEMP:
-        return Schedule(
-            ImageAction.PROMOTE, image.uploaded_at + timedelta(hours=settings.temp_hours)
-        )
     cold_retention = timedelta(days=settings.cold_retention_days)
+    if tier is TierName.TEMP:
+        promote = image.uploaded_at + timedelta(hours=settings.temp_hours)
+        if settings.promotes_in_place():
+            # Promoting would only relabel it (TEMP's bucket stores on HOT's offer),
+            # and HOT's clocks run from the upload: its step in HOT is its next step,
+            # and no write is spent on the label (tier_at tells the tier it is in).
+            # Unless that step would come before TEMP's hours are over.
+            hot = _hot_step(image, settings)
+            if hot.due_at >= promote:
+                return hot
+        return Schedule(ImageAction.PROMOTE, promote)
     if tier is TierName.HOT:
-        last_use = max(image.uploaded_at, image.last_accessed_at or image.uploaded_at)
-        skipped = image.archive_skipped_at
-        if skipped is not None and last_use <= skipped:
-            return Schedule(ImageAction.DELETE, skipped + cold_retention)
-        return Schedule(ImageAction.ARCHIVE, last_use + timedelta(days=settings.hot_idle_days))
+        return _hot_step(image, settings)
     placed = image.placed_at or image.uploaded_at
     if image.access_count - image.placed_access_count >= settings.restore_after_accesses:
         return Schedule(ImageAction.RESTORE, image.last_accessed_at or placed)
     return Schedule(ImageAction.DELETE, placed + cold_retention)
+
+
+def _hot_step(image: ImageRecord, settings: Settings) -> Schedule:
+    last_use = max(image.uploaded_at, image.last_accessed_at or image.uploaded_at)
+    skipped = image.archive_skipped_at
+    if skipped is not None and last_use <= skipped:
+        return Schedule(ImageAction.DELETE, skipped + timedelta(days=settings.cold_retention_days))
+    return Schedule(ImageAction.ARCHIVE, last_use + timedelta(days=settings.hot_idle_days))
+
+
+def tier_at(image: ImageRecord, now: datetime, settings: Settings) -> TierName | None:
+    """The tier ``image`` is in at ``now``: its record's (``ImageRecord.tier``), or HOT
+    once ``temp_hours`` are over for one in TEMP that is promoted in place, which
+    writes nothing (``next_step``)."""
+    promote = image.uploaded_at + timedelta(hours=settings.temp_hours)
+    if image.tier is TierName.TEMP and settings.promotes_in_place() and now >= promote:
+        return TierName.HOT
+    return image.tier
 
 
 def scheduled(image: ImageRecord, settings: Settings) -> ImageRecord:

@@ -21,8 +21,8 @@ published photos are moved there at publishing (``serve_published``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from shelflife.domain.costs import CostModel
@@ -122,3 +122,24 @@ def tuned_settings(settings: Settings, repository: Repository, now: datetime) ->
         return tuned(settings, [])
     since = now - timedelta(days=settings.learned_archive_window_days)
     return tuned(settings, repository.daily_counts(since.date()))
+
+
+class DailyTuned:
+    """``tuned_settings`` read once a day per container: what a request-driven service
+    (the API's, ingest's) schedules with, so the schedule it stores is the one the
+    sweep would store."""
+
+    def __init__(
+        self, configured: Settings, repository: Repository, clock: Callable[[], datetime]
+    ) -> None:
+        self.configured = configured
+        self.repository = repository
+        self.clock = clock
+        self._tuned: tuple[date, Settings] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        today = self.clock().date()
+        if self._tuned is None or self._tuned[0] != today:
+            self._tuned = (today, tuned_settings(self.configured, self.repository, self.clock()))
+        return self._tuned[1]

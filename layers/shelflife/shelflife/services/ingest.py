@@ -60,6 +60,7 @@ from shelflife.domain.records import (
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, StorageBackend, sha256_hex
+from shelflife.domain.tuning import DailyTuned
 from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
 from shelflife.services.placement import Placement
 
@@ -159,14 +160,22 @@ class IngestService:
         policy: CompressionPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.settings = settings
         self.repository = repository
+        self._tuned = DailyTuned(settings, repository, clock)
         self.backends = backends
         # The upload bucket is an S3 bucket of the stack.
         self.uploads = uploads or backends.get("s3")
         self.policy = policy or CompressionPolicy.from_settings(settings)
         self.clock = clock
         self.placement = Placement(repository, settings, backends, clock=clock)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings as the lifecycle applies them (tuned from the daily counters,
+        read once a day per container): a new record is scheduled as the sweep would
+        schedule it, so a draft whose TEMP is promoted in place (no write at 48 h) is
+        archived on the learned day."""
+        return self._tuned.settings
 
     def ingest(self, upload: Upload) -> IngestResult:
         """Process one upload. Raises only what a retry may cure (throttling, a backend

@@ -28,12 +28,12 @@ from shelflife.domain.errors import (
     ShelflifeError,
     TooLarge,
 )
-from shelflife.domain.policy import accessed, published, soft_deleted
+from shelflife.domain.policy import accessed, published, soft_deleted, tier_at
 from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Page
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
-from shelflife.domain.tuning import publish_age_counter, tuned_settings
+from shelflife.domain.tuning import DailyTuned, publish_age_counter
 from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
 
 logger = logging.getLogger(__name__)
@@ -110,30 +110,26 @@ class PhotoService:
         uploads: UploadBucket | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.configured = settings
         self.repository = repository
         self.backends = backends
         self._uploads = uploads
         self.clock = clock
-        self._tuned: tuple[object, Settings] | None = None
+        self._tuned = DailyTuned(settings, repository, clock)
+
+    @property
+    def configured(self) -> Settings:
+        return self._tuned.configured
 
     @property
     def settings(self) -> Settings:
         """The deployment's settings as the lifecycle applies them: tuned from the daily
         counters (``shelflife.domain.tuning``), read once a day per container, so the
         schedule a view or a publish stores is the one the sweep would store."""
-        today = self.clock().date()
-        if self._tuned is None or self._tuned[0] != today:
-            self._tuned = (
-                today,
-                tuned_settings(self.configured, self.repository, self.clock()),
-            )
-        return self._tuned[1]
+        return self._tuned.settings
 
     @settings.setter
     def settings(self, settings: Settings) -> None:
-        self.configured = settings
-        self._tuned = None
+        self._tuned = DailyTuned(settings, self.repository, self.clock)
 
     @property
     def uploads(self) -> UploadBucket:
@@ -323,17 +319,22 @@ class PhotoService:
             self._count({"published": len(result.updated), **ages})
         return result
 
+    def tier_of(self, image: ImageRecord) -> TierName | None:
+        """The tier the photo is in now (``policy.tier_at``)."""
+        return tier_at(image, self.clock(), self.settings)
+
     def usage(self, caller: Caller) -> Usage:
         """The caller's live photos and stored bytes, by tier (a read of all their
         records through the owner index)."""
         photos: Counter[str] = Counter()
         stored: Counter[str] = Counter()
         cursor: str | None = None
+        now = self.clock()
         while True:
             page = self.repository.images_by_owner(caller.user_id, limit=1000, cursor=cursor)
             for image in page.items:
                 if image.live and image.location is not None:
-                    tier = image.tier or image.location.tier
+                    tier = tier_at(image, now, self.settings) or image.location.tier
                     photos[tier.value] += 1
                     stored[tier.value] += image.stored_size
             if page.cursor is None:
