@@ -2,11 +2,13 @@
 services, then every strategy priced on the same events.
 
 The replay is the store as it runs: each upload placed by ``Placement`` into TEMP and
-recorded as ingest records it (``policy.scheduled``), publishing through the API's
+recorded as ingest records it (``policy.scheduled``, with the learned settings ingest
+reads once a day), publishing through the API's
 service (``PhotoService.publish``, which also counts the photo's age for what the
 lifecycle learns), views asked for as the API's URL route asks (``PhotoService.url``), the
 lifecycle
-(``LifecycleService``) run at 03:00 every day and the cleanup function
+(``LifecycleService``) run at 03:00 every day, then what it queued for itself (a
+reschedule when the learned archive day shortens), and the cleanup function
 (``CleanupService``) following the table's change feed, all on in-memory adapters with
 the clock moved. The feed tells where each image was stored when (its stays) and when
 the store deleted it; ``shelflife.domain.economics`` prices those stays, the same lives
@@ -20,6 +22,7 @@ capacity function never has to act: it is priced (at the template's default rate
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends, StorageBackend
+from shelflife.adapters.queues import MemoryQueue
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain import economics
 from shelflife.domain.auth import Caller
@@ -45,8 +49,10 @@ from shelflife.domain.economics import (
 from shelflife.domain.policy import scheduled
 from shelflife.domain.pricebook import PriceBook, Shape, book
 from shelflife.domain.records import ImageRecord, Location
+from shelflife.domain.requests import lifecycle_request
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
+from shelflife.domain.tuning import DailyTuned
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.lifecycle import LifecycleService
 from shelflife.services.photos import PhotoService
@@ -178,7 +184,12 @@ def replay(
     def clock() -> datetime:
         return now
 
-    lifecycle = LifecycleService(settings, repository, backends, clock=clock)
+    # The continuation queue: what the lifecycle asks of itself (a reschedule when the
+    # learned archive day shortens) is delivered after each day's sweep.
+    queue = MemoryQueue()
+    lifecycle = LifecycleService(settings, repository, backends, clock=clock, continuations=queue)
+    # Ingest schedules a new record with the settings the sweep applies (learned ones).
+    tuned = DailyTuned(settings, repository, clock)
     cleanup = CleanupService(repository, backends)
     photos = PhotoService(settings, repository, backends, clock=clock)
     owner = Caller(OWNER)
@@ -214,14 +225,18 @@ def replay(
             break
         now = START + timedelta(days=at)
         if kind == "sweep":
-            lifecycle.run()
+            lifecycle.sweep(lifecycle_request({"action": "run"}), _unhurried)
+            while messages := queue.receive(10):
+                for message in messages:
+                    lifecycle.sweep(lifecycle_request(json.loads(message.body)), _unhurried)
+                    queue.delete(message)
             drain(at)
             if progress is not None:
                 progress(int(at) + 1, int(workload.days))
             continue
         assert upload is not None
         if kind == "upload":
-            _upload(repository, lifecycle, store, settings, upload, now)
+            _upload(repository, lifecycle, store, tuned.settings, upload, now)
             tracker.count(at, "uploads")
         elif kind == "publish":
             # Each upload is a draft of its own (the workload publishes photo by photo).
@@ -260,6 +275,11 @@ def replay(
         for done in [tracker.done.get(month, Counter())]
     }
     return Replay(lives, tracker.stays, activity)
+
+
+def _unhurried() -> int:
+    """The time left to a simulated invocation, in ms: always plenty."""
+    return 10**9
 
 
 def _upload(
