@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from shelflife.domain.charts import cost_chart
 from shelflife.domain.records import RunRecord
 from shelflife.domain.units import human_bytes, usd
 from shelflife.services.cleanup import CleanupHealth
@@ -43,6 +44,8 @@ class DashboardData:
     cleanup_threshold_percent: float
     overflow_threshold_percent: float
     generated_at: datetime
+    # The last pricing of the workload by strategy (``shelflife recommend``), if any.
+    pricing: RunRecord | None = None
 
 
 def _attr(value: object) -> str:
@@ -218,6 +221,34 @@ def cleanup_health_html(health: CleanupHealth | None) -> str:
     )
 
 
+def pricing_html(pricing: RunRecord | None) -> str:
+    """Monthly cost by strategy on this deployment's measured workload, as
+    ``shelflife recommend`` priced it with the simulator (the chart ``shelflife
+    simulate`` draws), or how to get one."""
+    if pricing is None or not pricing.details:
+        return (
+            '<p id="pricing" data-priced="false">Not priced yet: run <code>shelflife '
+            "recommend</code> (it replays this deployment's measured workload under each "
+            "configuration and keeps the result here).</p>"
+        )
+    details = pricing.details
+    strategies = details.get("strategies", {})
+    series = {name: figures["monthly_usd"] for name, figures in strategies.items()}
+    steady = {name: figures["steady_monthly_usd"] for name, figures in strategies.items()}
+    measured = details.get("measured", {})
+    title = f"USD a month by strategy, priced {pricing.started_at:%Y-%m-%d}"
+    return (
+        f'<div id="pricing" data-priced="true" data-choose="{_attr(details.get("choose"))}">'
+        f"{cost_chart(series, title, steady=steady, width=700, height=360)}"
+        f"<p><small>Replayed by the simulator on the workload measured over "
+        f"{escape(str(measured.get('days', '?')))} days "
+        f"({escape(str(measured.get('uploads_per_month', '?')))} uploads a month, "
+        f"{escape(str(measured.get('views_per_published', '?')))} view-days per published "
+        f"photo); steady = the mean of the last 12 months. Recommended: "
+        f"<b>{escape(str(details.get('choose')))}</b>.</small></p></div>"
+    )
+
+
 def render(data: DashboardData) -> str:
     stats = data.stats
     advice = (
@@ -262,5 +293,6 @@ li.critical b {{ color: #D55E00; }} li.warning b {{ color: #B07000; }} small {{ 
 <section><h2>Lifecycle runs</h2>{lifecycle_runs_svg(data.runs)}</section>
 <section><h2>Cleanup health</h2>{cleanup_health_html(data.cleanup)}</section>
 <section><h2>Recommendations</h2><ul id="recommendations">{advice}</ul></section>
+<section><h2>Cost by strategy (shelflife recommend)</h2>{pricing_html(data.pricing)}</section>
 </div></body></html>
 """

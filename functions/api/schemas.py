@@ -294,3 +294,30 @@ class CleanupStatus(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+# ---- pricing (shelflife recommend) ----------------------------------------------------
+
+Usd = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+StrategyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_ ().=,%/+-]{1,160}$")]
+
+
+class StrategyCost(_Body):
+    monthly_usd: list[Usd] = Field(min_length=1, max_length=120)
+    steady_monthly_usd: Usd
+
+
+class PricingRequest(_Body):
+    """``shelflife recommend``'s pricing of this deployment's measured workload: each
+    strategy's monthly cost from the simulator, for the dashboard's chart."""
+
+    choose: StrategyName = Field(description="The configuration recommended")
+    measured: dict[
+        Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
+        Annotated[float | None, Field(allow_inf_nan=False)],
+    ] = Field(max_length=30, description="The measured workload it was priced on")
+    strategies: dict[StrategyName, StrategyCost] = Field(min_length=1, max_length=16)
+
+
+class PricingResponse(PricingRequest):
+    priced_at: datetime

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from shelflife_tools import cli
+from shelflife_tools.client import ApiClient
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 from shelflife_tools.local.stack import LocalStack
 from tests.support.corpus import CORPUS
@@ -89,7 +90,7 @@ def test_photos_and_stats_show_the_callers_view(here: Path) -> None:
     assert "a month" in text
 
 
-def test_admin_commands(here: Path) -> None:
+def test_admin_commands(here: Path, stack: LocalStack) -> None:
     run("upload", PHOTOS[1])
     code, text = run("--json", "buckets")
     assert code == 0
@@ -111,6 +112,10 @@ def test_admin_commands(here: Path) -> None:
     assert code == 0
     assert "choose: " in text
     assert "HotBackend=r2" in text
+    # Kept for the dashboard's chart of cost by strategy.
+    kept = ApiClient(stack.api_url, stack.token("admin", admin=True)).get("/pricing")
+    assert f"choose: {kept['choose']}" in text
+    assert {"s3_intelligent_tiering", "oracle"} <= set(kept["strategies"])
     assert run("recommend", "--months", "0")[0] == 2
 
     code, text = run("--json", "reconcile")

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from shelflife_tools.client import ApiClient
 from shelflife_tools.local.stack import LocalStack
+from shelflife_tools.recommend import pricing, recommend
 from tests.support.corpus import CORPUS
 
 pytestmark = pytest.mark.browser
@@ -84,6 +85,9 @@ def test_the_dashboard_draws_what_the_json_routes_say(
     buckets = admin.get("/buckets")["buckets"]
     cleanup = admin.get("/cleanup")
     advice = admin.get("/metrics/recommendations")["items"]
+    # What `shelflife recommend` keeps: this workload priced by the simulator.
+    priced = pricing(recommend(admin.get("/workload"), 2))
+    admin.put("/pricing", priced)
     url = f"{stack.api_url}/dashboard"
 
     refused = browser_page.goto(url)
@@ -132,6 +136,13 @@ def test_the_dashboard_draws_what_the_json_routes_say(
         "#recommendations li[data-code]", "els => els.map(e => e.dataset.code)"
     )
     assert shown == [item["code"] for item in advice]
+
+    lines_drawn = attributes(browser_page, "#pricing polyline.strategy")
+    assert {line["strategy"]: float(line["steadyUsd"]) for line in lines_drawn} == {
+        name: pytest.approx(figures["steady_monthly_usd"], abs=1e-6)
+        for name, figures in priced["strategies"].items()
+    }
+    assert all(line["width"] > 0 for line in lines_drawn)
 
     shot = tmp_path / "dashboard.png"
     browser_page.screenshot(path=str(shot), full_page=True)

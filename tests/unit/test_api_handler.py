@@ -35,6 +35,16 @@ ADMIN_ROUTES = [
     ("GET", "/metrics/recommendations", None),
     ("GET", "/workload", None),
     ("GET", "/dashboard", None),
+    ("GET", "/pricing", None),
+    (
+        "PUT",
+        "/pricing",
+        {
+            "choose": "d",
+            "measured": {},
+            "strategies": {"x": {"monthly_usd": [0.1], "steady_monthly_usd": 0.1}},
+        },
+    ),
 ]
 
 
@@ -580,3 +590,58 @@ def test_the_workload_is_measured_from_the_counters(api: Api) -> None:
     assert serving["severity"] == "info"
     assert "3.0 days each" in serving["message"]
     assert "ServeBackend=r2" in serving["message"]
+
+
+PRICING: dict[str, Any] = {
+    "choose": "defaults",
+    "measured": {"days": 60, "uploads_per_month": 1000.0, "views_per_published": 0.0},
+    "strategies": {
+        "shelflife (defaults)": {"monthly_usd": [0.01, 0.05, 0.08], "steady_monthly_usd": 0.08},
+        "s3_intelligent_tiering": {"monthly_usd": [0.02, 0.06, 0.09], "steady_monthly_usd": 0.09},
+    },
+}
+
+
+def test_a_pricing_of_the_workload_is_kept_and_drawn_on_the_dashboard(api: Api) -> None:
+    assert api.call("GET", "/pricing", admin=True).status == 404
+    page = api.call("GET", "/dashboard", admin=True).text
+    assert 'id="pricing" data-priced="false"' in page
+    kept = api.call("PUT", "/pricing", admin=True, body=PRICING)
+    assert kept.status == 200
+    answer = api.call("GET", "/pricing", admin=True).json
+    assert answer["strategies"] == PRICING["strategies"]
+    assert answer["priced_at"] == kept.json["priced_at"]
+    page = api.call("GET", "/dashboard", admin=True).text
+    assert 'data-choose="defaults"' in page
+    for name, figures in PRICING["strategies"].items():
+        assert f'data-strategy="{name}" data-steady-usd="{figures["steady_monthly_usd"]:.6f}"' in (
+            page
+        )
+    # The newest is the one shown.
+    newer = {**PRICING, "choose": "ServeBackend=r2"}
+    assert api.call("PUT", "/pricing", admin=True, body=newer).status == 200
+    assert api.call("GET", "/pricing", admin=True).json["choose"] == "ServeBackend=r2"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"choose": ""},
+        {"choose": "<script>"},
+        {"strategies": {}},
+        {"strategies": {"x": {"monthly_usd": [-1.0], "steady_monthly_usd": 0.1}}},
+        {"strategies": {"x": {"monthly_usd": [], "steady_monthly_usd": 0.1}}},
+        {"strategies": {"x": {"monthly_usd": [0.1] * 121, "steady_monthly_usd": 0.1}}},
+        {"strategies": {"x": {"monthly_usd": [0.1], "steady_monthly_usd": "NaN"}}},
+        {"strategies": {"x": {"monthly_usd": [0.1], "steady_monthly_usd": 0.1, "extra": 1}}},
+        {"measured": {"Bad Key": 1}},
+        {"unknown": 1},
+    ],
+)
+def test_a_pricing_that_cannot_be_right_is_refused_clearly(
+    api: Api, change: dict[str, object]
+) -> None:
+    answer = api.call("PUT", "/pricing", admin=True, body={**PRICING, **change})
+    assert answer.status in (400, 422), answer.json
+    assert answer.json["error"]["message"]
+    assert api.call("GET", "/pricing", admin=True).status == 404

@@ -59,6 +59,9 @@ ISSUE_ROUTES = {
     ("post", "/cleanup/redrive"),
     ("get", "/health"),
     ("get", "/dashboard"),
+    # Issue 21: shelflife recommend's pricing, drawn on the dashboard.
+    ("put", "/pricing"),
+    ("get", "/pricing"),
 }
 
 

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from shelflife_tools.recommend import CONFIGURATIONS, NothingMeasured, recommend, workload_of
+from functions.api.schemas import PricingRequest
+from shelflife_tools.recommend import (
+    CONFIGURATIONS,
+    NothingMeasured,
+    pricing,
+    recommend,
+    workload_of,
+)
 
 
 def measured(**changes: Any) -> dict[str, Any]:
@@ -49,6 +56,21 @@ def test_without_views_the_defaults_win_and_with_views_r2_serves_for_less() -> N
         by_name[defaults]["steady_monthly_usd"], rel=0.02
     )
     assert busy["choose"] == serve
+    # What the dashboard keeps: the chosen configuration beside the alternatives and
+    # the oracle, as PUT /pricing takes it.
+    body = PricingRequest.model_validate(pricing(busy))
+    assert set(body.strategies) == {
+        f"shelflife ({serve})",
+        "s3_standard",
+        "s3_intelligent_tiering",
+        "r2",
+        "b2",
+        "oracle",
+    }
+    assert body.strategies[f"shelflife ({serve})"].steady_monthly_usd == pytest.approx(
+        busy_rows[serve]["steady_monthly_usd"]
+    )
+    assert len(body.strategies["oracle"].monthly_usd) == 6
 
 
 def test_the_measured_figures_become_the_workload() -> None:

@@ -123,7 +123,7 @@ def test_simulate_prints_json_a_table_and_a_chart(tmp_path: Path) -> None:
     assert main(["simulate", *options, "--chart", str(chart)], out=out) == 0
     for name in STRATEGIES:
         assert name in out.getvalue()
-        assert f">{name}</text>" in chart.read_text()
+        assert f'data-strategy="{name}"' in chart.read_text()
     assert chart.read_text().startswith("<svg")
 
 

@@ -227,6 +227,8 @@ def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> i
         answer = recommend.recommend(measured, args.months)
     except recommend.NothingMeasured as e:
         raise UsageError(str(e)) from e
+    # Kept for the dashboard's chart of cost by strategy (GET /pricing).
+    client.put("/pricing", recommend.pricing(answer))
     if args.json:
         json.dump(answer, out, indent=2)
         out.write("\n")

@@ -125,6 +125,9 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, json=body or {})
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self.request("PUT", path, json=body)
+
     # ---- photos --------------------------------------------------------------------
 
     def photos(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:

@@ -77,11 +77,39 @@ def recommend(measured: Mapping[str, Any], months: int) -> dict[str, Any]:
         for name, figures in zip(CONFIGURATIONS, priced, strict=True)
     ]
     rows.sort(key=lambda row: float(row["steady_monthly_usd"]))
+    chosen = rows[0]["configuration"]
     return {
         "measured": dict(measured),
         "configurations": rows,
         "alternatives": {name: priced[0][name] for name in ONE_OFFER},
-        "choose": rows[0]["configuration"],
+        "oracle": priced[list(CONFIGURATIONS).index(chosen)]["oracle"],
+        "choose": chosen,
+    }
+
+
+def pricing(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``PUT /pricing`` keeps for the dashboard's chart: the recommended
+    configuration's monthly cost beside the one-offer alternatives and the oracle."""
+    chosen = answer["configurations"][0]
+    series = {
+        f"shelflife ({answer['choose']})": chosen,
+        **answer["alternatives"],
+        "oracle": answer["oracle"],
+    }
+    return {
+        "choose": answer["choose"],
+        "measured": {
+            key: value
+            for key, value in answer["measured"].items()
+            if value is None or isinstance(value, int | float)
+        },
+        "strategies": {
+            name: {
+                "monthly_usd": list(figures["monthly_usd"]),
+                "steady_monthly_usd": figures["steady_monthly_usd"],
+            }
+            for name, figures in series.items()
+        },
     }
 
 

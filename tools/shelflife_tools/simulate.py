@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
-from xml.sax.saxutils import escape
 
+from shelflife.domain.charts import cost_chart
 from shelflife.domain.economics import MONTH_DAYS, Workload
 from shelflife.domain.errors import RejectedImage
 from shelflife.domain.imaging import compress
@@ -30,7 +30,6 @@ from shelflife_tools.console import bar, table
 
 # The sets of the corpus that are photographs (the others are edge cases).
 PHOTO_SETS = ("photos", "camera")
-COLOURS = ("#999999", "#1f77b4", "#17becf", "#ff7f0e", "#9467bd", "#2ca02c", "#000000")
 
 
 class BadOption(ValueError):
@@ -161,59 +160,10 @@ def print_table(outcomes: Mapping[str, Outcome], out: TextIO) -> None:
 
 
 def chart(outcomes: Mapping[str, Outcome], title: str) -> str:
-    """Monthly cost by strategy as an SVG line chart (log scale: the strategies differ
-    by orders of magnitude)."""
-    width, height, left, bottom, top, right = 820, 420, 70, 40, 30, 240
+    """Monthly cost by strategy as an SVG line chart (``shelflife.domain.charts``)."""
     series = {name: outcomes[name].bill.monthly for name in STRATEGIES}
-    values = [v for row in series.values() for v in row if v > 0]
-    lo = 10 ** math.floor(math.log10(min(values))) if values else 0.001
-    hi = 10 ** math.ceil(math.log10(max(values))) if values else 1.0
-    months = max(len(row) for row in series.values())
-
-    def x(month: int) -> float:
-        return left + (width - left - right) * month / max(1, months - 1)
-
-    def y(usd: float) -> float:
-        usd = max(usd, lo)
-        span = math.log10(hi) - math.log10(lo)
-        return top + (height - top - bottom) * (1 - (math.log10(usd) - math.log10(lo)) / span)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif" font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="18" font-size="14">{escape(title)}</text>',
-    ]
-    decade = lo
-    while decade <= hi * 1.0001:
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(decade):.1f}" '
-            f'y2="{y(decade):.1f}" stroke="#ddd"/>'
-            f'<text x="{left - 6}" y="{y(decade) + 4:.1f}" text-anchor="end">${decade:g}</text>'
-        )
-        decade *= 10
-    for month in range(0, months, 6):
-        parts.append(
-            f'<text x="{x(month):.1f}" y="{height - bottom + 16}" '
-            f'text-anchor="middle">{month + 1}</text>'
-        )
-    parts.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">month</text>'
-    )
-    for index, (name, row) in enumerate(series.items()):
-        colour = COLOURS[index % len(COLOURS)]
-        points = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in enumerate(row))
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
-        )
-        ly = top + 16 * index
-        parts.append(
-            f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" '
-            f'y2="{ly}" stroke="{colour}" stroke-width="2"/>'
-            f'<text x="{width - right + 36}" y="{ly + 4}">{escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    steady = {name: outcomes[name].bill.steady() for name in STRATEGIES}
+    return cost_chart(series, title, steady=steady) + "\n"
 
 
 def fixed_bill() -> str:

@@ -38,6 +38,7 @@ def show_dashboard() -> Response[str]:
             cleanup_threshold_percent=settings.cleanup_threshold_percent,
             overflow_threshold_percent=settings.overflow_threshold_percent,
             generated_at=utc_now(),
+            pricing=services(router).stats.last_pricing(),
         )
     )
     return Response(

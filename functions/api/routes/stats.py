@@ -8,12 +8,15 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
+from shelflife.domain.errors import RecordNotFound
 from shelflife.services.stats import MAX_METRIC_DAYS
 
 from ..common import TOKEN, admin, answers, caller, services
 from ..schemas import (
     BreakdownResponse,
     LifecycleMetrics,
+    PricingRequest,
+    PricingResponse,
     Recommendation,
     RecommendationsResponse,
     StatsResponse,
@@ -106,3 +109,31 @@ def recommendations() -> RecommendationsResponse:
 def tiers() -> dict[str, Any]:
     caller(router)
     return services(router).stats.tiers()
+
+
+@router.put(
+    "/pricing",
+    security=TOKEN,
+    summary="Keep shelflife recommend's pricing of this workload for the dashboard (admin)",
+    tags=["stats"],
+    responses=answers(PricingResponse),
+)
+def put_pricing(request: PricingRequest) -> PricingResponse:
+    admin(router)
+    run = services(router).stats.record_pricing(request.model_dump())
+    return PricingResponse(**request.model_dump(), priced_at=run.started_at)
+
+
+@router.get(
+    "/pricing",
+    security=TOKEN,
+    summary="The last pricing of this workload by strategy (admin)",
+    tags=["stats"],
+    responses=answers(PricingResponse),
+)
+def get_pricing() -> PricingResponse:
+    admin(router)
+    run = services(router).stats.last_pricing()
+    if run is None or not run.details:
+        raise RecordNotFound("no pricing yet: run `shelflife recommend`")
+    return PricingResponse(**run.details, priced_at=run.started_at)

@@ -187,6 +187,9 @@ class RunKind(StrEnum):
     LIFECYCLE = "lifecycle"
     CAPACITY = "capacity"
     RECONCILE = "reconcile"
+    # A pricing of the deployment's measured workload by ``shelflife recommend`` (the
+    # simulator runs where the operator runs it; the dashboard draws the last one).
+    PRICING = "pricing"
 
 
 class RunStatus(StrEnum):

@@ -8,7 +8,7 @@ records, daily counters, cleanup tasks): no listing of buckets, no scan of image
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,14 @@ from shelflife.domain.clock import utc_now
 from shelflife.domain.costs import GB
 from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.policy import PENDING_CLAIM_LIFETIME, rules
-from shelflife.domain.records import BucketRecord, BucketStatus, RunKind, RunRecord, RunStatus
+from shelflife.domain.records import (
+    BucketRecord,
+    BucketStatus,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    new_run_id,
+)
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.tuning import publish_age_bound
@@ -26,6 +33,8 @@ from shelflife.services.cleanup import CleanupHealth
 from shelflife.services.lifecycle import lifecycle_totals
 
 MAX_METRIC_DAYS = 365
+# How long a pricing of the workload (shelflife recommend) is kept for the dashboard.
+PRICING_DAYS = 400
 # The lifecycle runs daily: no completed run for this long means it is not running.
 LIFECYCLE_SILENCE = timedelta(hours=26)
 # Due longer ago than this and still not done: a sweep is failing on it.
@@ -287,6 +296,25 @@ class StatsService:
             "lifecycle_runs": runs["runs"],
         }
         return Activity(days=days, counts=counts)
+
+    def record_pricing(self, pricing: Mapping[str, Any]) -> RunRecord:
+        """Keep a pricing of this deployment's workload (``shelflife recommend``'s,
+        validated by the API) for the dashboard, ``PRICING_DAYS`` days."""
+        now = self.clock()
+        run = RunRecord(
+            kind=RunKind.PRICING,
+            id=new_run_id(now),
+            started_at=now,
+            finished_at=now,
+            status=RunStatus.COMPLETED,
+            details=dict(pricing),
+            expires_at=now + timedelta(days=PRICING_DAYS),
+        )
+        return self.repository.save_run(run)
+
+    def last_pricing(self) -> RunRecord | None:
+        runs = self.repository.recent_runs(RunKind.PRICING, limit=1)
+        return runs[0] if runs else None
 
     def lifecycle_runs(self, days: int = 30, *, limit: int = 60) -> list[RunRecord]:
         """The lifecycle runs of the last ``days`` days, oldest first (for charts)."""
