@@ -298,7 +298,8 @@ class Health(BaseModel):
 
 # ---- pricing (shelflife recommend) ----------------------------------------------------
 
-Usd = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+# Strict, as every number of a body: false is not 0, "1" is not 1.
+Usd = Annotated[float, Field(strict=True, ge=0, le=1e9, allow_inf_nan=False)]
 StrategyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_ ().=,%/+-]{1,160}$")]
 
 
@@ -314,7 +315,7 @@ class PricingRequest(_Body):
     choose: StrategyName = Field(description="The configuration recommended")
     measured: dict[
         Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
-        Annotated[float | None, Field(allow_inf_nan=False)],
+        Annotated[float | None, Field(strict=True, allow_inf_nan=False)],
     ] = Field(max_length=30, description="The measured workload it was priced on")
     strategies: dict[StrategyName, StrategyCost] = Field(min_length=1, max_length=16)
 

@@ -27,10 +27,10 @@ def cost_chart(
     strategies differ by orders of magnitude. ``steady``: each one's steady cost, for
     its line's ``data-steady-usd``."""
     left, bottom, top, right = 70, 40, 30, 240
-    values = [v for row in series.values() for v in row if v > 0]
-    lo = 10 ** math.floor(math.log10(min(values))) if values else 0.001
-    hi = 10 ** math.ceil(math.log10(max(values))) if values else 1.0
-    hi = max(hi, lo * 10)
+    values = [v for row in series.values() for v in row if v > 0] or [1.0]
+    # Whole decades around the figures (one at least).
+    lo = 10.0 ** math.floor(math.log10(min(values)))
+    hi = max(10.0 ** math.ceil(math.log10(max(values))), lo * 10)
     months = max((len(row) for row in series.values()), default=1)
 
     def x(month: int) -> float:
