@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
 from shelflife.domain.errors import ShelflifeError
+from shelflife.domain.records import ImageRecord
 from shelflife.domain.uploads import PLAIN_ID
 
 from ..common import TOKEN, answers, caller, services, settings
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 router = Router()  # type: ignore[no-untyped-call]
 
 
+def _photo(image: ImageRecord) -> Photo:
+    """The photo's answer, in the tier it is in now (``PhotoService.tier_of``)."""
+    return Photo.of(image, services(router).photos.tier_of(image))
+
+
 @router.get(
     "/photos",
     security=TOKEN,
@@ -41,10 +47,8 @@ def list_photos(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> PhotoPage:
-    photos = services(router).photos
-    page = photos.list_photos(caller(router), limit=limit, cursor=cursor)
-    items = [Photo.of(image, photos.tier_of(image)) for image in page.items]
-    return PhotoPage(items=items, cursor=page.cursor)
+    page = services(router).photos.list_photos(caller(router), limit=limit, cursor=cursor)
+    return PhotoPage(items=[_photo(image) for image in page.items], cursor=page.cursor)
 
 
 @router.get(
@@ -55,9 +59,7 @@ def list_photos(
     responses=answers(Photo),
 )
 def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
-    photos = services(router).photos
-    image = photos.get(caller(router), photo_id)
-    return Photo.of(image, photos.tier_of(image))
+    return _photo(services(router).photos.get(caller(router), photo_id))
 
 
 @router.get(
@@ -83,9 +85,7 @@ def photo_url(
     responses=answers(Photo),
 )
 def delete_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
-    photos = services(router).photos
-    image = photos.delete(caller(router), photo_id)
-    return Photo.of(image, photos.tier_of(image))
+    return _photo(services(router).photos.delete(caller(router), photo_id))
 
 
 @router.post(

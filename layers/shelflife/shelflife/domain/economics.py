@@ -37,7 +37,7 @@ import bisect
 import itertools
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shelflife.domain.pricebook import LEAN, Offer, PriceBook, Shape
@@ -157,6 +157,16 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
+def days_by_month(start: float, end: float, months: int) -> Iterator[tuple[int, float]]:
+    """(month, days) of the span from ``start`` to ``end`` within the first ``months``."""
+    start, end = max(0.0, start), min(end, months * MONTH_DAYS)
+    while start < end:
+        month = int(start // MONTH_DAYS)
+        stop = min(end, (month + 1) * MONTH_DAYS)
+        yield month, stop - start
+        start = stop
+
+
 @dataclass
 class Bill:
     """USD by category and month (30-day months from the start)."""
@@ -175,12 +185,8 @@ class Bill:
 
     def spread(self, category: str, start: float, end: float, usd_per_day: float) -> None:
         """``usd_per_day`` every day from ``start`` to ``end``, split at month ends."""
-        start, end = max(0.0, start), min(end, self.months * MONTH_DAYS)
-        while start < end:
-            month = int(start // MONTH_DAYS)
-            stop = min(end, (month + 1) * MONTH_DAYS)
-            self.rows[category][month] += usd_per_day * (stop - start)
-            start = stop
+        for month, days in days_by_month(start, end, self.months):
+            self.rows[category][month] += usd_per_day * days
 
     def merge(self, other: Bill) -> None:
         for category, row in other.rows.items():
@@ -521,17 +527,17 @@ def record_days(
 ) -> dict[int, tuple[float, float]]:
     """Per month, the days image records were held (``Activity.record_days``) and the
     days deleted ones were kept (``deleted_record_days``)."""
-    live, deleted = Bill(months), Bill(months)
+    held = {month: [0.0, 0.0] for month in range(months)}
     horizon = months * MONTH_DAYS
     for life in lives:
         end = horizon if life.deleted is None else life.deleted
-        live.spread("storage", life.upload.uploaded, end, 1.0)
+        for month, days in days_by_month(life.upload.uploaded, end, months):
+            held[month][0] += days
         if life.deleted is not None:
-            deleted.spread("storage", life.deleted, life.deleted + kept_after_deletion, 1.0)
-    return {
-        month: (live.rows["storage"][month], deleted.rows["storage"][month])
-        for month in range(months)
-    }
+            kept = days_by_month(life.deleted, life.deleted + kept_after_deletion, months)
+            for month, days in kept:
+                held[month][1] += days
+    return {month: (live, deleted) for month, (live, deleted) in held.items()}
 
 
 def _table_storage(book: PriceBook, record_bytes: float) -> float:
