@@ -269,17 +269,6 @@ def test_images_by_owner_newest_first_in_pages(repo: Repository) -> None:
     assert [found.id for found in repo.images_by_owner("bob").items] == ["bob-1"]
 
 
-def test_images_by_hash_finds_duplicates_per_owner(repo: Repository) -> None:
-    repo.add_bucket(bucket())
-    repo.add_image(image("mine", original_sha256="c" * 64))
-    repo.add_image(image("theirs", owner="bob", original_sha256="c" * 64))
-    repo.add_image(image("other", original_sha256="d" * 64))
-
-    assert {found.id for found in repo.images_by_hash("c" * 64)} == {"mine", "theirs"}
-    assert [found.id for found in repo.images_by_hash("c" * 64, owner="alice")] == ["mine"]
-    assert repo.images_by_hash("e" * 64) == []
-
-
 def test_due_index_holds_only_what_is_due(repo: Repository) -> None:
     repo.add_bucket(bucket())
     for i in range(40):

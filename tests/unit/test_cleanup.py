@@ -101,21 +101,6 @@ def test_an_object_the_record_points_at_again_is_kept(world: World) -> None:
     assert exists(world, image)
 
 
-def test_an_object_shared_by_two_records_goes_with_the_last_one(world: World) -> None:
-    image = world.upload(original_sha256="c" * 64)
-    # A second record of the same content referencing the same object (deduplicated).
-    twin = world.repository.add_image(
-        image.model_copy(update={"id": "twin", "owner": "bob", "version": None})
-    )
-    cleanup = service(world)
-
-    first = cleanup.process(soft_delete(world, image))
-    assert (first.outcome, exists(world, image)) == (Outcome.SKIPPED, True)
-
-    last = cleanup.process(soft_delete(world, twin))
-    assert (last.outcome, exists(world, image)) == (Outcome.COMPLETED, False)
-
-
 def test_a_store_that_fails_twice_then_works_ends_completed(world: World) -> None:
     image = world.upload()
     flaky = FlakyStore(world.memory, failures=2)

@@ -162,6 +162,12 @@ def test_other_owners_get_their_own_copy(world: World) -> None:
     assert bob.image is not None
     assert alice.image.id != bob.image.id
     assert len(world.stored_keys()) == 2
+    # No two records share an object (cleanup consults the image's own record only):
+    # each key is its image's.
+    assert alice.image.location is not None
+    assert bob.image.location is not None
+    assert alice.image.location.key.split("/")[1] == alice.image.id
+    assert bob.image.location.key.split("/")[1] == bob.image.id
     assert world.counters() == (alice.bytes_out * 2, 2)
 
 

@@ -137,10 +137,6 @@ class Repository(ABC):
         _check_limit(limit)
         return self._images_by_owner(owner, limit=limit, cursor=cursor)
 
-    @abstractmethod
-    def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
-        """Images whose original bytes hash to ``original_sha256`` (of one owner)."""
-
     def due_images(
         self,
         shard: int,

@@ -319,13 +319,11 @@ class CleanupService:
         return self.settings
 
     def _still_referenced(self, image: ImageRecord) -> frozenset[Location]:
+        # Only the image's own record can point at its objects: every key carries the
+        # image's id and a token unique to its placement (records.placement_key), and
+        # the id is the owner's and the content's, so no other record shares an object.
         current = self.repository.find_image(image.id)
-        kept = set(current.referenced()) if current is not None else set()
-        if image.original_sha256 is not None:
-            for other in self.repository.images_by_hash(image.original_sha256):
-                if other.id != image.id:
-                    kept |= other.referenced()
-        return frozenset(kept)
+        return current.referenced() if current is not None else frozenset()
 
     def _failed(
         self, change: StreamChange, error: Exception, *, redrive: bool = False

@@ -317,16 +317,6 @@ class DynamoRepository(Repository):
                 return None
         return image_record(model)
 
-    def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
-        condition = ImageModel.owner == owner if owner is not None else None
-        with self._translated(f"images with sha256 {original_sha256}"):
-            return [
-                image_record(model)
-                for model in ImageModel.by_hash.query(
-                    original_sha256, range_key_condition=condition
-                )
-            ]
-
     def find_images(self, image_ids: Iterable[str]) -> dict[str, ImageRecord]:
         keys = [(image_pk(image_id), IMAGE_SK) for image_id in dict.fromkeys(image_ids)]
         if not keys:

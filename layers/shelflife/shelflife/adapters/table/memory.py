@@ -85,18 +85,6 @@ class MemoryRepository(Repository):
         with self._lock:
             return self._images.get(image_id)
 
-    def images_by_hash(self, original_sha256: str, owner: str | None = None) -> list[ImageRecord]:
-        with self._lock:
-            return sorted(
-                (
-                    image
-                    for image in self._images.values()
-                    if image.original_sha256 == original_sha256
-                    and (owner is None or image.owner == owner)
-                ),
-                key=lambda image: (image.owner, image.id),
-            )
-
     def _images_by_owner(self, owner: str, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         with self._lock:
             mine = [image for image in self._images.values() if image.owner == owner]

@@ -11,6 +11,11 @@
 All bucket records share one partition, so a capacity check is one query whatever the
 number of images. The three indexes are sparse: only image records carry their keys,
 and only scheduled images carry the due index's keys, so a sweep reads only what is due.
+There is no index by content: an image's id is derived from its owner and the hash of
+its upload, so deduplication is a get, and no two records ever point at one object (a
+key is unique to its placement), so cleanup has no other record to look for. Each index
+projects ALL, and so each costs a write on every write of an image in it
+(tests/unit/test_table_units.py).
 
 ``template.yaml`` declares the same table; tests/unit/test_template.py compares the two.
 """
@@ -81,15 +86,6 @@ class OwnerIndex(GlobalSecondaryIndex["ImageModel"]):
     uploaded_at = UTCDateTimeAttribute(range_key=True)
 
 
-class HashIndex(GlobalSecondaryIndex["ImageModel"]):
-    class Meta:
-        index_name = "by_hash"
-        projection = AllProjection()
-
-    original_sha256 = UnicodeAttribute(hash_key=True)
-    owner = UnicodeAttribute(range_key=True)
-
-
 class LocationIndex(GlobalSecondaryIndex["ImageModel"]):
     """Live images of one bucket, oldest upload first (age-based cleanup, reconciliation).
     Sparse: only live images carry ``location_bucket``."""
@@ -155,7 +151,6 @@ class ImageModel(Model):
 
     by_due = DueIndex()
     by_owner = OwnerIndex()
-    by_hash = HashIndex()
     by_location = LocationIndex()
 
 
