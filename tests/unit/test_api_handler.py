@@ -202,8 +202,25 @@ def test_an_uploaded_photo_is_listed_read_and_linked_and_counts_its_access(api: 
     assert record.last_accessed_at is not None
     short = api.call("GET", f"/photos/{photo}/url", query={"expires_in": "60"}).json
     assert parse_qs(urlsplit(short["url"]).query)["X-Amz-Expires"] == ["60"]
+    # A draft's URL lasts 900 s at most (the schema's bound is a published photo's).
     too_long = api.call("GET", f"/photos/{photo}/url", query={"expires_in": "1000"})
-    assert too_long.status == 422  # the schema says 900 at most
+    assert too_long.status == 400
+    assert "between 1 and 900 seconds" in too_long.json["error"]["message"]
+    beyond = api.call("GET", f"/photos/{photo}/url", query={"expires_in": str(86400 + 1)})
+    assert beyond.status == 422
+
+
+def test_a_published_photos_url_lasts_a_day(api: Api) -> None:
+    photo = api.upload(draft_id="d1")
+    api.call("POST", "/drafts/d1/publish", body={"photo_ids": [photo]})
+
+    link = api.call("GET", f"/photos/{photo}/url").json
+
+    expires = datetime.fromisoformat(link["expires_at"])
+    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(days=1)
+    assert parse_qs(urlsplit(link["url"]).query)["X-Amz-Expires"] == ["86400"]
+    short = api.call("GET", f"/photos/{photo}/url", query={"expires_in": "1000"}).json
+    assert parse_qs(urlsplit(short["url"]).query)["X-Amz-Expires"] == ["1000"]
 
 
 def test_pages_of_photos_follow_the_cursor(api: Api) -> None:

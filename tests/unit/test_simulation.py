@@ -78,6 +78,16 @@ def test_the_activity_counts_what_the_store_did(replayed) -> None:  # type: igno
     )
 
 
+def test_each_view_of_a_draft_reaches_the_api() -> None:
+    # A draft's URL lasts minutes (url_expiry_seconds), so each view asks for one; a
+    # published photo's lasts a day.
+    drafts = Workload(months=2, uploads_per_month=10, publish_rate=0, draft_views_per_month=60)
+    done = replay(drafts, [0.5])
+    seen = [len(life.views_before(drafts.days)) for life in done.lives]
+    days = [len({int(v) for v in life.views_before(drafts.days)}) for life in done.lives]
+    assert sum(a.draft_views for a in done.activity.values()) == sum(seen) > sum(days)
+
+
 def test_every_strategy_is_priced_and_the_oracle_is_below_them(replayed) -> None:  # type: ignore[no-untyped-def]
     outcomes = strategies(replayed, WORK.months)
     assert tuple(outcomes) == STRATEGIES

@@ -65,13 +65,18 @@ def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
 @router.get(
     "/photos/<photo_id>/url",
     security=TOKEN,
-    summary="A short-lived URL to read the photo (records the access)",
+    summary="A URL to read the photo (a draft's for minutes, a published one's for a day)",
     tags=["photos"],
     responses=answers(PhotoUrl),
 )
 def photo_url(
     photo_id: Annotated[PhotoId, Path()],
-    expires_in: Annotated[int | None, Query(ge=1, le=settings.url_expiry_seconds)] = None,
+    # The bound of a draft's or a published photo's URL, whichever is longer; the
+    # service applies the photo's own.
+    expires_in: Annotated[
+        int | None,
+        Query(ge=1, le=max(settings.url_expiry_seconds, settings.published_url_expiry_seconds)),
+    ] = None,
 ) -> PhotoUrl:
     answer = services(router).photos.url(caller(router), photo_id, expires_in=expires_in)
     return PhotoUrl(id=answer.image.id, url=answer.url, expires_at=answer.expires_at)

@@ -203,8 +203,13 @@ def replay(
         events.append((u.uploaded, 1, "upload", u))
         if u.published is not None:
             events.append((u.published, 2, "publish", u))
-        # One request to the API a day the photo is viewed: the client asks for its URL
-        # and keeps it for the day; the day's other views go straight to the bucket.
+        # One request to the API a day a published photo is viewed: the client asks
+        # for its URL and keeps it for the day (a published photo's URL lasts a day:
+        # ``Settings.published_url_expiry_seconds``); the day's other views go straight
+        # to the bucket. A draft's URL lasts minutes: one request a view.
+        if u.published is None:
+            events.extend((seen, 3, "view", u) for seen in u.views)
+            continue
         first: dict[int, float] = {}
         for seen in u.views:
             first.setdefault(int(seen), seen)

@@ -164,6 +164,12 @@ class Settings(_Frozen):
     # Signed photo URLs, and the presigned POST of an upload, expire after this;
     # callers may ask for less, never more.
     url_expiry_seconds: int = Field(default=900, ge=1, le=3600)
+    # A published photo is public by its owner's choice: its URL may last longer, so a
+    # client (a page that embeds it) asks the API once a day, not once a view (the
+    # simulator prices a view-day as one request). At most 7 days, a presigned URL's
+    # limit; on S3 a URL signed with the function's temporary credentials ends with
+    # them, within hours (R2, B2 and the CDN are not so limited).
+    published_url_expiry_seconds: int = Field(default=86400, ge=1, le=7 * 86400)
     upload_expiry_seconds: int = Field(default=900, ge=60, le=3600)
     # Photo URLs from a CDN in front of the buckets (``<base>/<key>``) instead of
     # signed URLs.

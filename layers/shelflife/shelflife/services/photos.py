@@ -229,13 +229,15 @@ class PhotoService:
         HOT clock starts again and a COLD photo may come back to HOT. A published
         photo's access is counted in the day's views, not on its record
         (``policy.accessed``)."""
-        limit = self.settings.url_expiry_seconds
-        expires_in = limit if expires_in is None else expires_in
-        if not 1 <= expires_in <= limit:
-            raise InvalidArgument(f"expires_in must be between 1 and {limit} seconds")
         current = self.get(caller, image_id)
         if current.state is not ImageState.ACTIVE or current.location is None:
             raise Conflict(f"photo {image_id!r} is {current.state.value}: it has no stored image")
+        limit = self.url_expiry_limit(current)
+        expires_in = limit if expires_in is None else expires_in
+        if not 1 <= expires_in <= limit:
+            raise InvalidArgument(
+                f"expires_in must be between 1 and {limit} seconds for this photo"
+            )
         image = self._update(
             caller, image_id, lambda image, now: accessed(image, now, self.settings)
         )
@@ -252,6 +254,13 @@ class PhotoService:
         backend = self.backends.get(place.backend.value)
         url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
         return PhotoUrl(url, self.clock() + timedelta(seconds=expires_in), image)
+
+    def url_expiry_limit(self, image: ImageRecord) -> int:
+        """How long ``image``'s URL may last: a day (by default) once it is published,
+        the short limit while it is a draft."""
+        if image.published_at is not None:
+            return self.settings.published_url_expiry_seconds
+        return self.settings.url_expiry_seconds
 
     def delete(self, caller: Caller, image_id: str) -> ImageRecord:
         """Soft delete: the record stops counting at once and the cleanup function

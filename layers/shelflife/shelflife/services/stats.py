@@ -263,6 +263,7 @@ class StatsService:
             "limits": {
                 "max_upload_bytes": s.max_upload_bytes,
                 "url_expiry_seconds": s.url_expiry_seconds,
+                "published_url_expiry_seconds": s.published_url_expiry_seconds,
                 "user_quota_bytes": s.user_quota_bytes,
             },
         }
