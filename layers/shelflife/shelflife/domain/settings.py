@@ -161,7 +161,7 @@ class Settings(_Frozen):
     # ``groups`` claim) or the scope in the caller's token.
     admin_group: str = Field(default="admin", min_length=1)
     admin_scope: str = Field(default="shelflife/admin", min_length=1)
-    # Signed photo URLs, and the presigned POST of an upload, expire after this;
+    # A draft's signed URL, and the presigned POST of an upload, expire after this;
     # callers may ask for less, never more.
     url_expiry_seconds: int = Field(default=900, ge=1, le=3600)
     # A published photo is public by its owner's choice: its URL may last longer, so a

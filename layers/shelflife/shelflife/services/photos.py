@@ -232,7 +232,7 @@ class PhotoService:
         current = self.get(caller, image_id)
         if current.state is not ImageState.ACTIVE or current.location is None:
             raise Conflict(f"photo {image_id!r} is {current.state.value}: it has no stored image")
-        limit = self.url_expiry_limit(current)
+        limit = self._url_expiry_limit(current)
         expires_in = limit if expires_in is None else expires_in
         if not 1 <= expires_in <= limit:
             raise InvalidArgument(
@@ -255,7 +255,7 @@ class PhotoService:
         url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
         return PhotoUrl(url, self.clock() + timedelta(seconds=expires_in), image)
 
-    def url_expiry_limit(self, image: ImageRecord) -> int:
+    def _url_expiry_limit(self, image: ImageRecord) -> int:
         """How long ``image``'s URL may last: a day (by default) once it is published,
         the short limit while it is a draft."""
         if image.published_at is not None:
