@@ -42,7 +42,7 @@ from moto import mock_aws
 from bench.aws import observed_calls
 from shelflife.adapters.backends import ProviderBackends, S3Backend
 from shelflife.adapters.table.dynamo import DynamoRepository
-from shelflife.adapters.table.models import IMAGE_SK, ImageModel, image_pk, location_bucket
+from shelflife.adapters.table.models import IMAGE_SK, ImageModel, image_pk
 from shelflife.domain.settings import Settings, TierName
 from shelflife.services.capacity import CapacityService
 from shelflife_tools.local import moto_quirks
@@ -100,7 +100,6 @@ def grow(s3: S3Backend, start: int, stop: int) -> None:
                     key=key,
                     stored_size=OBJECT_SIZE,
                     uploaded_at=NOW - timedelta(days=1),
-                    location_bucket=location_bucket("temp", TEMP),
                     version=1,
                 )
             )

@@ -3,6 +3,7 @@ crashes, and the age-based cleanup's eligibility rules."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -120,6 +121,27 @@ def test_the_report_reads_every_bucket_from_its_counters(world: World) -> None:
 # ---- cleanup at 85 % -------------------------------------------------------------------
 
 
+def test_cleanup_over_many_pages_in_no_order_deletes_exactly_the_oldest(
+    world: World,
+) -> None:
+    """The records of a bucket come a page at a time in no order of upload (a scan):
+    the cleanup still deletes the oldest, and only as many as it needs."""
+    ages = list(range(31, 31 + 250))  # past the minimum age (30 days)
+    random.Random(7).shuffle(ages)
+    images = {age: world.image(2, age_days=age) for age in ages}  # 500 bytes
+    world.image(400, age_days=1)  # too young; 900 bytes in all: 90 %
+
+    [cleanup] = world.service().check().cleanups
+
+    # Under 85 % means more than 50 bytes freed: the 26 oldest (52 bytes).
+    oldest = sorted(ages, reverse=True)[:26]
+    assert cleanup.deleted == [images[age].id for age in oldest]
+    assert (cleanup.examined, cleanup.freed_bytes, cleanup.under_threshold) == (250, 52, True)
+    for age, image in images.items():
+        state = world.repository.get_image(image.id).state
+        assert state is (ImageState.DELETED if age in oldest else ImageState.ACTIVE), age
+
+
 def test_cleanup_deletes_eligible_images_oldest_first_until_under_the_threshold(
     world: World,
 ) -> None:
@@ -134,7 +156,8 @@ def test_cleanup_deletes_eligible_images_oldest_first_until_under_the_threshold(
 
     [cleanup] = report.cleanups
     assert cleanup.deleted == [oldest.id]  # 800 bytes left: under 85 %, stop
-    assert (cleanup.examined, cleanup.not_eligible, cleanup.freed_bytes) == (2, 1, 100)
+    # The records come in no order (a scan): every one past the minimum age is read.
+    assert (cleanup.examined, cleanup.not_eligible, cleanup.freed_bytes) == (5, 2, 100)
     assert world.repository.get_image(oldest.id).state is ImageState.DELETED
     for kept in (oldest_draft, published, second, third, *young):
         assert world.repository.get_image(kept.id).state is ImageState.ACTIVE

@@ -161,8 +161,11 @@ class Repository(ABC):
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
     ) -> Page[ImageRecord]:
-        """Live images stored in one bucket (uploaded before ``uploaded_before``), oldest
-        upload first, from a sparse index: records of other buckets are never read."""
+        """Live images stored in one bucket (uploaded before ``uploaded_before``), in no
+        particular order: a scan of the table, for rare reads (a capacity cleanup, the
+        reconciler; there is no index by bucket, see ``adapters.table.models``). Pages
+        hold distinct records and together all of them; a page may hold fewer than
+        ``limit`` while a cursor follows."""
         _check_limit(limit)
         return self._images_in_bucket(
             tier, bucket, uploaded_before=uploaded_before, limit=limit, cursor=cursor

@@ -12,6 +12,7 @@ at worst, never two different things (see ``shelflife.services.placement`` for o
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from shelflife.domain.policy import cleanup_eligible, soft_deleted
 from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
+    ImageRecord,
     RunKind,
     RunRecord,
     RunStatus,
@@ -294,35 +296,60 @@ class CapacityService:
         used = record.used_bytes
         limit = record.capacity_bytes * threshold / 100
         cutoff = now - timedelta(days=self.settings.cleanup_min_age_days)
+        if used < limit:
+            candidates: list[ImageRecord] = []
+        else:
+            candidates = self._oldest_eligible(tier, bucket, cutoff, now, used - limit, result)
+        for image in candidates:
+            if used < limit:
+                break
+            if not dry_run:
+                try:
+                    self.repository.replace_image(image, soft_deleted(image, now, self.settings))
+                except Conflict:
+                    result.changed += 1
+                    continue
+            result.deleted.append(image.id)
+            result.freed_bytes += image.stored_size
+            used -= image.stored_size
+        result.used_bytes_after = used
+        result.under_threshold = used < limit
+        return result
+
+    def _oldest_eligible(
+        self,
+        tier: TierName,
+        bucket: str,
+        cutoff: datetime,
+        now: datetime,
+        needed: float,
+        result: CleanupResult,
+    ) -> list[ImageRecord]:
+        """The bucket's eligible images uploaded before ``cutoff``, oldest first, as
+        many as free more than ``needed`` bytes (all of them if they do not). The
+        records come in no order (a scan, ``Repository.images_in_bucket``): a heap
+        keeps the oldest, the newest dropped as soon as the older ones are enough, so
+        memory holds what is deleted, not the bucket."""
+        newest_on_top: list[tuple[float, str, ImageRecord]] = []
+        held = 0
         cursor: str | None = None
-        while used >= limit:
+        while True:
             page = self.repository.images_in_bucket(
                 tier.value, bucket, uploaded_before=cutoff, limit=CLEANUP_PAGE, cursor=cursor
             )
             for image in page.items:
-                if used < limit:
-                    break
                 result.examined += 1
                 if not cleanup_eligible(image, now, self.settings):
                     result.not_eligible += 1
                     continue
-                if not dry_run:
-                    try:
-                        self.repository.replace_image(
-                            image, soft_deleted(image, now, self.settings)
-                        )
-                    except Conflict:
-                        result.changed += 1
-                        continue
-                result.deleted.append(image.id)
-                result.freed_bytes += image.stored_size
-                used -= image.stored_size
+                heapq.heappush(newest_on_top, (-image.uploaded_at.timestamp(), image.id, image))
+                held += image.stored_size
+                while held - newest_on_top[0][2].stored_size > needed:
+                    held -= heapq.heappop(newest_on_top)[2].stored_size
             if page.cursor is None:
                 break
             cursor = page.cursor
-        result.used_bytes_after = used
-        result.under_threshold = used < limit
-        return result
+        return sorted((entry[2] for entry in newest_on_top), key=lambda i: (i.uploaded_at, i.id))
 
     # ---- helpers -------------------------------------------------------------------
 

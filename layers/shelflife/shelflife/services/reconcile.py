@@ -7,8 +7,9 @@ For each bucket, three phases, each a page at a time (so a run can stop and resu
    (``images/<id>/...``), the records are read in batches. An object no record
    references is **orphaned**; one whose live record disagrees on its size or recorded
    SHA-256 is a **mismatch**.
-2. **records**: every live record of the bucket (``by_location``) whose object the
-   listing did not show, and a HEAD does not find either, is **missing**.
+2. **records**: every live record of the bucket (a scan of the table: there is no
+   index by bucket, ``adapters.table.models``) whose object the listing did not show,
+   and a HEAD does not find either, is **missing**.
 3. **counters**: the bucket record's counters against the sum of its live records.
 
 Report first: a dry run is the default. With ``fix``: orphans older than the grace

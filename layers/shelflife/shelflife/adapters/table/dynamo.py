@@ -33,7 +33,6 @@ from shelflife.adapters.table.models import (
     bind_table,
     bucket_sk,
     image_pk,
-    location_bucket,
     run_pk,
     run_sk,
 )
@@ -52,6 +51,7 @@ from shelflife.domain.records import (
     CleanupTask,
     DailyCounts,
     ImageRecord,
+    ImageState,
     Location,
     Page,
     RunKind,
@@ -65,6 +65,8 @@ from shelflife.domain.repository import Repository, counter_changes, single_writ
 from shelflife.domain.settings import BackendName, Settings, TierName
 
 DAILY_COUNT_DAYS = 400
+# Items a scan request evaluates (DynamoDB stops at 1 MB whatever this says).
+_SCAN_PAGE = 1000
 
 _THROTTLING = {
     "ThrottlingException",
@@ -119,8 +121,33 @@ def _is_string_value(value: Any) -> bool:
 _INDEX_KEYS = {
     "by_owner": ("owner", "uploaded_at"),
     "by_due": ("due_shard", "due_at"),
-    "by_location": ("location_bucket", "uploaded_at"),
 }
+# A scan's cursor names the bucket it reads (a cursor of another bucket's scan is
+# refused), beside the table's key it stopped at (any item's: a scan reads them all).
+_SCAN_BUCKET = "scan_bucket"
+
+
+def _encode_scan_cursor(bucket: str, key: dict[str, Any] | None) -> str | None:
+    return _encode_cursor({**key, _SCAN_BUCKET: {"S": bucket}}) if key else None
+
+
+def _decode_scan_cursor(cursor: str | None, bucket: str) -> dict[str, Any] | None:
+    """The table's key a cursor from ``_encode_scan_cursor`` holds, checked as
+    ``_decode_cursor`` checks a query's: ``InvalidArgument`` for anything else."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeError) as e:
+        raise InvalidArgument("invalid page cursor") from e
+    if (
+        not isinstance(key, dict)
+        or set(key) != {"pk", "sk", _SCAN_BUCKET}
+        or not all(_is_string_value(value) for value in key.values())
+        or key.pop(_SCAN_BUCKET)["S"] != bucket
+    ):
+        raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
+    return key
 
 
 def _daily_actions(day: date, counts: Mapping[str, int]) -> list[Any]:
@@ -227,9 +254,6 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         # The due index is sparse: only scheduled images carry its keys.
         due_at=image.due_at if scheduled else None,
         due_shard=str(due_shard(image.id, due_shards)) if scheduled else None,
-        location_bucket=location_bucket(location.tier.value, location.bucket)
-        if image.live and location
-        else None,
         rejection_reason=image.rejection_reason,
         quarantine_key=image.quarantine_key,
         source_key=image.source_key,
@@ -356,16 +380,28 @@ class DynamoRepository(Repository):
         limit: int,
         cursor: str | None,
     ) -> Page[ImageRecord]:
-        partition = location_bucket(tier, bucket)
-        results = ImageModel.by_location.query(
-            partition,
-            range_key_condition=ImageModel.uploaded_at < uploaded_before
-            if uploaded_before is not None
-            else None,
-            limit=limit,
-            last_evaluated_key=_decode_cursor(cursor, "by_location", partition),
+        # A scan, filtered on the live records of the bucket: there is no index by
+        # bucket (``models``), and these reads are rare. A request reads up to 1 MB
+        # of the table; the iterator goes on until ``limit`` records match.
+        condition = (
+            (ImageModel.sk == IMAGE_SK)
+            & (ImageModel.state == ImageState.ACTIVE.value)
+            & (ImageModel.tier == tier)
+            & (ImageModel.bucket == bucket)
         )
-        return self._page(results, f"images in bucket {bucket!r}")
+        if uploaded_before is not None:
+            condition &= ImageModel.uploaded_at < uploaded_before
+        partition = f"{tier}#{bucket}"
+        results = ImageModel.scan(
+            filter_condition=condition,
+            limit=limit,
+            page_size=_SCAN_PAGE,
+            last_evaluated_key=_decode_scan_cursor(cursor, partition),
+        )
+        with self._translated(f"images in bucket {bucket!r}"):
+            items = [image_record(model) for model in results]
+        key = results.last_evaluated_key
+        return Page(items=items, cursor=_encode_scan_cursor(partition, key))
 
     def _page(self, results: ResultIterator[ImageModel], what: str) -> Page[ImageRecord]:
         with self._translated(what):

@@ -61,6 +61,10 @@ def _uploaded(image: ImageRecord) -> str:
     return _position(image.uploaded_at, image.id)
 
 
+def _table_order(image: ImageRecord) -> str:
+    return f"IMAGE|{image.id}"
+
+
 def _due(image: ImageRecord) -> str:
     assert image.due_at is not None  # only scheduled images are listed by due time
     return _position(image.due_at, image.id)
@@ -122,7 +126,9 @@ class MemoryRepository(Repository):
                 and (image.location.tier.value, image.location.bucket) == (tier, bucket)
                 and (uploaded_before is None or image.uploaded_at < uploaded_before)
             ]
-        return _page(found, _uploaded, limit, cursor)
+        # In the table's order, as DynamoDB's scan (by key, not by upload time): a
+        # caller that needs an order sorts what it read.
+        return _page(found, _table_order, limit, cursor)
 
     def _write_image(
         self,

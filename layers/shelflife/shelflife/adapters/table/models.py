@@ -9,13 +9,19 @@
 | daily   | DAILY            | <day, ISO>                 |
 
 All bucket records share one partition, so a capacity check is one query whatever the
-number of images. The three indexes are sparse: only image records carry their keys,
+number of images. The two indexes are sparse: only image records carry their keys,
 and only scheduled images carry the due index's keys, so a sweep reads only what is due.
-There is no index by content: an image's id is derived from its owner and the hash of
-its upload, so deduplication is a get, and no two records ever point at one object (a
-key is unique to its placement), so cleanup has no other record to look for. Each index
-projects ALL, and so each costs a write on every write of an image in it
-(tests/unit/test_table_units.py).
+Each projects ALL, and so each costs a write on every write of an image in it
+(tests/unit/test_table_units.py); an index earns its place only where a frequent read
+needs it:
+
+- no index by content: an image's id is derived from its owner and the hash of its
+  upload, so deduplication is a get, and no two records ever point at one object (a
+  key is unique to its placement), so cleanup has no other record to look for;
+- no index by bucket: only a capacity cleanup (a bucket past 85 %) and the reconciler
+  (an admin's run) ask for a bucket's records, rarely, and a scan of the table serves
+  them (``Repository.images_in_bucket``); every upload, publish, move and deletion
+  would pay for the index (a move two writes: its key changes).
 
 ``template.yaml`` declares the same table; tests/unit/test_template.py compares the two.
 """
@@ -86,22 +92,6 @@ class OwnerIndex(GlobalSecondaryIndex["ImageModel"]):
     uploaded_at = UTCDateTimeAttribute(range_key=True)
 
 
-class LocationIndex(GlobalSecondaryIndex["ImageModel"]):
-    """Live images of one bucket, oldest upload first (age-based cleanup, reconciliation).
-    Sparse: only live images carry ``location_bucket``."""
-
-    class Meta:
-        index_name = "by_location"
-        projection = AllProjection()
-
-    location_bucket = UnicodeAttribute(hash_key=True)
-    uploaded_at = UTCDateTimeAttribute(range_key=True)
-
-
-def location_bucket(tier: str, bucket: str) -> str:
-    return f"{tier}#{bucket}"
-
-
 class ImageModel(Model):
     class Meta(_TableMeta):
         pass
@@ -139,7 +129,6 @@ class ImageModel(Model):
     next_action = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
-    location_bucket = UnicodeAttribute(null=True)
     rejection_reason = UnicodeAttribute(null=True)
     quarantine_key = UnicodeAttribute(null=True)
     source_key = UnicodeAttribute(null=True)
@@ -151,7 +140,6 @@ class ImageModel(Model):
 
     by_due = DueIndex()
     by_owner = OwnerIndex()
-    by_location = LocationIndex()
 
 
 class BucketModel(Model):
