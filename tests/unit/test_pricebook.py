@@ -13,7 +13,7 @@ import pytest
 from shelflife.domain import pricebook
 from shelflife.domain.costs import CostModel
 from shelflife.domain.errors import ConfigurationError
-from shelflife.domain.pricebook import PriceBook, book, read
+from shelflife.domain.pricebook import PriceBook, book, read, read_changes, with_changes
 from shelflife.domain.settings import BackendName, Settings
 from tests.support.template import ROOT
 from tests.unit.test_settings import ENV
@@ -56,6 +56,55 @@ def test_a_book_naming_an_unknown_offer_is_refused(tmp_path: Path) -> None:
         read(tmp_path / "prices.toml")
     with pytest.raises(ConfigurationError, match="no offer"):
         book().offer("glacier_deep_archive")
+
+
+def test_changes_merge_over_the_book_table_by_table(tmp_path: Path) -> None:
+    base = book()
+    changed = with_changes(
+        base,
+        {
+            "stack": {"upload": {"table_writes": 3}, "record_bytes": 500},
+            "offers": {"s3_standard": {"storage_per_gb_month": 0.02}},
+        },
+    )
+    # What is named changes; what is beside it stays.
+    assert changed.stack.upload.table_writes == 3
+    assert changed.stack.upload.gb_seconds == base.stack.upload.gb_seconds
+    assert changed.stack.record_bytes == 500
+    assert changed.stack.publish == base.stack.publish
+    assert changed.offer("s3_standard").storage_per_gb_month == 0.02
+    assert changed.offer("s3_standard").write_per_1000 == base.offer("s3_standard").write_per_1000
+    assert changed.offer("b2") == base.offer("b2")
+    assert book() == base  # the layer's book is untouched
+    path = tmp_path / "changes.toml"
+    path.write_text("[stack]\nupload = { table_writes = 3 }\n")
+    assert read_changes(path).stack.upload.table_writes == 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"stack": {"upload": {"table_write": 3}}}, "stack.upload.table_write"),
+        ({"stack": {"upload": {"table_writes": -1}}}, "stack.upload.table_writes"),
+        ({"stack": {"upload": 3}}, "stack.upload is a table"),
+        ({"stack": {"record_bytes": {"n": 1}}}, "stack.record_bytes"),
+        ({"nonsense": 1}, "nonsense"),
+    ],
+)
+def test_a_change_the_book_does_not_take_is_refused_by_its_path(
+    changes: dict[str, object], says: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        with_changes(book(), changes)
+
+
+def test_a_changes_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape("missing.toml")):
+        read_changes(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[stack\n")
+    with pytest.raises(ConfigurationError, match="not TOML"):
+        read_changes(broken)
 
 
 def doubled(prices: PriceBook) -> PriceBook:

@@ -195,3 +195,45 @@ def test_simulate_prices_the_store_without_r2_when_asked() -> None:
     assert figures["r2"]["shelflife"]["steady_monthly_usd"] == pytest.approx(
         figures["none"]["shelflife"]["steady_monthly_usd"]
     )
+
+
+def test_simulate_prices_with_a_changes_file(tmp_path: Path) -> None:
+    """``--prices``: a what-if. The store's table writes tripled cost the store more;
+    the one-offer strategies, which do not write that table, cost the same."""
+    options = ["--months", "2", "--uploads-per-month", "15", "--json"]
+    changes = tmp_path / "changes.toml"
+    upload = book().stack.upload.table_writes
+    changes.write_text(f"[stack]\nupload = {{ table_writes = {upload * 3} }}\n")
+    figures = {}
+    for extra in ([], ["--prices", str(changes)]):
+        out = io.StringIO()
+        assert main(["simulate", *options, *extra], out=out) == 0
+        figures[bool(extra)] = json.loads(out.getvalue())["strategies"]
+    assert figures[True]["s3_standard"] == figures[False]["s3_standard"]
+    more = (
+        figures[True]["shelflife"]["operations_usd"] - figures[False]["shelflife"]["operations_usd"]
+    )
+    assert more > 0
+    assert figures[True]["oracle"]["operations_usd"] > figures[False]["oracle"]["operations_usd"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (None, "changes.toml"),
+        ("[stack\n", "not TOML"),
+        ("[stack]\nupload = { table_writes = -1 }\n", "stack.upload.table_writes"),
+    ],
+)
+def test_a_changes_file_the_book_refuses_is_a_usage_error(
+    tmp_path: Path, text: str | None, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changes = tmp_path / "changes.toml"
+    if text is not None:
+        changes.write_text(text)
+    command = ["simulate", "--months", "1", "--prices", str(changes), "--json"]
+    assert main(command, out=io.StringIO()) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("shelflife: --prices: ")
+    assert says in error
+    assert "Traceback" not in error

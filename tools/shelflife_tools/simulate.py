@@ -14,9 +14,9 @@ from typing import TextIO
 
 from shelflife.domain.charts import cost_chart
 from shelflife.domain.economics import MONTH_DAYS, Workload
-from shelflife.domain.errors import RejectedImage
+from shelflife.domain.errors import ConfigurationError, RejectedImage
 from shelflife.domain.imaging import compress
-from shelflife.domain.pricebook import book
+from shelflife.domain.pricebook import PriceBook, book, read_changes
 from shelflife.simulation import (
     MEASURED_RATIOS,
     STRATEGIES,
@@ -87,6 +87,7 @@ def simulate(
     *,
     progress: TextIO | None = None,
     serve_backend: str = "r2",
+    prices: PriceBook | None = None,
 ) -> dict[str, Outcome]:
     """Every strategy on ``work``; ``shelflife`` with published photos served from R2
     when their views pay (``serve_backend="none"``: every byte on AWS)."""
@@ -96,8 +97,8 @@ def simulate(
             bar(day // MONTH_DAYS, days // MONTH_DAYS, "months replayed", progress)
 
     settings = default_settings() if serve_backend == "r2" else default_settings(serve=None)
-    done = replay(work, ratios, settings=settings, progress=tick)
-    return strategies(done, work.months, shape=shape_of(settings))
+    done = replay(work, ratios, settings=settings, prices=prices, progress=tick)
+    return strategies(done, work.months, prices, shape=shape_of(settings))
 
 
 def report(
@@ -166,12 +167,13 @@ def chart(outcomes: Mapping[str, Outcome], title: str) -> str:
     return cost_chart(series, title, steady=steady) + "\n"
 
 
-def fixed_bill() -> str:
+def fixed_bill(prices: PriceBook | None = None) -> str:
     """The stack's own fixed monthly bill as deployed by default, and with
     Monitoring=full."""
     shape = shape_of(default_settings())
-    lean = book().stack_fixed_monthly(shape)
-    full = book().stack_fixed_monthly(replace(shape, full_monitoring=True))
+    prices = prices or book()
+    lean = prices.stack_fixed_monthly(shape)
+    full = prices.stack_fixed_monthly(replace(shape, full_monitoring=True))
     return (
         f"The stack's own fixed bill: ${lean:.4f} a month as deployed by default "
         f"(Monitoring=lean), ${full:.2f} with Monitoring=full."
@@ -204,6 +206,14 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
         "on AWS, the template's default)",
     )
     command.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="a TOML file of changes to the price book, merged over it table by table "
+        "(e.g. [stack] upload = { table_writes = 11 }): what-ifs, or your own prices. "
+        "The replay and every strategy are priced with it; the store's own decisions "
+        "still read the layer's book, as a deployment does",
+    )
+    command.add_argument(
         "--corpus",
         default="../shared/corpus",
         help="measure compression on this corpus's photos (default ../shared/corpus; "
@@ -216,13 +226,28 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def prices_of(args: argparse.Namespace) -> PriceBook:
+    """The layer's book, with the changes of ``--prices`` (a usage error if refused)."""
+    if not getattr(args, "prices", None):
+        return book()
+    try:
+        return read_changes(Path(args.prices))
+    except ConfigurationError as e:
+        raise BadOption(f"--prices: {e}") from None
+
+
 def run(args: argparse.Namespace, out: TextIO, *, as_json: bool) -> int:
     work = workload(args)
+    prices = prices_of(args)
     corpus = Path(args.corpus)
     ratios = measured_ratios(corpus) if corpus.is_dir() else []
     ratios = ratios or list(MEASURED_RATIOS)
     outcomes = simulate(
-        work, ratios, progress=None if as_json else out, serve_backend=args.serve_backend
+        work,
+        ratios,
+        progress=None if as_json else out,
+        serve_backend=args.serve_backend,
+        prices=prices,
     )
     if as_json:
         json.dump(report(work, ratios, outcomes), out, indent=2)
@@ -231,7 +256,7 @@ def run(args: argparse.Namespace, out: TextIO, *, as_json: bool) -> int:
     print_table(outcomes, out)
     out.write(
         f"\nSteady = the mean of months {max(1, work.months - 11)}-{work.months}; list "
-        f"prices, no free allowance. {fixed_bill()}\n"
+        f"prices, no free allowance. {fixed_bill(prices)}\n"
     )
     title = (
         f"Monthly cost, {work.uploads_per_month} uploads a month of {work.mean_size_mb} MB, "

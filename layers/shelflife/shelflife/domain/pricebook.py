@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shelflife.domain.errors import ConfigurationError
 
@@ -210,6 +211,51 @@ class PriceBook(BaseModel):
 def read(path: Path = BOOK) -> PriceBook:
     with path.open("rb") as file:
         return PriceBook.model_validate(tomllib.load(file))
+
+
+def with_changes(base: PriceBook, changes: Mapping[str, Any]) -> PriceBook:
+    """``base`` with ``changes`` merged over it, table by table: a change names only
+    what it changes (``{"stack": {"upload": {"table_writes": 11}}}``), and may add an
+    offer or a fixed cost whole. ``ConfigurationError`` for a name the book does not
+    know or a value it refuses, with the path of each."""
+    merged = _merged(base.model_dump(), changes, ())
+    try:
+        return PriceBook.model_validate(merged)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in e.errors()
+        )
+        raise ConfigurationError(f"price changes refused: {problems}") from None
+
+
+def _merged(
+    base: Mapping[str, Any], changes: Mapping[str, Any], at: tuple[str, ...]
+) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in changes.items():
+        current = merged.get(name)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[name] = _merged(current, value, (*at, name))
+        elif isinstance(current, Mapping) or (current is not None and isinstance(value, Mapping)):
+            path = ".".join((*at, name))
+            raise ConfigurationError(f"price changes refused: {path} is a table here")
+        else:
+            merged[name] = value  # a value, or a new table (an offer, a fixed cost)
+    return merged
+
+
+def read_changes(path: Path, base: PriceBook | None = None) -> PriceBook:
+    """The book (``base``, default the layer's) with the changes of the TOML file at
+    ``path``; ``ConfigurationError`` when it cannot be read or is refused."""
+    try:
+        with path.open("rb") as file:
+            changes = tomllib.load(file)
+    except OSError as e:
+        raise ConfigurationError(f"price changes {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"price changes {path}: not TOML ({e})") from None
+    return with_changes(base or book(), changes)
 
 
 @functools.cache
