@@ -1,5 +1,11 @@
-"""The dashboard: one HTML page, no scripts, no external fonts or styles, its charts
+"""The dashboard: one HTML page, no external scripts, fonts or styles, its charts
 drawn as inline SVG from the same numbers the JSON routes return (``StatsService``).
+
+Live by default: one small inline script (allowed by its hash in the page's
+Content-Security-Policy, and nothing else may run) asks for the same page again every
+``refresh`` seconds while the tab is visible, and swaps the figures in place (no
+reload), showing when they were last updated. ``refresh=0`` serves the page with no
+script at all.
 
 Every chart element carries its value in a ``data-`` attribute (``data-bytes``,
 ``data-percent``, ...), so a test, or a curious operator, can read the numbers the
@@ -8,6 +14,8 @@ drawing shows.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +40,43 @@ HEALTH_COLOURS = {"ok": "#009E73", "warning": "#E69F00", "alarm": "#D55E00"}
 FIT = 'style="max-width:100%;height:auto"'
 # The page allows nothing to load: inline styles and data: images only.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# The live page's script: the same URL again (its query, and whatever credentials the
+# browser sends, included), the figures (#live) swapped in place; nothing while hidden.
+LIVE_SCRIPT = """(() => {
+  const every = Number(document.body.dataset.refresh) * 1000;
+  const status = document.getElementById("updated");
+  async function refresh() {
+    if (document.hidden) return;
+    try {
+      const answer = await fetch(location.href, {cache: "no-store"});
+      if (!answer.ok) throw new Error("HTTP " + answer.status);
+      const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+      const fresh = page.getElementById("live");
+      if (!fresh) throw new Error("no figures in the answer");
+      document.getElementById("live").replaceWith(document.adoptNode(fresh));
+      status.textContent = "updated " + fresh.dataset.generated + " UTC";
+      status.dataset.state = "ok";
+    } catch (error) {
+      status.textContent = "not updated (" + error.message + "), figures of "
+        + document.getElementById("live").dataset.generated + " UTC";
+      status.dataset.state = "failed";
+    }
+  }
+  setInterval(refresh, every);
+  document.addEventListener("visibilitychange", refresh);
+})();"""
+LIVE_SCRIPT_HASH = base64.b64encode(hashlib.sha256(LIVE_SCRIPT.encode()).digest()).decode()
+# Refresh every minute unless asked otherwise: one API request a minute while the tab
+# is visible.
+DEFAULT_REFRESH_SECONDS = 60
+
+
+def content_security_policy(refresh_seconds: int) -> str:
+    """The page's policy: nothing loads; when it refreshes, its own script runs and
+    may ask this origin for the page again."""
+    if not refresh_seconds:
+        return CONTENT_SECURITY_POLICY
+    return f"{CONTENT_SECURITY_POLICY}; script-src 'sha256-{LIVE_SCRIPT_HASH}'; connect-src 'self'"
 
 
 @dataclass(frozen=True)
@@ -86,20 +131,26 @@ def bucket_fill_svg(
     for index, bucket in enumerate(buckets):
         y = 8 + index * row
         shown = min(bucket.percent, 100.0)
-        colour = (
-            HEALTH_COLOURS["alarm"]
+        # Past a threshold a bucket stands out: amber past cleanup, red past overflow.
+        level = (
+            "overflow"
             if bucket.percent >= overflow_percent
-            else HEALTH_COLOURS["warning"]
+            else "cleanup"
             if bucket.percent >= cleanup_percent
-            else TIER_COLOURS.get(bucket.tier, "#999")
+            else "ok"
         )
+        colour = {
+            "overflow": HEALTH_COLOURS["alarm"],
+            "cleanup": HEALTH_COLOURS["warning"],
+        }.get(level, TIER_COLOURS.get(bucket.tier, "#999"))
         parts.append(
-            f'<text x="{left}" y="{y + 12}" class="label">{escape(bucket.name)} '
+            f'<text x="{left}" y="{y + 12}" class="label{"" if level == "ok" else " past"}">'
+            f"{escape(bucket.name)} "
             f'<tspan class="value">({escape(bucket.tier)}, {escape(bucket.status)})</tspan></text>'
             f'<rect x="{left}" y="{y + 18}" width="{scale}" height="18" fill="#eee"/>'
             f'<rect class="fill" data-bucket="{_attr(bucket.name)}"'
             f' data-tier="{_attr(bucket.tier)}" data-percent="{bucket.percent}"'
-            f' data-status="{_attr(bucket.status)}" x="{left}"'
+            f' data-status="{_attr(bucket.status)}" data-level="{level}" x="{left}"'
             f' y="{y + 18}" width="{round(scale * shown / 100, 1)}" height="18" fill="{colour}">'
             f"<title>{escape(bucket.name)}: {bucket.percent:.1f}% of "
             f"{human_bytes(bucket.capacity_bytes)} ({escape(bucket.status)})</title></rect>"
@@ -249,7 +300,8 @@ def pricing_html(pricing: RunRecord | None) -> str:
     )
 
 
-def render(data: DashboardData) -> str:
+def render(data: DashboardData, refresh_seconds: int = 0) -> str:
+    """The page; with ``refresh_seconds``, live (see the module)."""
     stats = data.stats
     advice = (
         "".join(
@@ -261,7 +313,7 @@ def render(data: DashboardData) -> str:
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
+<meta http-equiv="Content-Security-Policy" content="{content_security_policy(refresh_seconds)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>shelflife dashboard</title>
 <style>
@@ -273,8 +325,14 @@ section {{ border: 1px solid #ddd; border-radius: 8px; padding: 14px; }}
 .figures {{ display: flex; gap: 28px; margin: 8px 0; }}
 .figures b {{ display: block; font-size: 20px; }}
 li.critical b {{ color: #D55E00; }} li.warning b {{ color: #B07000; }} small {{ color: #666; }}
-</style></head><body>
-<h1>shelflife</h1><small>generated {data.generated_at:%Y-%m-%d %H:%M:%S} UTC</small>
+.label.past {{ font-weight: bold; }} #updated[data-state="failed"] {{ color: #D55E00; }}
+</style></head><body data-refresh="{refresh_seconds}">
+<h1>shelflife</h1><small id="updated" data-state="ok">{
+        f"live: every {refresh_seconds} s while visible; generated "
+        if refresh_seconds
+        else "generated "
+    }{data.generated_at:%Y-%m-%d %H:%M:%S} UTC</small>
+<div id="live" data-generated="{data.generated_at:%Y-%m-%d %H:%M:%S}">
 <div class="figures" id="figures" data-photos="{stats.photos}" data-bytes="{stats.bytes}"
  data-monthly-cost="{stats.monthly_cost}" data-monthly-savings="{stats.monthly_savings}">
 <div><b>{stats.photos}</b>photos</div><div><b>{human_bytes(stats.bytes)}</b>stored</div>
@@ -294,5 +352,5 @@ li.critical b {{ color: #D55E00; }} li.warning b {{ color: #B07000; }} small {{ 
 <section><h2>Cleanup health</h2>{cleanup_health_html(data.cleanup)}</section>
 <section><h2>Recommendations</h2><ul id="recommendations">{advice}</ul></section>
 <section><h2>Cost by strategy (shelflife recommend)</h2>{pricing_html(data.pricing)}</section>
-</div></body></html>
+</div></div>{f"<script>{LIVE_SCRIPT}</script>" if refresh_seconds else ""}</body></html>
 """

@@ -303,3 +303,35 @@ def test_output_into_a_closed_pipe_is_an_error_not_a_traceback(here: Path) -> No
     assert done.stderr.strip().splitlines() == [
         "shelflife: output closed before the end (a pipe's reader stopped)"
     ]
+
+
+def test_stats_watch_shows_an_upload_and_ends_on_ctrl_c(here: Path) -> None:
+    """Issue 22, part 4: ``stats --watch`` as a terminal runs it, in a session of its
+    own (Ctrl-C goes to the group). It takes Ctrl-C even where the shell that started
+    it ignores SIGINT, as a background job of a script does."""
+    command = [sys.executable, "-m", "shelflife_tools.cli", "--user", "ivy", "--json"]
+    process = subprocess.Popen(
+        [*command, "stats", "--watch", "1"],
+        cwd=here,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert process.stdout is not None
+    try:
+        first = json.loads(process.stdout.readline())["stats"]["photos"]
+        assert run("--user", "ivy", "upload", PHOTOS[0])[0] == 0
+        deadline = time.monotonic() + 30
+        while json.loads(process.stdout.readline())["stats"]["photos"] <= first:
+            assert time.monotonic() < deadline, "the upload never showed"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # Ctrl-C did not end it: do not leave it behind
+            raise
+    assert process.returncode == 0, err
+    assert "Traceback" not in err, err

@@ -149,3 +149,33 @@ def test_the_dashboard_draws_what_the_json_routes_say(
     assert shot.stat().st_size > 10_000
     if os.environ.get("SHELFLIFE_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["SHELFLIFE_SCREENSHOT"])
+
+
+def test_an_open_dashboard_shows_a_new_upload_without_a_reload(
+    stack: LocalStack, browser_page: Page
+) -> None:
+    """Issue 22, part 4: the page refreshes its own figures. Its script runs under the
+    page's policy (a wrong hash would stop it: nothing would change) and swaps them in
+    place: a value set on the window before the upload is still there after it."""
+    admin = ApiClient(stack.api_url, stack.token("ops", admin=True))
+    browser_page.set_extra_http_headers({"Authorization": f"Bearer {admin.token}"})
+    blocked: list[str] = []
+    browser_page.on("console", lambda message: blocked.append(message.text))
+    response = browser_page.goto(f"{stack.api_url}/dashboard?refresh=1")
+    assert response is not None
+    assert response.status == 200
+    assert browser_page.get_attribute("#figures", "data-photos") == "0"
+    browser_page.evaluate("window.sameDocument = true")
+
+    client = ApiClient(stack.api_url, stack.token("alice"))
+    photo = next(p for p in sorted((CORPUS / "photos").iterdir()) if p.suffix == ".jpeg")
+    assert client.upload(photo, wait=60).placed
+    # A selector, not a function: the page's policy forbids eval, which that would need.
+    browser_page.wait_for_selector("#figures[data-photos='1']", timeout=30_000)
+
+    assert browser_page.evaluate("window.sameDocument") is True  # not reloaded
+    assert browser_page.get_attribute("#updated", "data-state") == "ok"
+    assert (browser_page.text_content("#updated") or "").startswith("updated ")
+    fill = attributes(browser_page, "#bucket-fill rect.fill")
+    assert any(float(bar["percent"]) > 0 for bar in fill)  # the charts came with it
+    assert not [text for text in blocked if "Content Security Policy" in text]

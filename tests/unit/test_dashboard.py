@@ -52,6 +52,28 @@ def test_the_page_loads_nothing_and_runs_nothing() -> None:
     assert "default-src 'none'" in page
 
 
+def test_a_live_page_runs_its_one_script_and_loads_nothing() -> None:
+    page = render(data(), refresh_seconds=30)
+    assert page.count("<script") == 1
+    assert "src=" not in page.split("<script", 1)[1].split("</script>", 1)[0].split(">", 1)[0]
+    assert not re.search(r"""(src|href)=["']?https?:""", page)
+    assert 'data-refresh="30"' in page
+    assert "every 30 s while visible" in page
+    # The figures the script swaps are one element, stamped with their time.
+    assert '<div id="live" data-generated="2026-' in page
+
+
+def test_buckets_past_a_threshold_stand_out() -> None:
+    buckets = [
+        BucketUsageReport(TierName.HOT, "s3", name, "active", used, 1000, 1, used / 10, 85, 95)
+        for name, used in (("calm", 849), ("cleaning", 850), ("overflowing", 950))
+    ]
+    page = render(data(buckets=buckets))
+    levels = dict(re.findall(r'data-bucket="([^"]+)"[^>]*data-level="(\w+)"', page))
+    assert levels == {"calm": "ok", "cleaning": "cleanup", "overflowing": "overflow"}
+    assert page.count('class="label past"') == 2
+
+
 def test_text_from_records_is_escaped() -> None:
     page = render(data())
     assert "&lt;b&gt;" in page

@@ -17,12 +17,16 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import math
 import os
+import signal
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -208,6 +212,8 @@ def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.watch is not None:
+        return watch_stats(client, args.watch, out, as_json=args.json)
     stats = client.get("/stats")
     if args.json:
         json.dump(stats, out, indent=2)
@@ -215,6 +221,51 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     print_stats(stats, out)
     return 0
+
+
+# A terminal's "clear the screen, cursor home" (ANSI); a pipe gets a plain separator.
+_CLEAR = "\x1b[H\x1b[2J"
+
+
+def watch_stats(
+    client: ApiClient,
+    seconds: float,
+    out: TextIO,
+    *,
+    as_json: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """``GET /stats`` again every ``seconds`` until Ctrl-C, which ends it with 0: on a
+    terminal the table is redrawn in place; otherwise each refresh follows the last
+    (with ``--json``, one JSON document a line). A refresh the API refuses or cannot
+    answer is said in one line, and the next one tries again."""
+    if not 1 <= seconds <= 86_400 or not math.isfinite(seconds):
+        raise UsageError(f"--watch takes 1-86400 seconds, got {seconds:g}")
+    # Ctrl-C must reach us even when started from a shell that ignores SIGINT in
+    # background jobs (the handler is inherited as "ignore").
+    with suppress(ValueError):  # not the main thread (tests): nothing to restore
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    terminal = out.isatty() and not as_json
+    try:
+        while True:
+            stamp = f"{now():%Y-%m-%d %H:%M:%S} UTC"
+            try:
+                stats = client.get("/stats")
+            except (ApiError, Unreachable) as e:
+                out.write(f"{stamp}  not updated: {e}\n")
+            else:
+                if as_json:
+                    out.write(json.dumps({"at": stamp, "stats": stats}) + "\n")
+                else:
+                    out.write(_CLEAR if terminal else "\n")
+                    out.write(f"{stamp}, every {seconds:g} s (Ctrl-C ends)\n")
+                    print_stats(stats, out)
+            out.flush()
+            sleep(seconds)
+    except KeyboardInterrupt:
+        out.write("\n")
+        return 0
 
 
 def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
@@ -490,7 +541,13 @@ def parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, help="seconds to wait for each placement"
     )
     commands.add_parser("photos", help="your photos")
-    commands.add_parser("stats", help="sizes and costs per tier")
+    stats = commands.add_parser("stats", help="sizes and costs per tier")
+    stats.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="refresh every SECONDS until Ctrl-C (each refresh is one API request)",
+    )
     commands.add_parser("buckets", help="every bucket's usage (admin)")
     sweep = commands.add_parser("sweep", help="run the lifecycle now (admin)")
     sweep.add_argument("--dry-run", action="store_true")
