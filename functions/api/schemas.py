@@ -124,6 +124,42 @@ class Photo(_Answer):
         )
 
 
+class ExportedPhoto(Photo):
+    owner: str
+    url: str | None = Field(
+        description="A fresh URL to read it (signed, or the CDN's); None when it has no "
+        "stored image"
+    )
+    url_expires_at: datetime | None = Field(description="None for a CDN URL or no URL")
+
+
+# An export's CSV columns, in order: what a spreadsheet of the photos needs.
+EXPORT_COLUMNS = (
+    "id",
+    "owner",
+    "state",
+    "tier",
+    "draft_id",
+    "format",
+    "width",
+    "height",
+    "original_size",
+    "stored_size",
+    "uploaded_at",
+    "published_at",
+    "next_action",
+    "due_at",
+    "rejection_reason",
+    "url",
+    "url_expires_at",
+)
+
+
+class ExportPage(BaseModel):
+    items: list[ExportedPhoto]
+    cursor: str | None = Field(description="Pass back as ?cursor= for the next page")
+
+
 class PhotoPage(BaseModel):
     items: list[Photo]
     cursor: str | None = Field(description="Pass back as ?cursor= for the next page")

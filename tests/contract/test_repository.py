@@ -361,6 +361,28 @@ def test_images_in_a_bucket_live_only_each_once(repo: Repository) -> None:
     assert sorted(every_page(repo, "temp-b")) == ["elsewhere", "moved"]
 
 
+def test_every_image_in_any_state_each_once(repo: Repository) -> None:
+    repo.add_bucket(bucket())
+    for n in range(5):
+        repo.add_image(image(f"img-{n}", owner=f"user-{n % 2}"))
+    deleted = repo.add_image(image("deleted"))
+    repo.replace_image(deleted, deleted.model_copy(update={"state": ImageState.DELETED}))
+    repo.add_image(image("pending", state=ImageState.PENDING))
+
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = repo.all_images(limit=2, cursor=cursor)
+        assert len(page.items) <= 2
+        ids += [i.id for i in page.items]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert sorted(ids) == ["deleted", *(f"img-{n}" for n in range(5)), "pending"]
+    with pytest.raises(InvalidArgument, match="cursor"):
+        repo.all_images(cursor="not a cursor")
+
+
 def test_query_arguments_are_checked(repo: Repository) -> None:
     with pytest.raises(InvalidArgument):
         repo.due_images(repo.due_shards, NOW)

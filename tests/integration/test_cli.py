@@ -4,6 +4,7 @@ and its ``--json``, its progress output, and its errors and exit codes."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -335,3 +336,28 @@ def test_stats_watch_shows_an_upload_and_ends_on_ctrl_c(here: Path) -> None:
             raise
     assert process.returncode == 0, err
     assert "Traceback" not in err, err
+
+
+def test_export_writes_one_csv_or_one_json_array_over_every_page(here: Path) -> None:
+    """Issue 22, part 3: ``shelflife export --format csv > photos.csv``."""
+    for path in PHOTOS[:3]:
+        assert run("--user", "jill", "upload", path)[0] == 0
+
+    code, text = run("--user", "jill", "export", "--page-size", "1")
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].startswith("id,owner,state,tier,")
+    assert sum(line.startswith("id,") for line in lines) == 1  # one header row
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert len(exported) == 3
+    assert {row["owner"] for row in exported} == {"jill"}
+    assert all(row["url"].startswith("http") for row in exported)
+
+    code, text = run("--user", "jill", "--json", "export", "--page-size", "2")
+    items = json.loads(text)
+    assert code == 0
+    assert sorted(i["id"] for i in items) == sorted(row["id"] for row in exported)
+    code, text = run("--user", "jill", "export", "--tier", "cold")
+    assert (code, text.splitlines()[1:]) == (0, [])
+    code, _ = run("--user", "jill", "export", "--owner", "someone-else")
+    assert code == cli.EXIT_REFUSED  # a user exports only their own

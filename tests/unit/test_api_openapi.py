@@ -62,6 +62,8 @@ ISSUE_ROUTES = {
     # Issue 21: shelflife recommend's pricing, drawn on the dashboard.
     ("put", "/pricing"),
     ("get", "/pricing"),
+    # Issue 22: exports.
+    ("get", "/photos/export"),
 }
 
 

@@ -268,6 +268,33 @@ def watch_stats(
         return 0
 
 
+def cmd_export(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """Every page of ``GET /photos/export`` as one CSV (the header row once) or one
+    JSON array, written as the pages come (a large export is never held whole)."""
+    export_format = "json" if args.json else args.format
+    filters = {
+        "owner": args.owner,
+        "tier": args.tier,
+        "state": args.state,
+        "since": args.since,
+        "until": args.until,
+    }
+    pages = client.export_pages(export_format, page_size=args.page_size, **filters)
+    if export_format == "csv":
+        for index, page in enumerate(pages):
+            # Each page starts with the header row: keep the first page's only.
+            out.write(page if index == 0 else page.split("\n", 1)[1])
+        return 0
+    out.write("[")
+    first = True
+    for page in pages:
+        for item in json.loads(page)["items"]:
+            out.write(("\n" if first else ",\n") + json.dumps(item))
+            first = False
+    out.write("\n]\n")
+    return 0
+
+
 def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     from shelflife_tools import recommend
 
@@ -416,6 +443,7 @@ COMMANDS = {
     "upload": cmd_upload,
     "photos": cmd_photos,
     "stats": cmd_stats,
+    "export": cmd_export,
     "buckets": cmd_buckets,
     "sweep": cmd_sweep,
     "reschedule": cmd_reschedule,
@@ -541,6 +569,19 @@ def parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, help="seconds to wait for each placement"
     )
     commands.add_parser("photos", help="your photos")
+    export = commands.add_parser(
+        "export",
+        help="your photos (an admin: everyone's) with a fresh URL each, as CSV or JSON",
+    )
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--owner", help="one owner's photos (admin)")
+    export.add_argument("--tier", choices=("temp", "hot", "cold"))
+    export.add_argument("--state", help="active, pending, rejected, deleted or lost")
+    export.add_argument("--since", help="uploaded at or after (ISO 8601, UTC)")
+    export.add_argument("--until", help="uploaded before (ISO 8601, UTC)")
+    export.add_argument(
+        "--page-size", type=int, default=500, help="records a request reads (1-1000)"
+    )
     stats = commands.add_parser("stats", help="sizes and costs per tier")
     stats.add_argument(
         "--watch",

@@ -98,6 +98,13 @@ class ApiClient:
     # ---- requests ------------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        if "json" in response.headers.get("content-type", ""):
+            return response.json()
+        return response.text
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The API's answer; ``ApiError`` for an error, ``Unreachable`` for none."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             response = self.session.request(
@@ -115,9 +122,7 @@ class ApiClient:
                 str(error.get("code", "http_error")),
                 str(error.get("message", response.text[:200] or response.reason)),
             )
-        if "json" in response.headers.get("content-type", ""):
-            return response.json()
-        return response.text
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -129,6 +134,21 @@ class ApiClient:
         return self.request("PUT", path, json=body)
 
     # ---- photos --------------------------------------------------------------------
+
+    def export_pages(
+        self, export_format: str, *, page_size: int = 500, **filters: Any
+    ) -> Iterator[str]:
+        """``GET /photos/export``, page after page (the cursor in ``X-Next-Cursor``):
+        each page's body as the API wrote it."""
+        cursor = None
+        while True:
+            params = {**filters, "format": export_format, "limit": page_size, "cursor": cursor}
+            query = {k: v for k, v in params.items() if v is not None}
+            response = self._send("GET", "/photos/export", params=query)
+            yield response.text
+            cursor = response.headers.get("X-Next-Cursor")
+            if not cursor:
+                return
 
     def photos(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
         cursor = None

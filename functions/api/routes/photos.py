@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import asdict
-from typing import Annotated
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
 from shelflife.domain.errors import ShelflifeError
-from shelflife.domain.records import ImageRecord
+from shelflife.domain.records import ImageRecord, ImageState
+from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
+from shelflife.services.photos import ExportFilter
 
-from ..common import TOKEN, answers, caller, services, settings
+from ..common import ERRORS, TOKEN, answers, caller, services, settings
 from ..schemas import (
+    EXPORT_COLUMNS,
+    ExportedPhoto,
+    ExportPage,
     Photo,
     PhotoId,
     PhotoPage,
@@ -49,6 +59,72 @@ def list_photos(
 ) -> PhotoPage:
     page = services(router).photos.list_photos(caller(router), limit=limit, cursor=cursor)
     return PhotoPage(items=[_photo(image) for image in page.items], cursor=page.cursor)
+
+
+# Registered before /photos/<photo_id>, which would take "export" for an id.
+@router.get(
+    "/photos/export",
+    security=TOKEN,
+    summary="An export of the caller's photos (an admin's: everyone's), each with a fresh "
+    "URL, as CSV or JSON, a page at a time",
+    tags=["photos"],
+    responses={
+        200: {
+            "description": "One page; the next page's cursor is in the X-Next-Cursor header "
+            "(and, in JSON, in `cursor`)",
+            "content": {
+                "application/json": {"model": ExportPage},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **{status: ERRORS[status] for status in (400, 401, 403, 422)},
+    },
+)
+def export_photos(
+    format: Annotated[Literal["csv", "json"], Query()] = "json",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    tier: Annotated[TierName | None, Query()] = None,
+    state: Annotated[ImageState | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> Response[str]:
+    which = ExportFilter(owner=owner, tier=tier, state=state, since=_utc(since), until=_utc(until))
+    page = services(router).photos.export(caller(router), which, limit=limit, cursor=cursor)
+    items = [
+        ExportedPhoto(
+            **Photo.of(row.image, row.tier).model_dump(),
+            owner=row.image.owner,
+            url=row.url,
+            url_expires_at=row.url_expires_at,
+        )
+        for row in page.items
+    ]
+    headers = {"X-Next-Cursor": page.cursor} if page.cursor else {}
+    if format == "json":
+        body = ExportPage(items=items, cursor=page.cursor).model_dump_json()
+        return Response(HTTPStatus.OK, "application/json", body, headers)
+    return Response(HTTPStatus.OK, "text/csv; charset=utf-8", _csv(items), headers)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC (the store's times all are)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _csv(items: list[ExportedPhoto]) -> str:
+    """The page as CSV with its header row (each page has one: pages concatenate
+    by dropping the later ones', as ``shelflife export`` does)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for item in items:
+        values = item.model_dump(mode="json")
+        writer.writerow(["" if values[c] is None else values[c] for c in EXPORT_COLUMNS])
+    return text.getvalue()
 
 
 @router.get(

@@ -171,6 +171,14 @@ class Repository(ABC):
             tier, bucket, uploaded_before=uploaded_before, limit=limit, cursor=cursor
         )
 
+    def all_images(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[ImageRecord]:
+        """Every image record, in any state, in no particular order: a scan of the table,
+        for an administrator's export. Pages as ``images_in_bucket``'s."""
+        _check_limit(limit)
+        return self._all_images(limit=limit, cursor=cursor)
+
     # ---- buckets -----------------------------------------------------------------
 
     @abstractmethod
@@ -283,6 +291,9 @@ class Repository(ABC):
     def _images_by_owner(
         self, owner: str, *, limit: int, cursor: str | None
     ) -> Page[ImageRecord]: ...
+
+    @abstractmethod
+    def _all_images(self, *, limit: int, cursor: str | None) -> Page[ImageRecord]: ...
 
     @abstractmethod
     def _images_in_bucket(

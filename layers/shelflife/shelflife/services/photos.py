@@ -100,6 +100,36 @@ class Usage:
         return None if self.quota_bytes is None else max(0, self.quota_bytes - self.bytes)
 
 
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which records an export holds: an administrator's may name an owner; every
+    other filter is anyone's. Times are of the upload, ``since`` included, ``until``
+    not."""
+
+    owner: str | None = None
+    tier: TierName | None = None
+    state: ImageState | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def keeps(self, image: ImageRecord, tier: TierName | None) -> bool:
+        return (
+            (self.tier is None or tier is self.tier)
+            and (self.state is None or image.state is self.state)
+            and (self.since is None or image.uploaded_at >= self.since)
+            and (self.until is None or image.uploaded_at < self.until)
+        )
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    image: ImageRecord
+    tier: TierName | None
+    # A fresh URL to read it (signed, or on the CDN); None when it has no stored image.
+    url: str | None
+    url_expires_at: datetime | None
+
+
 class PhotoService:
     def __init__(
         self,
@@ -217,6 +247,47 @@ class PhotoService:
         (records being ingested or deleted are not photos)."""
         page = self.repository.images_by_owner(caller.user_id, limit=limit, cursor=cursor)
         return Page(items=[i for i in page.items if i.state in VISIBLE], cursor=page.cursor)
+
+    def export(
+        self,
+        caller: Caller,
+        which: ExportFilter,
+        *,
+        limit: int = 500,
+        cursor: str | None = None,
+    ) -> Page[ExportRow]:
+        """One page of an export: the caller's photos (an administrator's: everyone's,
+        or one owner's), each with a fresh URL. A page reads at most ``limit`` records
+        and may keep fewer (the filters); the cursor goes on. Signing a URL is not an
+        access: no record is written (an export is a listing, not a view)."""
+        owner = which.owner
+        if owner is not None and owner != caller.user_id:
+            caller.require_admin()
+        if owner is None and not caller.admin:
+            owner = caller.user_id
+        if owner is None:
+            page = self.repository.all_images(limit=limit, cursor=cursor)
+            images = page.items
+        else:
+            page = self.repository.images_by_owner(owner, limit=limit, cursor=cursor)
+            images = [i for i in page.items if caller.admin or i.state in VISIBLE]
+        rows = []
+        for image in images:
+            tier = self.tier_of(image)
+            if which.keeps(image, tier):
+                rows.append(self._export_row(image, tier))
+        return Page(items=rows, cursor=page.cursor)
+
+    def _export_row(self, image: ImageRecord, tier: TierName | None) -> ExportRow:
+        place = image.location
+        if image.state is not ImageState.ACTIVE or place is None:
+            return ExportRow(image, tier, None, None)
+        if self.settings.cdn_base_url:
+            return ExportRow(image, tier, f"{self.settings.cdn_base_url}/{place.key}", None)
+        expires_in = self._url_expiry_limit(image)
+        backend = self.backends.get(place.backend.value)
+        url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
+        return ExportRow(image, tier, url, self.clock() + timedelta(seconds=expires_in))
 
     def get(self, caller: Caller, image_id: str) -> ImageRecord:
         image = self.repository.find_image(image_id)

@@ -125,6 +125,9 @@ _INDEX_KEYS = {
 # A scan's cursor names the bucket it reads (a cursor of another bucket's scan is
 # refused), beside the table's key it stopped at (any item's: a scan reads them all).
 _SCAN_BUCKET = "scan_bucket"
+# What a scan of every image record names in its cursor (no bucket is called so: a
+# bucket's is "<tier>#<name>").
+_EVERY_IMAGE = "*"
 
 
 def _encode_scan_cursor(bucket: str, key: dict[str, Any] | None) -> str | None:
@@ -370,6 +373,19 @@ class DynamoRepository(Repository):
             last_evaluated_key=_decode_cursor(cursor, "by_due", str(shard)),
         )
         return self._page(results, f"due images of shard {shard}")
+
+    def _all_images(self, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
+        results = ImageModel.scan(
+            filter_condition=ImageModel.sk == IMAGE_SK,
+            limit=limit,
+            page_size=_SCAN_PAGE,
+            last_evaluated_key=_decode_scan_cursor(cursor, _EVERY_IMAGE),
+        )
+        with self._translated("every image"):
+            items = [image_record(model) for model in results]
+        return Page(
+            items=items, cursor=_encode_scan_cursor(_EVERY_IMAGE, results.last_evaluated_key)
+        )
 
     def _images_in_bucket(
         self,

@@ -108,6 +108,11 @@ class MemoryRepository(Repository):
             ]
         return _page(due, _due, limit, cursor)
 
+    def _all_images(self, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
+        with self._lock:
+            found = list(self._images.values())
+        return _page(found, _table_order, limit, cursor)
+
     def _images_in_bucket(
         self,
         tier: str,
