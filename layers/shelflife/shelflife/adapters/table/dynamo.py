@@ -91,18 +91,28 @@ def _decode_cursor(cursor: str | None, index: str, partition: str) -> dict[str, 
     ``InvalidArgument`` (a 400) for anything else."""
     if not cursor:
         return None
+    index_keys = _INDEX_KEYS[index]
+    key = _string_key(cursor, {"pk", "sk", *index_keys})
+    if (
+        key[index_keys[0]]["S"] != partition
+        or key["sk"]["S"] != IMAGE_SK
+        or not key["pk"]["S"].startswith(image_pk(""))
+    ):
+        raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
+    return key
+
+
+def _string_key(cursor: str, names: set[str]) -> dict[str, Any]:
+    """The key a cursor holds, if it has exactly ``names``, each a string value of a
+    sane length; ``InvalidArgument`` otherwise."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeError) as e:
         raise InvalidArgument("invalid page cursor") from e
-    index_keys = _INDEX_KEYS[index]
     if (
         not isinstance(key, dict)
-        or set(key) != {"pk", "sk", *index_keys}
+        or set(key) != names
         or not all(_is_string_value(value) for value in key.values())
-        or key[index_keys[0]]["S"] != partition
-        or key["sk"]["S"] != IMAGE_SK
-        or not key["pk"]["S"].startswith(image_pk(""))
     ):
         raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
     return key
@@ -139,16 +149,8 @@ def _decode_scan_cursor(cursor: str | None, bucket: str) -> dict[str, Any] | Non
     ``_decode_cursor`` checks a query's: ``InvalidArgument`` for anything else."""
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeError) as e:
-        raise InvalidArgument("invalid page cursor") from e
-    if (
-        not isinstance(key, dict)
-        or set(key) != {"pk", "sk", _SCAN_BUCKET}
-        or not all(_is_string_value(value) for value in key.values())
-        or key.pop(_SCAN_BUCKET)["S"] != bucket
-    ):
+    key = _string_key(cursor, {"pk", "sk", _SCAN_BUCKET})
+    if key.pop(_SCAN_BUCKET)["S"] != bucket:
         raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
     return key
 
