@@ -359,6 +359,13 @@ def test_images_in_a_bucket_live_only_each_once(repo: Repository) -> None:
     older = every_page(repo, "temp-a", uploaded_before=NOW + timedelta(days=2))
     assert sorted(older) == ["day-1", "published"]
     assert sorted(every_page(repo, "temp-b")) == ["elsewhere", "moved"]
+    # A cursor names its scan: another bucket's, or every image's, is refused.
+    cursor = repo.images_in_bucket("temp", "temp-a", limit=1).cursor
+    assert cursor is not None
+    with pytest.raises(InvalidArgument, match="cursor"):
+        repo.images_in_bucket("temp", "temp-b", cursor=cursor)
+    with pytest.raises(InvalidArgument, match="cursor"):
+        repo.all_images(cursor=cursor)
 
 
 def test_every_image_in_any_state_each_once(repo: Repository) -> None:

@@ -61,8 +61,13 @@ def _uploaded(image: ImageRecord) -> str:
     return _position(image.uploaded_at, image.id)
 
 
-def _table_order(image: ImageRecord) -> str:
-    return f"IMAGE|{image.id}"
+def _scan(scanned: str, cursor: str | None) -> Callable[[ImageRecord], str]:
+    """The position of a record in a scan of ``scanned`` (a bucket, or every image):
+    the table's order, by key, as DynamoDB's scan. A cursor names its scan, as the
+    DynamoDB adapter's does: one of another scan is refused."""
+    if cursor is not None and not cursor.startswith(f"{scanned}|"):
+        raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
+    return lambda image: f"{scanned}|{image.id}"
 
 
 def _due(image: ImageRecord) -> str:
@@ -111,7 +116,7 @@ class MemoryRepository(Repository):
     def _all_images(self, *, limit: int, cursor: str | None) -> Page[ImageRecord]:
         with self._lock:
             found = list(self._images.values())
-        return _page(found, _table_order, limit, cursor)
+        return _page(found, _scan("*", cursor), limit, cursor)
 
     def _images_in_bucket(
         self,
@@ -133,7 +138,7 @@ class MemoryRepository(Repository):
             ]
         # In the table's order, as DynamoDB's scan (by key, not by upload time): a
         # caller that needs an order sorts what it read.
-        return _page(found, _table_order, limit, cursor)
+        return _page(found, _scan(f"{tier}#{bucket}", cursor), limit, cursor)
 
     def _write_image(
         self,
