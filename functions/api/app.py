@@ -62,7 +62,7 @@ def openapi() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refusal = refused(event)
+    refusal = refused(event) or errors.wrong_method(app, event)
     if refusal is not None:
         return refusal
     # The routers read this invocation's services from the context (the resolver

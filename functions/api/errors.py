@@ -3,6 +3,8 @@ status, never a stack trace; a bug answers 500 with a request id to find it in t
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -24,6 +26,7 @@ from shelflife.domain.errors import (
 )
 
 from .common import error
+from .gate import refusal
 
 logger = Logger(child=True)
 
@@ -89,11 +92,7 @@ def register(app: APIGatewayHttpResolver) -> None:
     @app.not_found
     def no_route(e: NotFoundError) -> Response[str]:
         event = app.current_event
-        allowed = sorted(
-            route.method
-            for route in app._static_routes + app._dynamic_routes
-            if route.rule.match(event.path)
-        )
+        allowed = allowed_methods(app, event.path)
         if allowed:
             answer = error(
                 405,
@@ -103,3 +102,28 @@ def register(app: APIGatewayHttpResolver) -> None:
             answer.headers["Allow"] = ", ".join(allowed)
             return answer
         return error(404, "no_route", f"no route {event.http_method} {event.path}")
+
+
+def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
+    """The methods ``path`` takes. A path a static route names belongs to its static
+    routes alone (``/photos/export`` is not a photo's id); any other, to the dynamic
+    routes that match it."""
+    for routes in (app._static_routes, app._dynamic_routes):
+        found = sorted({route.method for route in routes if route.rule.match(path)})
+        if found:
+            return found
+    return []
+
+
+def wrong_method(app: APIGatewayHttpResolver, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The 405 for a method a static route's path does not take, before the resolver
+    would hand ``DELETE /photos/export`` to ``DELETE /photos/<photo_id>``."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    path, method = str(http.get("path", "")), str(http.get("method", ""))
+    static = {route.method for route in app._static_routes if route.rule.match(path)}
+    if not static or method in static:
+        return None
+    allowed = sorted(static)
+    answer = refusal(405, "method_not_allowed", f"{path} takes {', '.join(allowed)}, not {method}")
+    answer["headers"]["Allow"] = ", ".join(allowed)
+    return answer

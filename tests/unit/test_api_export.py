@@ -104,12 +104,30 @@ def test_a_user_exports_only_their_own(api: Api) -> None:
         {"tier": "warm"},
         {"state": "sleeping"},
         {"since": "yesterday"},
+        {"until": "0.5"},  # pydantic's datetime would take it as a Unix time
+        {"since": "1700000000"},
     ],
 )
 def test_a_wrong_parameter_is_a_422(api: Api, query: dict[str, str]) -> None:
     answer = api.call("GET", "/photos/export", query=query)
     assert answer.status == 422, answer.text
     assert next(iter(query)) in answer.text
+
+
+def test_times_are_iso_dates_or_times_and_real_ones(api: Api) -> None:
+    api.upload("alice")
+    for since in (
+        "2020-01-01",
+        "2020-01-01T00:00",
+        "2020-01-01T00:00:00Z",
+        "2020-01-01 00:00+02:00",
+    ):
+        answer = api.call("GET", "/photos/export", query={"since": since, "format": "json"})
+        assert answer.status == 200, (since, answer.text)
+        assert len(answer.json["items"]) == 1
+    answer = api.call("GET", "/photos/export", query={"until": "2020-02-30"})
+    assert answer.status == 400
+    assert "until" in answer.text
 
 
 def test_a_cursor_from_elsewhere_is_a_400(api: Api) -> None:

@@ -569,6 +569,17 @@ def test_a_known_path_with_another_method_is_405_with_allow(api: Api) -> None:
     assert answer.headers["Allow"] == "GET"
 
 
+@pytest.mark.parametrize("method", ["DELETE", "OPTIONS", "PUT"])
+def test_a_static_path_is_not_a_photo_id_for_another_method(api: Api, method: str) -> None:
+    # Found by schemathesis: /photos/export also matches /photos/<photo_id>, which
+    # advertised DELETE and GET twice in Allow, and took DELETE as a photo's.
+    answer = api.call(method, "/photos/export")
+    assert (answer.status, answer.json["error"]["code"]) == (405, "method_not_allowed")
+    assert answer.headers["Allow"] == "GET"
+    photo = api.call("OPTIONS", "/photos/abc")
+    assert photo.headers["Allow"] == "DELETE, GET"
+
+
 @pytest.mark.parametrize("kind", ["text/plain", "multipart/form-data", "application/xml"])
 def test_a_body_that_is_not_json_by_its_type_is_415(api: Api, kind: str) -> None:
     # multipart/form-data without a boundary made Powertools raise (found by schemathesis)

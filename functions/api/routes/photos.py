@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
-from shelflife.domain.errors import ShelflifeError
+from shelflife.domain.errors import InvalidArgument, ShelflifeError
 from shelflife.domain.records import ImageRecord, ImageState
 from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
@@ -87,10 +87,16 @@ def export_photos(
     owner: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     tier: Annotated[TierName | None, Query()] = None,
     state: Annotated[ImageState | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[str | None, Query(pattern=ISO_TIME, description=ISO_TIME_HELP)] = None,
+    until: Annotated[str | None, Query(pattern=ISO_TIME, description=ISO_TIME_HELP)] = None,
 ) -> Response[str]:
-    which = ExportFilter(owner=owner, tier=tier, state=state, since=_utc(since), until=_utc(until))
+    which = ExportFilter(
+        owner=owner,
+        tier=tier,
+        state=state,
+        since=_time("since", since),
+        until=_time("until", until),
+    )
     page = services(router).photos.export(caller(router), which, limit=limit, cursor=cursor)
     items = [
         ExportedPhoto(
@@ -108,11 +114,22 @@ def export_photos(
     return Response(HTTPStatus.OK, "text/csv; charset=utf-8", _csv(items), headers)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without a zone is UTC (the store's times all are)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+# A date or a time in ISO 8601 (a zone, or none for UTC). A string checked by its
+# shape, not a datetime: pydantic would take "0.5" as a Unix time.
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+ISO_TIME_HELP = "uploaded at or after (since) or before (until): 2026-12-05 or 2026-12-05T12:00:00Z"
+
+
+def _time(name: str, text: str | None) -> datetime | None:
+    """``text`` (shaped by ``ISO_TIME``) as a time; without a zone, UTC (the store's
+    times all are). A date that does not exist is a 400 naming the parameter."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"{name}: {text!r} is not a date or time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _csv(items: list[ExportedPhoto]) -> str:
