@@ -3,10 +3,12 @@ status, never a stack trace; a bug answers 500 with a request id to find it in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -92,38 +94,36 @@ def register(app: APIGatewayHttpResolver) -> None:
     @app.not_found
     def no_route(e: NotFoundError) -> Response[str]:
         event = app.current_event
-        allowed = allowed_methods(app, event.path)
+        # A path a static route names belongs to its static routes alone.
+        allowed = _methods(app._static_routes, event.path) or _methods(
+            app._dynamic_routes, event.path
+        )
         if allowed:
             answer = error(
-                405,
-                "method_not_allowed",
-                f"{event.path} takes {', '.join(allowed)}, not {event.http_method}",
+                405, "method_not_allowed", _takes(event.path, allowed, event.http_method)
             )
             answer.headers["Allow"] = ", ".join(allowed)
             return answer
         return error(404, "no_route", f"no route {event.http_method} {event.path}")
 
 
-def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
-    """The methods ``path`` takes. A path a static route names belongs to its static
-    routes alone (``/photos/export`` is not a photo's id); any other, to the dynamic
-    routes that match it."""
-    for routes in (app._static_routes, app._dynamic_routes):
-        found = sorted({route.method for route in routes if route.rule.match(path)})
-        if found:
-            return found
-    return []
+def _methods(routes: Sequence[Route], path: str) -> list[str]:
+    return sorted({route.method for route in routes if route.rule.match(path)})
+
+
+def _takes(path: str, allowed: Sequence[str], method: str) -> str:
+    return f"{path} takes {', '.join(allowed)}, not {method}"
 
 
 def wrong_method(app: APIGatewayHttpResolver, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The 405 for a method a static route's path does not take, before the resolver
-    would hand ``DELETE /photos/export`` to ``DELETE /photos/<photo_id>``."""
+    """The 405 for a method that a path named by a static route does not take, before
+    the resolver would hand ``DELETE /photos/export`` to ``DELETE /photos/<photo_id>``
+    (the 405 of ``no_route`` gives such a path its static routes' methods alone)."""
     http = (event.get("requestContext") or {}).get("http") or {}
     path, method = str(http.get("path", "")), str(http.get("method", ""))
-    static = {route.method for route in app._static_routes if route.rule.match(path)}
-    if not static or method in static:
+    allowed = _methods(app._static_routes, path)
+    if not allowed or method in allowed:
         return None
-    allowed = sorted(static)
-    answer = refusal(405, "method_not_allowed", f"{path} takes {', '.join(allowed)}, not {method}")
+    answer = refusal(405, "method_not_allowed", _takes(path, allowed, method))
     answer["headers"]["Allow"] = ", ".join(allowed)
     return answer

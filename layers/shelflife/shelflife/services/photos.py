@@ -29,7 +29,7 @@ from shelflife.domain.errors import (
     TooLarge,
 )
 from shelflife.domain.policy import accessed, published, soft_deleted, tier_at
-from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Page
+from shelflife.domain.records import ImageAction, ImageRecord, ImageState, Location, Page
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
@@ -282,12 +282,8 @@ class PhotoService:
         place = image.location
         if image.state is not ImageState.ACTIVE or place is None:
             return ExportRow(image, tier, None, None)
-        if self.settings.cdn_base_url:
-            return ExportRow(image, tier, f"{self.settings.cdn_base_url}/{place.key}", None)
-        expires_in = self._url_expiry_limit(image)
-        backend = self.backends.get(place.backend.value)
-        url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
-        return ExportRow(image, tier, url, self.clock() + timedelta(seconds=expires_in))
+        url, expires_at = self._read_url(place, self._url_expiry_limit(image))
+        return ExportRow(image, tier, url, expires_at)
 
     def get(self, caller: Caller, image_id: str) -> ImageRecord:
         image = self.repository.find_image(image_id)
@@ -319,12 +315,18 @@ class PhotoService:
             # What serving published photos costs depends on how often they are asked
             # for (shelflife recommend).
             self._count("published_views")
+        url, expires_at = self._read_url(place, expires_in)
+        return PhotoUrl(url, expires_at, image)
+
+    def _read_url(self, place: Location, expires_in: int) -> tuple[str, datetime | None]:
+        """A URL to read the object at ``place``, and when it expires: the CDN's (no
+        expiry), or signed by the provider the bytes are on (the location says; not
+        the tier's)."""
         if self.settings.cdn_base_url:
-            return PhotoUrl(f"{self.settings.cdn_base_url}/{place.key}", None, image)
-        # Signed by the provider the bytes are on (the location says; not the tier's).
+            return f"{self.settings.cdn_base_url}/{place.key}", None
         backend = self.backends.get(place.backend.value)
         url = backend.presigned_get_url(place.bucket, place.key, expires_in=expires_in)
-        return PhotoUrl(url, self.clock() + timedelta(seconds=expires_in), image)
+        return url, self.clock() + timedelta(seconds=expires_in)
 
     def _url_expiry_limit(self, image: ImageRecord) -> int:
         """How long ``image``'s URL may last: a day (by default) once it is published,
