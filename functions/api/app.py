@@ -27,7 +27,7 @@ from shelflife import __version__, wiring
 from . import errors
 from .common import settings
 from .gate import refused
-from .routes import admin, dashboard, photos, stats, uploads
+from .routes import admin, audit, dashboard, photos, stats, uploads
 from .schemas import Health
 
 services = wiring.api(settings)
@@ -42,7 +42,7 @@ app.configure_openapi(
     security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
 )
 errors.register(app)
-for group in (uploads, photos, stats, admin, dashboard):
+for group in (uploads, photos, audit, stats, admin, dashboard):
     app.include_router(group.router)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from shelflife.domain.records import ImageAction, ImageRecord, ImageState
+from shelflife.domain.records import ChangeAction, ImageAction, ImageRecord, ImageState
 from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
 from shelflife.services.photos import FILENAME
@@ -358,3 +358,25 @@ class PricingRequest(_Body):
 
 class PricingResponse(PricingRequest):
     priced_at: datetime
+
+
+class AuditPlaceAnswer(_Answer):
+    tier: TierName
+    backend: str
+    bucket: str
+
+
+class AuditEntryAnswer(_Answer):
+    image_id: str
+    at: datetime
+    owner: str
+    actor: str = Field(description="user:<id>, admin:<id>, or the function that acted")
+    action: ChangeAction
+    reason: str | None
+    before: AuditPlaceAnswer | None = Field(description="Where the image was (tier, bucket)")
+    after: AuditPlaceAnswer | None = Field(description="Where it is after the change")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryAnswer]
+    cursor: str | None = Field(description="Pass back as ?cursor= for the next page")

@@ -12,11 +12,14 @@ from moto import mock_aws
 
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.audit import acting
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
+    Change,
+    ChangeAction,
     CleanupStatus,
     CleanupTask,
     DailyCounts,
@@ -98,11 +101,17 @@ def test_every_field_of_an_image_round_trips(repo: Repository) -> None:
         expires_at=NOW + timedelta(days=400),
     )
 
-    written = repo.add_image(full)
+    with acting("ingest", reason="a reason", clock=lambda: NOW):
+        written = repo.add_image(full)
 
     assert written.version == 1
     assert repo.get_image("img-1") == written
-    assert written.model_dump(exclude={"version"}) == full.model_dump(exclude={"version"})
+    # The repository stamps the change the write makes (the audit trail's).
+    stamp = Change(action=ChangeAction.STORED, actor="ingest", at=NOW, reason="a reason")
+    assert written.change == stamp
+    assert written.model_dump(exclude={"version"}) == full.model_copy(
+        update={"change": stamp}
+    ).model_dump(exclude={"version"})
 
 
 def test_adding_a_live_image_counts_it_in_its_bucket(repo: Repository) -> None:

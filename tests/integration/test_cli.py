@@ -361,3 +361,33 @@ def test_export_writes_one_csv_or_one_json_array_over_every_page(here: Path) -> 
     assert (code, text.splitlines()[1:]) == (0, [])
     code, _ = run("--user", "jill", "export", "--owner", "someone-else")
     assert code == cli.EXIT_REFUSED  # a user exports only their own
+
+
+def test_history_and_audit_show_the_trail_through_the_local_stack(here: Path) -> None:
+    """Issue 22, part 1: the audit function on the local stack's table stream, read
+    back by ``shelflife history ID`` and ``shelflife audit``."""
+    code, text = run("--user", "kim", "--json", "upload", PHOTOS[0])
+    assert code == 0, text
+    photo = json.loads(text)[0]["photo"]["id"]
+
+    entries: list[dict[str, Any]] = []
+    for _ in range(100):  # the stack's stream is polled in the background
+        code, text = run("--user", "kim", "--json", "history", photo)
+        entries = json.loads(text) if code == 0 else []
+        if entries:
+            break
+        time.sleep(0.1)
+    assert [(e["action"], e["actor"], e["after"]["tier"]) for e in entries] == [
+        ("stored", "ingest", "temp")
+    ]
+    code, text = run("--user", "kim", "history", photo)
+    assert code == 0
+    assert text.splitlines()[0].split()[:4] == ["at", "photo", "action", "actor"]
+    assert run("--user", "someone-else", "history", photo)[0] == cli.EXIT_REFUSED
+
+    # An admin command: on the local stack its token is an admin's.
+    code, text = run("--json", "audit", "--action", "stored")
+    assert code == 0, text
+    assert photo in {e["image_id"] for e in json.loads(text)}
+    code, text = run("--json", "audit", "--actor", "user:nobody")
+    assert (code, json.loads(text)) == (0, [])

@@ -66,12 +66,15 @@ from shelflife.adapters.backends import (
 )
 from shelflife.adapters.queues import MemoryQueue
 from shelflife.adapters.table.dynamo import stream_change, stream_record
+from shelflife.adapters.table.memory import MemoryAuditLog
+from shelflife.domain.audit import TABLE_TTL, UNKNOWN
 from shelflife.domain.auth import Caller
 from shelflife.domain.policy import accessed, published, soft_deleted
-from shelflife.domain.records import BucketStatus, ImageRecord, ImageState
+from shelflife.domain.records import BucketStatus, ChangeAction, ImageRecord, ImageState
 from shelflife.domain.settings import BackendName, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.domain.uploads import Upload
+from shelflife.services.audit import AuditService
 from shelflife.services.capacity import CapacityService
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.ingest import IngestService
@@ -115,6 +118,9 @@ class Deployment(World):
     deletes: list[tuple[str, str, str]] = field(default_factory=list)
     dead_letters: MemoryQueue = field(default_factory=MemoryQueue)
     repaired: Counter[str] = field(default_factory=Counter)
+    audit_log: MemoryAuditLog = field(default_factory=MemoryAuditLog)
+    # The audit function's position in the stream (a mapping of its own).
+    audited: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +146,7 @@ class Deployment(World):
             self.table(steps),
             self.given("ingest", steps),
             uploads=steps.wrap(uploads, "uploads") if steps else uploads,
+            audit=self.audit_log,
             clock=self.clock,
         )
 
@@ -173,10 +180,23 @@ class Deployment(World):
             clock=self.clock,
         )
 
+    def audit_service(self) -> AuditService:
+        return AuditService(self.settings, self.audit_log, clock=self.clock)
+
+    def audit_mapping(self) -> None:
+        """The audit function fed from the stream, at its own position."""
+        service = self.audit_service()
+        while self.audited < len(self.repository.stream):
+            old, new = self.repository.stream[self.audited]
+            service.process(stream_change(stream_record(f"event-{self.audited}", old, new)))
+            self.audited += 1
+
     def stream_mapping(self, steps: Steps | None = None) -> None:
         """The cleanup function fed from the stream: each change after the last one it
         finished; a failure leaves the position where it is (the mapping delivers it
-        again) until cleanup dead-letters it."""
+        again) until cleanup dead-letters it. The audit function reads the same stream
+        at its own position."""
+        self.audit_mapping()
         service = self.cleanup_service(steps)
         while self._played < len(self.repository.stream):
             old, new = self.repository.stream[self._played]
@@ -220,10 +240,13 @@ class Deployment(World):
 
     def fingerprint(self) -> dict[str, Any]:
         """The end state, without what legitimately differs between runs (versions,
-        run records, failure bookkeeping, the random token of each placement's key, and
-        which of two uploads of the same bytes made the image live: ``source_key``)."""
+        run records, failure bookkeeping, the random token of each placement's key,
+        which of two uploads of the same bytes made the image live: ``source_key``, and
+        the last write's audit stamp: a retry may be another actor's)."""
         images = {
-            image_id: _untokened(image.model_dump(mode="json", exclude={"version", "source_key"}))
+            image_id: _untokened(
+                image.model_dump(mode="json", exclude={"version", "source_key", "change"})
+            )
             for image_id, image in self.all_images().items()
         }
         buckets = sorted(
@@ -725,10 +748,54 @@ def repeats_an_upload(flow: Flow) -> bool:
         return case.again is not None
 
 
+def audit_problems(world: Deployment) -> list[str]:
+    """The audit trail against the stream it came from: one entry per stamped write
+    (however often it was delivered), none by an unknown actor, and each image's last
+    entry says where the image is."""
+    problems = []
+    entries = world.audit_log.entries
+    stamped = {(new.id, new.version) for _, new in world.repository.stream if new and new.change}
+    written = Counter(
+        (entry.image_id, int(entry.seq.rpartition("#")[2]))
+        for entry in entries.values()
+        if entry.action is not ChangeAction.DEDUPLICATED and entry.actor != TABLE_TTL
+    )
+    if set(written) != stamped or any(count != 1 for count in written.values()):
+        problems.append(f"audit: {len(written)} entries for {len(stamped)} stamped changes")
+    duplicates = Counter(
+        entry.seq.rpartition("#")[2]
+        for entry in entries.values()
+        if entry.action is ChangeAction.DEDUPLICATED
+    )
+    problems += [
+        f"audit: duplicate upload {token} entered {n} times"
+        for token, n in duplicates.items()
+        if n > 1
+    ]
+    problems += [
+        f"audit: {entry.image_id} {entry.action} by an unknown actor"
+        for entry in entries.values()
+        if entry.actor == UNKNOWN
+    ]
+    for image in world.all_images().values():
+        trail = [
+            entry
+            for (image_id, _), entry in sorted(entries.items())
+            if image_id == image.id and entry.action is not ChangeAction.DEDUPLICATED
+        ]
+        if image.state is ImageState.ACTIVE and (not trail or trail[-1].after is None):
+            problems.append(f"audit: {image.id} is live and its trail does not say where")
+        elif image.state is ImageState.ACTIVE and trail[-1].after is not None:
+            assert image.location is not None
+            if trail[-1].after.bucket != image.location.bucket:
+                problems.append(f"audit: {image.id}'s trail ends elsewhere than the image")
+    return problems
+
+
 def _invariants(
     world: Deployment, live_before: set[str], case: Run, final: ReconcileReport
 ) -> list[str]:
-    problems = []
+    problems = audit_problems(world)
     images = world.all_images()
     referenced: set[tuple[str, str, str]] = set()
     for image in images.values():

@@ -22,6 +22,7 @@ from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.domain.records import ImageState
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.operations import Operations
+from shelflife_tools.local.streams import StreamMapping
 from tests.conftest import REGION
 from tests.support.corpus import corpus_file
 from tests.support.events import load_event, s3_put_event
@@ -29,6 +30,7 @@ from tests.support.lambda_context import FakeLambdaContext
 from tests.support.template import create_table_from_template
 from tests.unit.test_ingest_handler import ENVIRONMENT, TABLE, TEMP, UPLOADS
 
+AUDIT_TABLE = f"{TABLE}-audit"
 __all__ = ["COLD", "HOT", "OTHER_PHOTO", "PHOTO", "TEMP", "UPLOADS", "Answer", "Api", "api_stack"]
 
 HOT = ENVIRONMENT["SHELFLIFE_HOT_BUCKET"]
@@ -60,6 +62,8 @@ class Api:
     repository: DynamoRepository
     s3: S3Backend
     known: set[str]
+    # The audit function on the table's stream, as the template maps it.
+    audit: StreamMapping
 
     def call(
         self,
@@ -153,14 +157,18 @@ def api_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         # Every tier on moto's S3 here: the backends' own suites cover R2 and B2.
         "SHELFLIFE_COLD_BACKEND": "s3",
         "SHELFLIFE_CLEANUP_DEAD_LETTER_QUEUE_URL": dead_letters["QueueUrl"],
+        "SHELFLIFE_AUDIT_TABLE_NAME": AUDIT_TABLE,
     }.items():
         monkeypatch.setenv(name, value)
     create_table_from_template(TABLE)
+    create_table_from_template(AUDIT_TABLE, logical="AuditTable")
     s3 = S3Backend(region=REGION)
     s3.create_bucket(UPLOADS, BucketPolicy(tier="upload"))
     for name, tier in ((TEMP, "temp"), (HOT, "hot"), (COLD, "cold")):
         s3.create_bucket(name, BucketPolicy(tier=tier))
-    functions = {name: _import(name) for name in ("ingest", "lifecycle", "capacity", "cleanup")}
+    functions = {
+        name: _import(name) for name in ("ingest", "lifecycle", "capacity", "cleanup", "audit")
+    }
     app = _import("api")
     invoker = InProcessInvoker(
         {name: module.lambda_handler for name, module in functions.items()},
@@ -168,6 +176,13 @@ def api_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     )
     operations = Operations(app.settings, invoker)
     monkeypatch.setattr(app, "services", replace(app.services, operations=operations))
-    yield Api(app, functions, DynamoRepository(TABLE, region=REGION), s3, set())
+    audit = StreamMapping.from_template(
+        TABLE,
+        functions["audit"].lambda_handler,
+        on_failure_queue_url=dead_letters["QueueUrl"],
+        region=REGION,
+        name="AuditStreamMapping",
+    )
+    yield Api(app, functions, DynamoRepository(TABLE, region=REGION), s3, set(), audit)
     for name in (*functions, "api"):
         _forget(name)

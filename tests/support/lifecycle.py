@@ -23,6 +23,7 @@ from shelflife.adapters.backends import (
     StorageBackend,
 )
 from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.audit import acting, user_actor
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import ImageRecord, ImageState, Location
 from shelflife.domain.settings import BackendName, Settings, TierName
@@ -152,7 +153,8 @@ class World:
                 **changes,
             }
         )
-        return self.repository.add_image(scheduled(record, self.settings))
+        with acting("ingest", clock=lambda: self.now):
+            return self.repository.add_image(scheduled(record, self.settings))
 
     def get(self, image: ImageRecord) -> ImageRecord:
         return self.repository.get_image(image.id)
@@ -164,7 +166,8 @@ class World:
     def change(self, image: ImageRecord, how: Callable[..., ImageRecord]) -> ImageRecord:
         """Apply a policy transition (``accessed``, ``published``) as the API would."""
         current = self.get(image)
-        return self.repository.replace_image(current, how(current, self.now, self.settings))
+        with acting(user_actor(current.owner), clock=lambda: self.now):
+            return self.repository.replace_image(current, how(current, self.now, self.settings))
 
     def objects(self) -> set[tuple[str, str, str]]:
         """(backend, bucket, key) of every object in every bucket of every tier."""

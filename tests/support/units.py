@@ -167,6 +167,9 @@ class MeteredRepository(MemoryRepository):
         self.run_units = 0
         # Each image's own writes (with the counters they move), by image id.
         self.by_image: Counter[str] = Counter()
+        # Writes that stamped a change, by image id: each is an entry the audit
+        # function writes (``domain.audit``).
+        self.entries: Counter[str] = Counter()
 
     def item(self, image: ImageRecord, released: int = 0) -> dict[str, Any]:
         """``image``'s item as the DynamoDB adapter writes it."""
@@ -196,6 +199,8 @@ class MeteredRepository(MemoryRepository):
         self.units += units
         image = updated or previous
         assert image is not None
+        if updated is not None and updated.change is not None:
+            self.entries[image.id] += 1
         self.by_image[image.id] += units
         return written
 

@@ -62,8 +62,10 @@ ISSUE_ROUTES = {
     # Issue 21: shelflife recommend's pricing, drawn on the dashboard.
     ("put", "/pricing"),
     ("get", "/pricing"),
-    # Issue 22: exports.
+    # Issue 22: exports, the audit trail.
     ("get", "/photos/export"),
+    ("get", "/photos/{photo_id}/history"),
+    ("get", "/audit"),
 }
 
 

@@ -11,11 +11,13 @@ import pytest
 
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
 from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.domain.errors import InvalidArgument
 from shelflife.domain.placement import overflow_number
 from shelflife.domain.policy import cleanup_eligible
 from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
+    ChangeAction,
     ImageRecord,
     ImageState,
     Location,
@@ -23,6 +25,7 @@ from shelflife.domain.records import (
     RunStatus,
 )
 from shelflife.domain.repository import Repository
+from shelflife.domain.requests import capacity_request
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.services.capacity import CapacityService
@@ -162,6 +165,41 @@ def test_cleanup_deletes_eligible_images_oldest_first_until_under_the_threshold(
     for kept in (oldest_draft, published, second, third, *young):
         assert world.repository.get_image(kept.id).state is ImageState.ACTIVE
     assert (world.bucket().used_bytes, world.bucket().object_count) == (800, 8)
+
+
+def test_a_cleanups_deletions_say_who_and_why_in_the_audit_trail(world: World) -> None:
+    """Issue 22, part 1: a capacity check's deletions are the capacity function's, with
+    the bucket and its usage; an admin's age-based cleanup is the admin's."""
+    first = world.image(age_days=300)
+    world.image(age_days=250)  # the check deletes these two: 800 bytes left
+    second = world.image(age_days=200)
+    for _ in range(7):
+        world.image(age_days=1)  # 1000 bytes in all: 100 %
+
+    world.service().check()
+    change = world.repository.get_image(first.id).change
+    assert change is not None
+    assert (change.action, change.actor) == (ChangeAction.DELETED, "capacity")
+    assert change.reason == f"capacity cleanup: temp bucket {TEMP} at 100.0 %, over 85 %"
+    assert change.at == NOW
+
+    request = capacity_request(
+        {
+            "action": "cleanup",
+            "tier": "temp",
+            "dry_run": False,
+            "threshold_percent": 50,
+            "requested_by": "admin:root",
+        }
+    )
+    world.service().cleanup_request(request)
+    change = world.repository.get_image(second.id).change
+    assert change is not None
+    assert (change.action, change.actor) == (ChangeAction.DELETED, "admin:root")
+    assert change.reason is not None
+    assert change.reason.startswith("age-based cleanup: temp bucket")
+    with pytest.raises(InvalidArgument):
+        capacity_request({"action": "cleanup", "tier": "temp", "requested_by": 7})
 
 
 def test_cleanup_stops_when_nothing_more_is_eligible(world: World) -> None:

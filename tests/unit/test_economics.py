@@ -272,8 +272,16 @@ def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> N
         + 2 * prices.compute_cost(use.move)
         + prices.compute_cost(use.deletion)
         + 3 * prices.compute_cost(use.publish)
+        # The audit trail: an entry per upload, move and publish, two per deletion
+        # (its record's removal by the TTL is one too); views add none.
+        + (10 + 2 + 2 + 3) * prices.compute_cost(use.audit_entry)
     )
     assert bill.rows["operations"][1] == 0
+    # Each entry is kept for the retention, billed in the month it is written.
+    per_day = prices.compute.table_storage_per_gb_month / 30 / 1024**3
+    assert bill.rows["storage"][0] == pytest.approx(
+        17 * use.audit_retention_days * use.audit_entry_bytes * per_day
+    )
     # The alternatives' pipeline: compression, publishing and deletions on their leanest
     # record, a daily sweep, no more.
     # The R2/B2 keys: an SSM SecureString, free (a Secrets Manager secret was $0.40).
@@ -339,6 +347,7 @@ def test_a_published_photo_served_from_r2_priced_by_hand() -> None:
     prices = book()
     stack = stack_bill(prices, {0: Activity(serves=1, transfers=1)}, 1)
     expected = prices.compute_cost(prices.stack.serve) + prices.compute_cost(prices.stack.transfer)
+    expected += prices.compute_cost(prices.stack.audit_entry)  # the transfer's entry
     assert stack.rows["operations"][0] == pytest.approx(expected)
     # Streamed through the function, a transfer costs more than a server-side copy.
     assert prices.compute_cost(prices.stack.transfer) > prices.compute_cost(prices.stack.move)

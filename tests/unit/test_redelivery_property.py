@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -66,6 +67,13 @@ def deployment() -> Deployment:
     return Deployment(settings=settings)
 
 
+def trail(world: Deployment) -> Counter[tuple[Any, ...]]:
+    return Counter(
+        (e.image_id, e.action, e.actor, e.reason, e.before, e.after)
+        for e in world.audit_log.entries.values()
+    )
+
+
 @dataclass
 class Pending:
     kind: str  # "upload" or "stream"
@@ -96,7 +104,9 @@ class Redelivery(RuleBasedStateMachine):
         else:
             old, new = self.world.repository.stream[item.payload]
             change = stream_change(stream_record(f"event-{item.payload}", old, new))
+            # Both functions read the stream: each record reaches each 1-3 times.
             self.world.cleanup_service().process(change)
+            self.world.audit_service().process(change)
 
     def collect(self, data: st.DataObject) -> None:
         """The world's new stream records join the bag, each with its number of copies."""
@@ -136,6 +146,9 @@ class Redelivery(RuleBasedStateMachine):
 
     def assert_same(self) -> None:
         assert self.world.fingerprint() == self.reference.fingerprint()
+        # Exactly one entry per change, however often and in whatever order its record
+        # arrived (a duplicate's time is its upload's, which each deployment wrote).
+        assert trail(self.world) == trail(self.reference)
         # Placement reads the counters: no burst of uploads overfills a bucket.
         for bucket in self.world.repository.list_buckets():
             assert bucket.used_bytes <= bucket.capacity_bytes or bucket.object_count == 1

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from shelflife.adapters.backends import MemoryBackend, ProviderBackends
+from shelflife.adapters.table.audit import audit_model
+from shelflife.domain.audit import AuditEntry, AuditPlace
 from shelflife.domain.auth import Caller
 from shelflife.domain.policy import published, soft_deleted
 from shelflife.domain.pricebook import PriceBook, book, read_changes
-from shelflife.domain.records import ImageRecord
+from shelflife.domain.records import ChangeAction, ImageRecord
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.uploads import Upload
@@ -131,17 +133,20 @@ def test_an_upload_writes_what_the_book_says(expected: PriceBook) -> None:
         uploads=uploads,
         clock=lambda: NOW,
     )
-    measured = []
+    measured, entries = [], []
     for index, name in enumerate(("photos/flowers.jpeg", "camera/DSCN0010.jpg")):
         data = corpus_file(name)
         key = f"incoming/alice/{index}.jpg"
         info = uploads.put("shelflife-up", key, data, content_type="image/jpeg")
         repository.units = 0
+        repository.entries.clear()
         ingest.ingest(Upload(bucket="shelflife-up", key=key, size=info.size, etag="e"))
         measured.append(repository.units)
+        entries.append(repository.entries.total())
     # The first upload also records the TEMP bucket; the second is every upload after.
     assert measured[0] == measured[1] + 1
     assert expected.stack.upload.table_writes == measured[1]
+    assert expected.stack.upload.audit_entries == entries[1] == 1  # stored
     # What the table keeps of it, alive and deleted (until its TTL).
     stored = repository.images_by_owner("alice", limit=10).items[-1]
     assert stored.live
@@ -155,6 +160,7 @@ def test_a_view_writes_what_the_book_says(expected: PriceBook) -> None:
     image = upload(w, TierName.HOT)
     # A draft's view writes its record (HOT's idle clock starts again, its due time
     # moves); a published photo's adds to the day's views only (policy.accessed).
+    metered(w).entries.clear()
     draft = measure(w, lambda: photos(w).url(Caller("alice"), image.id))
     w.change(image, published)
     w.now += timedelta(hours=1)
@@ -163,14 +169,19 @@ def test_a_view_writes_what_the_book_says(expected: PriceBook) -> None:
     assert w.get(image) == before
     assert expected.stack.draft_view.table_writes == draft
     assert expected.stack.view.table_writes == view
+    # Views change nothing the audit trail records.
+    assert expected.stack.view.audit_entries == expected.stack.draft_view.audit_entries == 0
+    assert metered(w).entries[image.id] == 1  # the publish, not the views
 
 
 def test_a_publish_writes_what_the_book_says(expected: PriceBook) -> None:
     w = world(hot={"backend": "s3"})
     image = upload(w, TierName.HOT, draft_id="d1")
+    metered(w).entries.clear()
     units = measure(w, lambda: photos(w).publish(Caller("alice"), "d1", [image.id]))
     assert w.get(image).published_at is not None
     assert expected.stack.publish.table_writes == units
+    assert expected.stack.publish.audit_entries == metered(w).entries[image.id] == 1
 
 
 def test_a_sweep_writes_its_run_record_as_the_book_says(expected: PriceBook) -> None:
@@ -181,6 +192,34 @@ def test_a_sweep_writes_its_run_record_as_the_book_says(expected: PriceBook) -> 
     repository.run_units = 0
     w.sweep()
     assert expected.stack.lifecycle.table_writes == repository.run_units
+
+
+def test_an_audit_entry_writes_and_keeps_what_the_book_says() -> None:
+    """One entry as the audit function writes it (``audit_model``): an owner's delete
+    of a HOT photo, with the longest fields a usual entry has (a Cognito user id, the
+    template's bucket names)."""
+    place = AuditPlace(
+        tier=TierName.HOT, backend="s3", bucket="shelflife-hot-123456789012-us-east-1"
+    )
+    entry = AuditEntry(
+        image_id="0123456789abcdef0123456789abcdef",
+        seq=f"2026-12-05T12:00:00.000000Z#{12:010d}",
+        at=NOW,
+        owner="3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        actor="user:3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        action=ChangeAction.DELETED,
+        reason="by its owner",
+        before=place,
+        expires_at=NOW + timedelta(days=365),
+    )
+    item = audit_model(entry).serialize()
+    by_day = {"by_day": Index(keys=("day", "position"), projected=None)}
+    stack = book().stack
+    assert stack.audit_entry.table_writes == item_write_units(
+        None, item, transaction=False, indexes=by_day
+    )
+    assert stack.audit_entry_bytes == stored_bytes(item, by_day)
+    assert stack.audit_retention_days == Settings.model_fields["audit_retention_days"].default
 
 
 def test_a_one_offer_pipeline_writes_what_the_book_says() -> None:
@@ -237,8 +276,12 @@ def test_a_lifecycle_step_writes_what_the_book_says(
         w.change(image, published)
     repository = metered(w)
     repository.by_image.clear()
+    repository.entries.clear()
     w.now += timedelta(days=days)
     w.sweep()
     after = w.get(image)
     assert after.location != image.location or not after.live or after.due_at != image.due_at
     assert getattr(expected.stack, use).table_writes == repository.by_image[image.id]
+    # A deletion's record is removed by the TTL later: one more entry ("expired").
+    later = 1 if use == "deletion" else 0
+    assert getattr(expected.stack, use).audit_entries == repository.entries[image.id] + later

@@ -24,11 +24,12 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from shelflife.domain.units import human_bytes
 from shelflife_tools import simulate
@@ -38,7 +39,7 @@ from shelflife_tools.demo import run_demo
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 
 # Commands that need the admin group.
-ADMIN_COMMANDS = {"buckets", "sweep", "reschedule", "reconcile", "cleanup", "recommend"}
+ADMIN_COMMANDS = {"audit", "buckets", "sweep", "reschedule", "reconcile", "cleanup", "recommend"}
 
 
 # Exit codes, one per kind of failure, so a script can tell them apart (README).
@@ -295,6 +296,63 @@ def cmd_export(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _entries(client: ApiClient, path: str, **query: Any) -> Iterator[dict[str, Any]]:
+    """Every entry of an audit route, page after page."""
+    cursor: str | None = None
+    while True:
+        page = client.get(path, limit=1000, cursor=cursor, **query)
+        yield from page["items"]
+        cursor = page["cursor"]
+        if cursor is None:
+            return
+
+
+def _place(place: dict[str, Any] | None) -> str:
+    return f"{place['tier']}:{place['bucket']}" if place else "-"
+
+
+def _print_entries(entries: list[dict[str, Any]], args: argparse.Namespace, out: TextIO) -> int:
+    if args.json:
+        json.dump(entries, out, indent=2)
+        out.write("\n")
+        return 0
+    table(
+        [
+            [
+                e["at"][:19],
+                e["image_id"],
+                e["action"],
+                e["actor"],
+                _place(e["before"]),
+                _place(e["after"]),
+                e["reason"] or "-",
+            ]
+            for e in entries
+        ],
+        ["at", "photo", "action", "actor", "before", "after", "reason"],
+        out,
+    )
+    return 0
+
+
+def cmd_history(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """``GET /photos/{id}/history``: every change to one photo, oldest first."""
+    entries = list(_entries(client, f"/photos/{quote(args.photo_id, safe='')}/history"))
+    return _print_entries(entries, args, out)
+
+
+def cmd_audit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """``GET /audit``: the trail of every photo between two times (admin)."""
+    query = {
+        "since": args.since,
+        "until": args.until,
+        "actor": args.actor,
+        "action": args.action,
+        "photo_id": args.photo,
+    }
+    return _print_entries(list(_entries(client, "/audit", **query)), args, out)
+
+
 def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     from shelflife_tools import recommend
 
@@ -444,6 +502,8 @@ COMMANDS = {
     "photos": cmd_photos,
     "stats": cmd_stats,
     "export": cmd_export,
+    "history": cmd_history,
+    "audit": cmd_audit,
     "buckets": cmd_buckets,
     "sweep": cmd_sweep,
     "reschedule": cmd_reschedule,
@@ -582,6 +642,16 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--page-size", type=int, default=500, help="records a request reads (1-1000)"
     )
+    history = commands.add_parser(
+        "history", help="every change to one photo: what, who, why, from where to where"
+    )
+    history.add_argument("photo_id", metavar="ID")
+    audit = commands.add_parser("audit", help="the audit trail of every photo (admin)")
+    audit.add_argument("--since", help="from (ISO 8601, UTC; default a day ago)")
+    audit.add_argument("--until", help="to (ISO 8601, UTC; default now)")
+    audit.add_argument("--actor", help="one actor: user:<id>, admin:<id>, or a function")
+    audit.add_argument("--action", help="one action: stored, moved, deleted, ...")
+    audit.add_argument("--photo", help="one photo's trail, any owner's")
     stats = commands.add_parser("stats", help="sizes and costs per tier")
     stats.add_argument(
         "--watch",

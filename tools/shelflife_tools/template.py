@@ -48,24 +48,32 @@ def resource(name: str, template: Path = TEMPLATE) -> dict[str, Any]:
 
 
 def create_table_from_template(
-    table_name: str, *, endpoint_url: str | None = None, template: Path = TEMPLATE
+    table_name: str,
+    *,
+    endpoint_url: str | None = None,
+    template: Path = TEMPLATE,
+    logical: str = "Table",
 ) -> None:
-    """Create the table as template.yaml declares it (in moto, or the local stack)."""
+    """Create a table as template.yaml declares it (``logical``: the images' table or
+    the ``AuditTable``), in moto or the local stack."""
     import boto3
 
-    properties: Any = resource("Table", template)["Properties"]
+    properties: Any = resource(logical, template)["Properties"]
     client = boto3.client("dynamodb", endpoint_url=endpoint_url)
-    client.create_table(
-        TableName=table_name,
-        BillingMode=properties["BillingMode"],
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        StreamSpecification={
+    stream = properties.get("StreamSpecification")
+    options: dict[str, Any] = {
+        "TableName": table_name,
+        "BillingMode": properties["BillingMode"],
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"],
+    }
+    if stream:
+        options["StreamSpecification"] = {
             "StreamEnabled": True,
-            "StreamViewType": properties["StreamSpecification"]["StreamViewType"],
-        },
-    )
+            "StreamViewType": stream["StreamViewType"],
+        }
+    client.create_table(**options)
     client.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
     )

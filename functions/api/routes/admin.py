@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
+from shelflife.domain.audit import user_actor
 from shelflife.domain.errors import RecordNotFound
 from shelflife.domain.records import RunKind
 
@@ -87,8 +88,9 @@ def capacity_run(request: RunRequest) -> OperationResponse:
     responses=answers(OperationResponse),
 )
 def old_images(request: OldImagesRequest) -> OperationResponse:
-    admin(router)
+    who = admin(router)
     answer = services(router).operations.old_images_cleanup(
+        requested_by=user_actor(who.user_id, admin=True),
         tier=request.tier,
         bucket=request.bucket,
         dry_run=request.dry_run,

@@ -22,10 +22,13 @@ from shelflife.adapters.backends import ProviderBackends
 from shelflife.adapters.invocation import LambdaInvoker
 from shelflife.adapters.queues import SqsQueue
 from shelflife.adapters.streams import TableStream
+from shelflife.adapters.table.audit import DynamoAuditLog
 from shelflife.adapters.table.dynamo import DynamoRepository, stream_change
+from shelflife.domain.audit import AuditLog
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings
 from shelflife.domain.storage import Backends
+from shelflife.services.audit import AuditService
 from shelflife.services.capacity import CapacityService
 from shelflife.services.cleanup import CleanupService
 from shelflife.services.ingest import IngestService
@@ -42,8 +45,25 @@ Once = Callable[[Sweep], Sweep]
 
 def ingest(settings: Settings) -> IngestService:
     return IngestService(
-        settings, DynamoRepository.from_settings(settings), ProviderBackends(settings)
+        settings,
+        DynamoRepository.from_settings(settings),
+        ProviderBackends(settings),
+        audit=audit_log(settings),
     )
+
+
+def audit_log(settings: Settings) -> AuditLog | None:
+    """The audit table, or None for a deployment without one (its functions write no
+    trail and its routes answer 503)."""
+    if settings.audit_table_name is None:
+        return None
+    return DynamoAuditLog(settings.audit_table_name, region=settings.region)
+
+
+def audit(settings: Settings) -> AuditService | None:
+    """The audit function's service: entries from the table's stream."""
+    log = audit_log(settings)
+    return None if log is None else AuditService(settings, log, read_change=stream_change)
 
 
 def lifecycle(settings: Settings) -> LifecycleService:
@@ -128,6 +148,7 @@ class ApiServices:
     cleanup: CleanupService
     stats: StatsService
     operations: Operations
+    audit: AuditService | None
 
 
 def api(settings: Settings) -> ApiServices:
@@ -141,4 +162,5 @@ def api(settings: Settings) -> ApiServices:
         cleanup=cleanup_service,
         stats=StatsService(settings, repository, cleanup_health=cleanup_service.health),
         operations=Operations(settings, LambdaInvoker()),
+        audit=audit(settings),
     )

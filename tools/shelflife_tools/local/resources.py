@@ -138,6 +138,11 @@ def create_resources(
     description = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
     attributes["Table.Arn"] = description["TableArn"]
     attributes["Table.StreamArn"] = description["LatestStreamArn"]
+    audit = f"{table}-audit"
+    create_table_from_template(audit, template=template_path, logical="AuditTable")
+    refs["AuditTable"] = audit
+    audit_arn = boto3.client("dynamodb").describe_table(TableName=audit)["Table"]["TableArn"]
+    attributes["AuditTable.Arn"] = audit_arn
     sqs = boto3.client("sqs")
     declared = resources_of(template, "AWS::SQS::Queue")
     # Dead-letter targets first, so redrive policies can name them.

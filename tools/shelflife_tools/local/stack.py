@@ -4,14 +4,16 @@ process, with the event sources the template declares played the way Lambda play
 - moto's server on 127.0.0.1, in a process of its own, serves S3, DynamoDB (with
   streams) and SQS; every boto3 and pynamodb client of the process goes there
   (``AWS_ENDPOINT_URL``); B2 is b2sdk's in-memory simulator (``SHELFLIFE_B2_SIMULATED``).
-- Resources come from the template: the table (keys, indexes, stream, TTL), the buckets,
+- Resources come from the template: the tables (the images' with its keys, indexes,
+  stream and TTL; the audit trail's), the buckets,
   the queues; the first bucket of each tier that the template does not create (HOT on
   R2, COLD on B2) is made at the provider as the operator would.
 - Event sources, also from the template: the upload bucket's ObjectCreated events (S3
   notifications into a local queue, polled, delivered as Lambda's asynchronous S3
   invocation with its retries and on-failure queue), SQS event sources (partial batch
-  responses), the table's stream through the cleanup mapping (filters, batches,
-  retries, bisection, on-failure queue), the schedules on the stack's clock, and the
+  responses), the table's stream through each of its mappings, cleanup's and
+  audit's, each at its own position (filters, batches, retries, bisection, on-failure
+  queue), the schedules on the stack's clock, and the
   HTTP API on 127.0.0.1 as HTTP API v2 events with a local JWT issuer.
 
 Everything the template does not say (ports, the clock, where the token secret lives)
@@ -105,7 +107,8 @@ class LocalStack:
         self._serving = threading.Event()
         self._thread: threading.Thread | None = None
         self._saved_environ: dict[str, str | None] = {}
-        self.stream: Any = None
+        # The table's stream mappings (cleanup's, audit's), each at its own position.
+        self.streams: list[Any] = []
         self.endpoint = ""
         self._sqs_client: Any = None
         self.output: FunctionOutput | None = None
@@ -255,8 +258,8 @@ class LocalStack:
                 delivered += self._pump_s3(source)
             for sqs in self.sqs_sources:
                 delivered += self._pump_sqs(sqs)
-            if self.stream is not None:
-                delivered += self.stream.poll()
+            for stream in self.streams:
+                delivered += stream.poll()
             return delivered
 
     def drain(self, *, timeout: float = 120.0) -> None:
@@ -505,13 +508,15 @@ class LocalStack:
             properties = body["Properties"]
             function = resolver(properties["FunctionName"])
             destination = resolver(properties["DestinationConfig"]["OnFailure"]["Destination"])
-            self.stream = StreamMapping.from_template(
-                resolver.refs["Table"],
-                self.functions[function].handler,
-                on_failure_queue_url=queue_by_arn[destination][1],
-                region=REGION,
-                name=name,
-                template=self.template_path,
+            self.streams.append(
+                StreamMapping.from_template(
+                    resolver.refs["Table"],
+                    self.functions[function].handler,
+                    on_failure_queue_url=queue_by_arn[destination][1],
+                    region=REGION,
+                    name=name,
+                    template=self.template_path,
+                )
             )
 
     def _s3_source(self, function: str, bucket: str, properties: Mapping[str, Any]) -> S3Source:

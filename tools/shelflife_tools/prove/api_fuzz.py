@@ -35,6 +35,7 @@ MAX_EXAMPLES = 50
 PHOTO_ROUTES = [
     ("GET", "/photos/{id}", None),
     ("GET", "/photos/{id}/url", None),
+    ("GET", "/photos/{id}/history", None),
     ("DELETE", "/photos/{id}", None),
     ("POST", "/drafts/d1/publish", {"photo_ids": ["{id}"]}),
 ]

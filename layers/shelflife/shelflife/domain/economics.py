@@ -545,6 +545,21 @@ def _table_storage(book: PriceBook, record_bytes: float) -> float:
     return record_bytes / GB * book.compute.table_storage_per_gb_month / MONTH_DAYS
 
 
+def _audit_entries(book: PriceBook, done: Activity) -> float:
+    """Entries the month's events add to the audit trail."""
+    use = book.stack
+    return (
+        done.uploads * use.upload.audit_entries
+        + done.moves * use.move.audit_entries
+        + done.transfers * use.transfer.audit_entries
+        + done.relabels * use.relabel.audit_entries
+        + done.deletions * use.deletion.audit_entries
+        + done.publishes * use.publish.audit_entries
+        + done.views * use.view.audit_entries
+        + done.draft_views * use.draft_view.audit_entries
+    )
+
+
 def _work(book: PriceBook, done: Activity, shape: Shape) -> float:
     use = book.stack
     usd = done.uploads * book.compute_cost(use.upload, shape)
@@ -556,6 +571,7 @@ def _work(book: PriceBook, done: Activity, shape: Shape) -> float:
     usd += done.publishes * book.compute_cost(use.publish, shape)
     usd += done.views * book.compute_cost(use.view, shape)
     usd += done.draft_views * book.compute_cost(use.draft_view, shape)
+    usd += _audit_entries(book, done) * book.compute_cost(use.audit_entry, shape)
     return usd
 
 
@@ -574,6 +590,10 @@ def stack_bill(
         bill.add("operations", month * MONTH_DAYS, _work(book, done, shape))
         kept = done.record_days * _table_storage(book, book.stack.record_bytes)
         kept += done.deleted_record_days * _table_storage(book, book.stack.deleted_record_bytes)
+        # An entry is kept for the retention from the day it is written: its whole
+        # keep is billed then.
+        entry_days = _audit_entries(book, done) * book.stack.audit_retention_days
+        kept += entry_days * _table_storage(book, book.stack.audit_entry_bytes)
         bill.add("storage", month * MONTH_DAYS, kept)
     return bill
 

@@ -121,6 +121,9 @@ class Use(BaseModel):
     api_requests: float = Field(default=0, ge=0)
     log_bytes: float = Field(default=0, ge=0)
     per_month: float = Field(default=0, ge=0)
+    # Entries the event adds to the audit trail (``domain.audit``), each written by the
+    # audit function (the stack's ``audit_entry``) and kept ``audit_retention_days``.
+    audit_entries: float = Field(default=0, ge=0)
 
 
 class Stack(Sourced):
@@ -140,6 +143,12 @@ class Stack(Sourced):
     # ``deleted_record_days`` before the TTL removes it) is in fewer indexes.
     record_bytes: int = Field(ge=0)
     deleted_record_bytes: int = Field(ge=0)
+    # One entry of the audit trail: the audit function's work for it (an invocation
+    # each, batches being small at this scale), and what the audit table stores of it
+    # (the item and its by_day index entry) for the template's retention.
+    audit_entry: Use
+    audit_entry_bytes: int = Field(ge=0)
+    audit_retention_days: int = Field(ge=0)
 
 
 class Pipeline(Sourced):

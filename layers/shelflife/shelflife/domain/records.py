@@ -90,6 +90,34 @@ def replacement_key(key: str) -> str:
     return f"{folder}/{fresh}" if folder else fresh
 
 
+class ChangeAction(StrEnum):
+    """What a write did to an image, as its audit trail says it (``domain.audit``)."""
+
+    STORED = "stored"  # an upload's image is live at its placement
+    QUARANTINED = "quarantined"  # an upload was refused; the original is in quarantine
+    DEDUPLICATED = "deduplicated"  # the same bytes uploaded again: no new image
+    MOVED = "moved"  # to another bucket or tier (the reason says which step)
+    PUBLISHED = "published"
+    ARCHIVE_SKIPPED = "archive_skipped"  # kept in HOT: archiving would not pay
+    DELETED = "deleted"
+    RESTORED = "restored"  # live again after it was lost
+    MARKED_LOST = "marked_lost"
+    ADOPTED = "adopted"  # an orphaned object the reconciler recorded
+    IMPORTED = "imported"
+    EXPIRED = "expired"  # the record itself removed by the table's TTL
+
+
+class Change(_Record):
+    """Who made the write that last changed an image in a way its audit trail records,
+    and why: stamped on the record by the repository (``Repository.replace_image``) on
+    that write only, so the table's stream carries it to the audit function."""
+
+    action: ChangeAction
+    actor: str = Field(min_length=1, max_length=200)
+    at: Timestamp
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class ImageRecord(_Record):
     id: str = Field(min_length=1, max_length=128)
     owner: str = Field(min_length=1, max_length=128)
@@ -131,6 +159,9 @@ class ImageRecord(_Record):
     # delivered again is not a duplicate (None for images from before it was kept).
     source_key: str | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
+    # The audited change the last write made (None: that write changed nothing the
+    # audit trail records, such as a view or a schedule).
+    change: Change | None = None
     # Optimistic lock: the repository refuses a write based on a stale read.
     version: int | None = None
 

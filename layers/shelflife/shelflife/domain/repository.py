@@ -6,7 +6,9 @@ unit tests of services). The shared rules live in this base class:
 
 - an image write and the bucket counters it moves are one atomic change (invariant 4);
 - a write based on a stale read is refused (optimistic lock on ``version``), so two
-  handlers racing on one image cannot both win (invariant 5).
+  handlers racing on one image cannot both win (invariant 5);
+- every image written carries the change it makes and who made it (``audit.stamped``),
+  which the table's stream turns into the image's audit trail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from shelflife.domain.audit import stamped
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
@@ -90,7 +93,7 @@ class Repository(ABC):
         redelivered event), in which case nothing changes."""
         if image.version is not None:
             raise InvalidArgument("a new image has no version yet")
-        written = self._write_image(None, image, self._checked(counts))
+        written = self._write_image(None, stamped(None, image), self._checked(counts))
         assert written is not None
         return written
 
@@ -102,6 +105,7 @@ class Repository(ABC):
         activity counters in the same write. ``Conflict`` if the record changed since
         ``previous`` was read (nothing is counted then)."""
         self._check_pair(previous, updated)
+        updated = stamped(previous, updated)
         written = self._write_image(previous, updated, self._checked(counts))
         assert written is not None
         return written

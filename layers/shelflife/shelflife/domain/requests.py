@@ -104,6 +104,11 @@ def capacity_request(event: Mapping[str, Any]) -> dict[str, Any]:
         ):
             raise InvalidArgument(f"threshold_percent must be in (0, 100], got {threshold!r}")
         request["threshold_percent"] = threshold
+        # Who asked (the API's admin): the audit trail's actor of its deletions.
+        asked = event.get("requested_by")
+        if asked is not None and (not isinstance(asked, str) or not 0 < len(asked) <= 200):
+            raise InvalidArgument(f"requested_by must be who asked, got {asked!r}")
+        request["requested_by"] = asked
     return request
 
 

@@ -189,6 +189,12 @@ class Settings(_Frozen):
     # is gone, the record answers "what happened to it?") and run records (history).
     deleted_record_days: int = Field(default=30, ge=1)
     run_record_days: int = Field(default=30, ge=1)
+    # The audit trail (``shelflife.domain.audit``): its table (None: no trail is
+    # written, as in a deployment from before it) and how long an entry stays.
+    audit_table_name: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] | None
+    ) = None
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
 
     # Overrides of the price book (``shelflife/domain/prices.toml``), by backend: the
     # storage price per GB-month, data transfer out per GB (paid by a move that leaves

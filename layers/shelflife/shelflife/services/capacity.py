@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shelflife.domain.audit import acting
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import Conflict, NoBucketAvailable, StorageError
 from shelflife.domain.measurements import Measurement
@@ -282,6 +283,7 @@ class CapacityService:
         dry_run: bool = True,
         now: datetime | None = None,
         threshold_percent: float | None = None,
+        requested_by: str | None = None,
     ) -> CleanupResult:
         """Soft-delete the bucket's eligible images (``shelflife.domain.policy``), oldest
         upload first, until its usage is under ``threshold_percent`` (default: the
@@ -295,6 +297,13 @@ class CapacityService:
         )
         used = record.used_bytes
         limit = record.capacity_bytes * threshold / 100
+        # Who deleted, for the audit trail: the capacity check, or the admin who
+        # asked for an age-based cleanup (POST /cleanup/old-images).
+        actor = requested_by or "capacity"
+        cleanup_reason = (
+            f"{'age-based' if requested_by else 'capacity'} cleanup: {tier.value} bucket "
+            f"{bucket} at {100 * used / record.capacity_bytes:.1f} %, over {threshold:g} %"
+        )
         cutoff = now - timedelta(days=self.settings.cleanup_min_age_days)
         if used < limit:
             candidates: list[ImageRecord] = []
@@ -305,7 +314,10 @@ class CapacityService:
                 break
             if not dry_run:
                 try:
-                    self.repository.replace_image(image, soft_deleted(image, now, self.settings))
+                    with acting(actor, reason=cleanup_reason, clock=self.clock):
+                        self.repository.replace_image(
+                            image, soft_deleted(image, now, self.settings)
+                        )
                 except Conflict:
                     result.changed += 1
                     continue
@@ -368,6 +380,7 @@ class CapacityService:
                 name,
                 dry_run=request["dry_run"],
                 threshold_percent=request["threshold_percent"],
+                requested_by=request.get("requested_by"),
             )
             for name in names
         ]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from shelflife.domain.audit import AuditLog, acts_as, duplicate_entry, entered
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
     BucketFull,
@@ -158,9 +159,13 @@ class IngestService:
         *,
         uploads: StorageBackend | None = None,
         policy: CompressionPolicy | None = None,
+        audit: AuditLog | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.repository = repository
+        # Where a duplicate upload is entered (it writes no record for the stream to
+        # carry); None: the deployment keeps no audit trail.
+        self.audit = audit
         self._tuned = DailyTuned(settings, repository, clock)
         self.backends = backends
         # The upload bucket is an S3 bucket of the stack.
@@ -177,6 +182,7 @@ class IngestService:
         archived on the learned day."""
         return self._tuned.settings
 
+    @acts_as("ingest")
     def ingest(self, upload: Upload) -> IngestResult:
         """Process one upload. Raises only what a retry may cure (throttling, a backend
         down, no bucket left); bad input is a ``REJECTED`` result, not an error."""
@@ -243,8 +249,19 @@ class IngestService:
         image = image_id(where.owner, original_sha256)
         existing = self.repository.find_image(image)
         if existing is not None and existing.state is ImageState.ACTIVE:
-            self._delete_upload(upload)
             again = existing.source_key == upload.key
+            if not again and self.audit is not None:
+                # Before the upload goes: a crash before that delivers the upload
+                # again, which finds the entry made (``entered``) and makes no other.
+                entry = duplicate_entry(
+                    existing,
+                    upload.key,
+                    self.clock(),
+                    retention_days=self.settings.audit_retention_days,
+                )
+                if not entered(self.audit, entry):
+                    self.audit.record(entry)
+            self._delete_upload(upload)
             if again:
                 return IngestResult(
                     upload, Outcome.REDELIVERED, existing, len(data), existing.stored_size

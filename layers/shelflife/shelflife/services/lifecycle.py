@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shelflife.domain.audit import acting, acts_as
 from shelflife.domain.budget import budgeted
 from shelflife.domain.clock import utc_now
 from shelflife.domain.costs import CostModel
@@ -278,6 +279,7 @@ class LifecycleService:
 
     # ---- runs ----------------------------------------------------------------------
 
+    @acts_as("lifecycle")
     def run(
         self,
         *,
@@ -302,6 +304,7 @@ class LifecycleService:
         self.settings = tuned_settings(self.configured, self.repository, report.started_at)
         report.archive_idle_days = self.settings.hot_idle_days
 
+    @acts_as("lifecycle")
     def serve(self, image_ids: list[str]) -> list[ItemResult]:
         """Do what is due now for each of ``image_ids`` (the API asks this for photos
         it just published: their move to the serving buckets). Idempotent as any
@@ -333,6 +336,7 @@ class LifecycleService:
             ],
         }
 
+    @acts_as("lifecycle")
     def resume(
         self,
         run_id: str,
@@ -362,6 +366,7 @@ class LifecycleService:
         self._tune(report)
         return self._sweep(report, SweepCursor.decode(run.cursor), remaining_ms)
 
+    @acts_as("lifecycle")
     def sweep(
         self, request: Mapping[str, Any], invocation_ms: Callable[[], int]
     ) -> LifecycleReport:
@@ -549,6 +554,7 @@ class LifecycleService:
             logger.warning("lifecycle of %s failed: %s", image.id, e)
             return ItemResult(image.id, Outcome.FAILED, detail=f"{type(e).__name__}: {e}")
 
+    @acts_as("lifecycle")
     def apply(self, image: ImageRecord, now: datetime, *, dry_run: bool = False) -> ItemResult:
         """Do what the policy says is due for ``image`` (as read) at ``now``; with
         ``dry_run``, only say what that would be."""
@@ -644,7 +650,10 @@ class LifecycleService:
             image = self._copy_or_retarget(image, shelf, resumed=resumed)
         except ObjectNotFound:
             # The source is gone and the destination has no good copy: nothing to move.
-            self.repository.replace_image(image, lost(image))
+            with acting(
+                "lifecycle", reason=f"{action.value}: source object missing", clock=self.clock
+            ):
+                self.repository.replace_image(image, lost(image))
             return ItemResult(image.id, Outcome.LOST, action, "source object missing")
         except ChecksumMismatch as e:
             # Do not flip to bytes that are not the image's; give the claim back.

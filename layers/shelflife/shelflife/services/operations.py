@@ -66,9 +66,13 @@ class Operations:
         bucket: str | None,
         dry_run: bool,
         threshold_percent: float | None,
+        requested_by: str | None = None,
     ) -> dict[str, Any]:
-        """The age-based cleanup of one bucket, or of every bucket of ``tier``."""
+        """The age-based cleanup of one bucket, or of every bucket of ``tier``, asked
+        for by ``requested_by`` (the audit trail's actor of its deletions)."""
         event: dict[str, Any] = {"action": "cleanup", "tier": tier.value, "dry_run": dry_run}
+        if requested_by is not None:
+            event["requested_by"] = requested_by
         if bucket is not None:
             event["bucket"] = bucket
         if threshold_percent is not None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shelflife.domain.audit import acting, user_actor
 from shelflife.domain.auth import Caller
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
@@ -348,9 +349,10 @@ class PhotoService:
             if image.state is ImageState.PENDING:
                 raise Conflict(f"photo {image_id!r} is still being processed; try again soon")
             try:
-                deleted = self.repository.replace_image(
-                    image, soft_deleted(image, self.clock(), self.settings)
-                )
+                with acting(user_actor(caller.user_id), reason="by its owner", clock=self.clock):
+                    deleted = self.repository.replace_image(
+                        image, soft_deleted(image, self.clock(), self.settings)
+                    )
             except Conflict:
                 if attempt == _ATTEMPTS:
                     raise
@@ -449,7 +451,8 @@ class PhotoService:
             if updated == image:
                 return image
             try:
-                return self.repository.replace_image(image, updated)
+                with acting(user_actor(caller.user_id), clock=self.clock):
+                    return self.repository.replace_image(image, updated)
             except Conflict:
                 if attempt == _ATTEMPTS:
                     raise

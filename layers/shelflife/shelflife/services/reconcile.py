@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shelflife.domain.audit import acting, acts_as
 from shelflife.domain.budget import budgeted
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
@@ -45,6 +46,7 @@ from shelflife.domain.errors import (
 )
 from shelflife.domain.policy import lost, scheduled
 from shelflife.domain.records import (
+    ChangeAction,
     ImageRecord,
     ImageState,
     Location,
@@ -274,6 +276,7 @@ class ReconcileService:
 
     # ---- runs --------------------------------------------------------------------
 
+    @acts_as("reconciler", arrival=ChangeAction.ADOPTED)
     def run(
         self,
         *,
@@ -314,6 +317,7 @@ class ReconcileService:
             return self.resume(request["run_id"], remaining_ms=clock)
         return self.run(fix=request["fix"], adopt=request["adopt"], remaining_ms=clock)
 
+    @acts_as("reconciler", arrival=ChangeAction.ADOPTED)
     def resume(
         self,
         run_id: str,
@@ -568,7 +572,10 @@ class ReconcileService:
         if not report.options.fix:
             return None
         try:
-            self.repository.replace_image(image, lost(image))
+            with acting(
+                "reconciler", reason="no object, or not the one recorded", clock=self.clock
+            ):
+                self.repository.replace_image(image, lost(image))
         except Conflict:
             return "kept: the record changed during the run"
         report.counts["marked_lost"] += 1

@@ -47,6 +47,8 @@ from shelflife.domain.records import (
     DAILY_COUNTERS,
     BucketRecord,
     BucketStatus,
+    Change,
+    ChangeAction,
     CleanupStatus,
     CleanupTask,
     DailyCounts,
@@ -196,6 +198,17 @@ def stream_change(record: Mapping[str, Any]) -> StreamChange:
     return StreamChange(event_id=event_id, old=old, new=new, raw=record)
 
 
+def _change(model: ImageModel) -> Change | None:
+    if not (model.change_action and model.change_actor and model.change_at):
+        return None
+    return Change(
+        action=ChangeAction(model.change_action),
+        actor=model.change_actor,
+        at=model.change_at,
+        reason=model.change_reason,
+    )
+
+
 def image_record(model: ImageModel) -> ImageRecord:
     """The record an item holds (``image_model``'s inverse)."""
     return ImageRecord.model_validate(
@@ -203,8 +216,9 @@ def image_record(model: ImageModel) -> ImageRecord:
             **{
                 name: getattr(model, name)
                 for name in ImageRecord.model_fields
-                if name not in {"location", "move_to", "next_action", "due_at"}
+                if name not in {"location", "move_to", "next_action", "due_at", "change"}
             },
+            "change": _change(model),
             "location": _location(model.tier, model.backend, model.bucket, model.key),
             "move_to": _location(
                 model.move_tier, model.move_backend, model.move_bucket, model.move_key
@@ -264,6 +278,10 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         source_key=image.source_key,
         expires_at=image.expires_at,
         released=released or None,
+        change_action=image.change.action.value if image.change else None,
+        change_actor=image.change.actor if image.change else None,
+        change_at=image.change.at if image.change else None,
+        change_reason=image.change.reason if image.change else None,
     )
     if image.version is not None:  # None: a new record, written only if absent
         model.version = image.version

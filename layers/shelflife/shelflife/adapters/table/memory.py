@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
+from shelflife.adapters.table.audit import position
+from shelflife.domain.audit import AuditEntry, AuditLog, AuditQuery
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
@@ -285,3 +287,37 @@ class MemoryRepository(Repository):
                 and (updated_since is None or task.updated_at >= updated_since)
             ]
         return sorted(tasks, key=lambda task: (task.updated_at, task.event_id), reverse=True)
+
+
+class MemoryAuditLog(AuditLog):
+    """The audit table in a dict, ordered as the DynamoDB one: an image's entries by
+    ``seq``, a search by day and ``position``."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], AuditEntry] = {}
+        self._lock = threading.Lock()
+
+    def record(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self.entries[(entry.image_id, entry.seq)] = entry
+
+    def history(self, image_id: str, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
+        with self._lock:
+            mine = [entry for (image, _), entry in self.entries.items() if image == image_id]
+        return _page(mine, lambda entry: f"{image_id}|{entry.seq}", limit, _mine(cursor, image_id))
+
+    def search(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
+        days = {day.isoformat() for day in query.days()}
+        if cursor is not None and cursor.partition("|")[0] not in days:
+            raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
+        with self._lock:
+            found = [entry for entry in self.entries.values() if query.matches(entry)]
+        return _page(
+            found, lambda entry: f"{entry.day.isoformat()}|{position(entry)}", limit, cursor
+        )
+
+
+def _mine(cursor: str | None, image_id: str) -> str | None:
+    if cursor is not None and not cursor.startswith(f"{image_id}|"):
+        raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
+    return cursor

@@ -136,6 +136,12 @@ class ImageModel(Model):
     # How many objects this write let go of (``records.released_objects``), on the write
     # that did it only: the cleanup function's stream filter selects these changes.
     released = NumberAttribute(null=True)
+    # The audited change this write made (``records.Change``), on that write only: the
+    # audit function's stream filter selects these changes.
+    change_action = UnicodeAttribute(null=True)
+    change_actor = UnicodeAttribute(null=True)
+    change_at = UTCDateTimeAttribute(null=True)
+    change_reason = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     by_due = DueIndex()
