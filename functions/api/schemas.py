@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from shelflife.domain.capture import MAX_LABEL_BYTES, MAX_LABELS, Capture
 from shelflife.domain.records import ChangeAction, ImageAction, ImageRecord, ImageState
 from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
@@ -67,6 +68,15 @@ class UploadRequest(_Body):
         StrictInt | None, Field(ge=1, description="Bytes, if known: checked up front")
     ] = None
     draft_id: DraftId | None = None
+    labels: Annotated[
+        dict[str, str] | None,
+        Field(
+            description=f"At most {MAX_LABELS} labels kept with the photo: keys of 1-32 "
+            "lowercase letters, digits, _ or -; values of at most 256 printable ASCII "
+            f"characters; {MAX_LABEL_BYTES} bytes in all",
+            max_length=MAX_LABELS,
+        ),
+    ] = None
 
 
 class UploadResponse(_Answer):
@@ -122,6 +132,13 @@ class Photo(_Answer):
             due_at=image.due_at,
             rejection_reason=image.rejection_reason,
         )
+
+
+class PhotoDetail(Photo):
+    capture: Capture | None = Field(
+        description="What the camera recorded (never the location), and the upload's "
+        "labels; None for a photo stored before capture facts were kept"
+    )
 
 
 class ExportedPhoto(Photo):

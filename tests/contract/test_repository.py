@@ -13,6 +13,7 @@ from moto import mock_aws
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.domain.audit import acting
+from shelflife.domain.capture import Capture
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
@@ -621,3 +622,17 @@ def test_an_image_write_adds_its_daily_counts_in_the_same_write(repo: Repository
     (today,) = repo.daily_counts(day)
     assert (today.counts["uploaded"], today.counts["rejected"]) == (1, 0)
     assert counters(repo) == (100, 1)
+
+
+def test_capture_facts_are_kept_beside_the_record_and_expire_with_it(repo: Repository) -> None:
+    facts = Capture(camera_make="NIKON", iso=64, f_number=5.9, labels={"trip": "rome"})
+    assert repo.find_capture("img-1") is None
+    repo.put_capture("img-1", facts)
+    repo.put_capture("img-1", facts)  # again: the same
+    assert repo.find_capture("img-1") == facts
+    repo.expire_capture("img-1", NOW + timedelta(days=30))
+    assert repo.find_capture("img-1") == facts  # until the TTL removes it
+    repo.expire_capture("img-2", NOW)  # none there: done, and nothing made
+    assert repo.find_capture("img-2") is None
+    # Not an image record: no listing shows it.
+    assert repo.all_images(limit=10).items == []

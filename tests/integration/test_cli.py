@@ -391,3 +391,20 @@ def test_history_and_audit_show_the_trail_through_the_local_stack(here: Path) ->
     assert photo in {e["image_id"] for e in json.loads(text)}
     code, text = run("--json", "audit", "--actor", "user:nobody")
     assert (code, json.loads(text)) == (0, [])
+
+
+def test_upload_labels_are_kept_with_the_photos_capture_facts(
+    here: Path, stack: LocalStack
+) -> None:
+    """Issue 22, part 2: ``shelflife upload --label KEY=VALUE``, and the photo's capture
+    facts through the local stack."""
+    camera = str(CORPUS / "camera" / "DSCN0010.jpg")
+    code, text = run("--user", "lena", "--json", "upload", camera, "--label", "trip=porto")
+    assert code == 0, text
+    photo = json.loads(text)[0]["photo"]["id"]
+    capture = ApiClient(stack.api_url, stack.token("lena")).get(f"/photos/{photo}")["capture"]
+    assert (capture["camera_model"], capture["labels"]) == ("COOLPIX P6000", {"trip": "porto"})
+    code, _ = run("--user", "lena", "upload", camera, "--label", "no-equals-sign")
+    assert code == cli.EXIT_USAGE
+    code, _ = run("--user", "lena", "upload", camera, "--label", "Bad=key")
+    assert code == cli.EXIT_REFUSED

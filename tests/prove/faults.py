@@ -67,7 +67,7 @@ from shelflife.adapters.backends import (
 from shelflife.adapters.queues import MemoryQueue
 from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.adapters.table.memory import MemoryAuditLog
-from shelflife.domain.audit import TABLE_TTL, UNKNOWN
+from shelflife.domain.audit import UNKNOWN
 from shelflife.domain.auth import Caller
 from shelflife.domain.policy import accessed, published, soft_deleted
 from shelflife.domain.records import BucketStatus, ChangeAction, ImageRecord, ImageState
@@ -758,7 +758,7 @@ def audit_problems(world: Deployment) -> list[str]:
     written = Counter(
         (entry.image_id, int(entry.seq.rpartition("#")[2]))
         for entry in entries.values()
-        if entry.action is not ChangeAction.DEDUPLICATED and entry.actor != TABLE_TTL
+        if entry.action is not ChangeAction.DEDUPLICATED
     )
     if set(written) != stamped or any(count != 1 for count in written.values()):
         problems.append(f"audit: {len(written)} entries for {len(stamped)} stamped changes")

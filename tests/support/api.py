@@ -100,12 +100,20 @@ class Api:
         response = self.app.lambda_handler(event, FakeLambdaContext())
         return Answer(response["statusCode"], response.get("headers", {}), response["body"])
 
-    def upload(self, user: str = "alice", name: str = PHOTO, draft_id: str | None = None) -> str:
+    def upload(
+        self,
+        user: str = "alice",
+        name: str = PHOTO,
+        draft_id: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> str:
         """An upload as a browser makes it (the presigned POST's key and fields), then
         ingest's event for it; the new photo's id."""
         body: dict[str, Any] = {"filename": "photo.jpg", "content_type": "image/jpeg"}
         if draft_id:
             body["draft_id"] = draft_id
+        if labels:
+            body["labels"] = labels
         ticket = self.call("POST", "/uploads", user=user, body=body)
         assert ticket.status == 201, ticket.text
         form = ticket.json

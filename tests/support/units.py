@@ -31,12 +31,13 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from shelflife.adapters.table.dynamo import image_model, run_model
 from shelflife.adapters.table.memory import MemoryRepository
-from shelflife.adapters.table.models import table_schema
+from shelflife.adapters.table.models import CAPTURE_SK, CaptureModel, image_pk, table_schema
+from shelflife.domain.capture import Capture
 from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
@@ -203,6 +204,26 @@ class MeteredRepository(MemoryRepository):
             self.entries[image.id] += 1
         self.by_image[image.id] += units
         return written
+
+    def capture_item(self, image_id: str) -> dict[str, Any]:
+        """The capture facts' item as the DynamoDB adapter writes it."""
+        capture = self.captures[image_id]
+        facts = capture.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        item: dict[str, Any] = CaptureModel(image_pk(image_id), CAPTURE_SK, facts=facts).serialize()
+        return item
+
+    def put_capture(self, image_id: str, capture: Capture) -> None:
+        super().put_capture(image_id, capture)
+        units = kilobytes(item_size(self.capture_item(image_id)))
+        self.units += units
+        self.by_image[image_id] += units
+
+    def expire_capture(self, image_id: str, at: datetime) -> None:
+        if image_id in self.captures:  # an update of the item (its expiry)
+            units = kilobytes(item_size(self.capture_item(image_id)))
+            self.units += units
+            self.by_image[image_id] += units
+        super().expire_capture(image_id, at)
 
     def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
         super()._add_daily_counts(day, counts)

@@ -272,15 +272,14 @@ def test_the_stack_pays_its_fixed_bill_every_month_and_its_work_per_event() -> N
         + 2 * prices.compute_cost(use.move)
         + prices.compute_cost(use.deletion)
         + 3 * prices.compute_cost(use.publish)
-        # The audit trail: an entry per upload, move and publish, two per deletion
-        # (its record's removal by the TTL is one too); views add none.
-        + (10 + 2 + 2 + 3) * prices.compute_cost(use.audit_entry)
+        # The audit trail: an entry per upload, move, publish and deletion; views add none.
+        + (10 + 2 + 1 + 3) * prices.compute_cost(use.audit_entry)
     )
     assert bill.rows["operations"][1] == 0
     # Each entry is kept for the retention, billed in the month it is written.
     per_day = prices.compute.table_storage_per_gb_month / 30 / 1024**3
     assert bill.rows["storage"][0] == pytest.approx(
-        17 * use.audit_retention_days * use.audit_entry_bytes * per_day
+        16 * use.audit_retention_days * use.audit_entry_bytes * per_day
     )
     # The alternatives' pipeline: compression, publishing and deletions on their leanest
     # record, a daily sweep, no more.

@@ -134,6 +134,17 @@ def local_api(user: str, *, admin: bool) -> tuple[str, str]:
 # ---- commands --------------------------------------------------------------------------
 
 
+def _labels(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--label KEY=VALUE`` options as the labels of an upload (the API checks them)."""
+    labels: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--label {pair!r}: give KEY=VALUE")
+        labels[key] = value
+    return labels or None
+
+
 def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -142,7 +153,9 @@ def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     results: list[UploadResult] = []
     for index, path in enumerate(paths):
         bar(index, len(paths), f"uploading {path.name}", sys.stderr)
-        results.append(client.upload(path, draft_id=args.draft, wait=args.wait))
+        results.append(
+            client.upload(path, draft_id=args.draft, labels=_labels(args.label), wait=args.wait)
+        )
     bar(len(paths), len(paths), "done", sys.stderr)
     if args.json:
         json.dump(
@@ -350,7 +363,9 @@ def cmd_audit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         "action": args.action,
         "photo_id": args.photo,
     }
-    return _print_entries(list(_entries(client, "/audit", **query)), args, out)
+    # A scan's pages come in no order: the whole trail, by time.
+    entries = sorted(_entries(client, "/audit", **query), key=lambda e: (e["at"], e["image_id"]))
+    return _print_entries(entries, args, out)
 
 
 def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
@@ -625,6 +640,12 @@ def parser() -> argparse.ArgumentParser:
     upload = commands.add_parser("upload", help="upload images and wait until each is placed")
     upload.add_argument("paths", nargs="+", metavar="PATH")
     upload.add_argument("--draft", help="the draft the images belong to")
+    upload.add_argument(
+        "--label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a label kept with each photo (repeat for more; at most 10)",
+    )
     upload.add_argument(
         "--wait", type=float, default=60.0, help="seconds to wait for each placement"
     )

@@ -164,6 +164,7 @@ class ApiClient:
         path: Path,
         *,
         draft_id: str | None = None,
+        labels: dict[str, str] | None = None,
         wait: float = 60.0,
         on_progress: Callable[[str], None] | None = None,
     ) -> UploadResult:
@@ -177,6 +178,8 @@ class ApiClient:
         }
         if draft_id:
             body["draft_id"] = draft_id
+        if labels:
+            body["labels"] = labels
         ticket = self.post("/uploads", body)
         try:
             posted = self.session.post(

@@ -66,8 +66,9 @@ def create_table_from_template(
         "BillingMode": properties["BillingMode"],
         "KeySchema": properties["KeySchema"],
         "AttributeDefinitions": properties["AttributeDefinitions"],
-        "GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"],
     }
+    if properties.get("GlobalSecondaryIndexes"):
+        options["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
     if stream:
         options["StreamSpecification"] = {
             "StreamEnabled": True,

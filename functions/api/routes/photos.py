@@ -26,6 +26,7 @@ from ..schemas import (
     ExportedPhoto,
     ExportPage,
     Photo,
+    PhotoDetail,
     PhotoId,
     PhotoPage,
     PhotoUrl,
@@ -149,10 +150,12 @@ def _csv(items: list[ExportedPhoto]) -> str:
     security=TOKEN,
     summary="One photo",
     tags=["photos"],
-    responses=answers(Photo),
+    responses=answers(PhotoDetail),
 )
-def get_photo(photo_id: Annotated[PhotoId, Path()]) -> Photo:
-    return _photo(services(router).photos.get(caller(router), photo_id))
+def get_photo(photo_id: Annotated[PhotoId, Path()]) -> PhotoDetail:
+    photos = services(router).photos
+    image = photos.get(caller(router), photo_id)
+    return PhotoDetail(**_photo(image).model_dump(), capture=photos.capture(image))
 
 
 @router.get(

@@ -26,6 +26,7 @@ def create_upload(request: UploadRequest) -> UploadResponse:
         content_type=request.content_type,
         size=request.size,
         draft_id=request.draft_id,
+        labels=request.labels,
     )
     return UploadResponse(
         upload_id=ticket.upload_id,

@@ -12,7 +12,6 @@ How it is written, so that no writer can forget it:
 3. The table's stream carries each stamped write to the audit function, which turns it
    into one entry (``entry_of_change``) keyed by the image and the write's version: the
    stream's at-least-once delivery writes the same item again, never a second one.
-   A record the table's TTL removes is an ``expired`` entry the same way.
 
 The one change that writes no record, a duplicate upload, is entered by ingest itself
 (``duplicate_entry``), keyed by the upload so a redelivery enters it once.
@@ -30,7 +29,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from pydantic import Field
@@ -49,8 +48,6 @@ from shelflife.domain.records import (
 )
 from shelflife.domain.settings import TierName
 
-# The actor of a record removed by the table's TTL.
-TABLE_TTL = "table-ttl"
 # The actor of a write made outside any ``acting`` block: a bug the tests look for.
 UNKNOWN = "unknown"
 
@@ -219,10 +216,6 @@ class AuditEntry(_Record):
     after: AuditPlace | None = None
     expires_at: Timestamp | None = None
 
-    @property
-    def day(self) -> date:
-        return self.at.astimezone(UTC).date()
-
 
 def _place(image: ImageRecord | None) -> AuditPlace | None:
     if image is None or image.location is None or image.tier is None:
@@ -242,26 +235,13 @@ def entry_of_change(
     new: ImageRecord | None,
     *,
     retention_days: int,
-    removed_at: datetime,
 ) -> AuditEntry | None:
     """The entry a change of one record (as the stream shows it) makes, or None when
-    the write made no change the trail records. ``removed_at``: when the stream saw
-    the change (a removed record has no stamp)."""
+    the write made no change the trail records."""
     if new is None:
-        if old is None:
-            return None
-        seq = f"{_stamp_time(removed_at)}#{(old.version or 0) + 1:010d}"
-        return AuditEntry(
-            image_id=old.id,
-            seq=seq,
-            at=removed_at,
-            owner=old.owner,
-            actor=TABLE_TTL,
-            action=ChangeAction.EXPIRED,
-            reason=f"record was {old.state.value}",
-            before=_place(old),
-            expires_at=removed_at + timedelta(days=retention_days),
-        )
+        # A record removed by the TTL: its deletion (or refusal) is entered already,
+        # and the trail outlives it; an entry more would cost for nothing new.
+        return None
     change = new.change
     if change is None:
         return None
@@ -333,9 +313,13 @@ class AuditQuery:
         if (self.until - self.since).days > MAX_AUDIT_DAYS:
             raise InvalidArgument(f"since and until are at most {MAX_AUDIT_DAYS} days apart")
 
-    def days(self) -> list[date]:
-        first, last = self.since.astimezone(UTC).date(), self.until.astimezone(UTC).date()
-        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    def fingerprint(self) -> str:
+        """What a cursor of this query carries, so a query of other filters refuses
+        it. Not the times: a search's ``until`` is "now" by default, and moves
+        between its pages (a cursor is a place in the table's order, whatever the
+        window)."""
+        text = f"{self.actor}|{self.action}|{self.image_id}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def matches(self, entry: AuditEntry) -> bool:
         return (
@@ -346,7 +330,7 @@ class AuditQuery:
         )
 
 
-# Each day of a search is a query of its own: a year is the bound.
+# A search spans at most a year (the longest retention an admin would ask about at once).
 MAX_AUDIT_DAYS = 366
 
 
@@ -363,5 +347,6 @@ class AuditLog(ABC):
 
     @abstractmethod
     def search(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
-        """Entries of every image matching ``query``, oldest first; ``InvalidArgument``
-        for a cursor of another query."""
+        """Entries of every image matching ``query``: a scan, so in no order across
+        pages (each page oldest first), a page at most ``limit`` entries (maybe fewer,
+        or none, before the last); ``InvalidArgument`` for a cursor of another query."""

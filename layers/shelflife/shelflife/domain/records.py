@@ -104,7 +104,6 @@ class ChangeAction(StrEnum):
     MARKED_LOST = "marked_lost"
     ADOPTED = "adopted"  # an orphaned object the reconciler recorded
     IMPORTED = "imported"
-    EXPIRED = "expired"  # the record itself removed by the table's TTL
 
 
 class Change(_Record):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from shelflife.domain.audit import stamped
+from shelflife.domain.capture import Capture
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
@@ -215,6 +216,23 @@ class Repository(ABC):
         """Overwrite the counters: for the reconciler's repair of drift only. With
         ``expected`` (used bytes, object count), only if the counters still hold those
         values, else ``Conflict``: an image written meanwhile is not overwritten."""
+
+    # ---- capture metadata ----------------------------------------------------------
+
+    @abstractmethod
+    def put_capture(self, image_id: str, capture: Capture) -> None:
+        """Keep an image's capture facts (``domain.capture``): an item of their own
+        beside the record, written once, so the record (written at every move) does
+        not carry them. The same put again changes nothing."""
+
+    @abstractmethod
+    def find_capture(self, image_id: str) -> Capture | None: ...
+
+    @abstractmethod
+    def expire_capture(self, image_id: str, at: datetime) -> None:
+        """The image is deleted: its capture facts go at ``at`` (the table's TTL, as
+        its record's), so the cleanup function needs no right to delete items. None
+        there is done."""
 
     # ---- runs --------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shelflife.domain.audit import AuditEntry, AuditLog, AuditQuery, entry_of_change
@@ -50,24 +50,11 @@ class AuditService:
 
     def process(self, change: StreamChange) -> AuditEntry | None:
         entry = entry_of_change(
-            change.old,
-            change.new,
-            retention_days=self.settings.audit_retention_days,
-            removed_at=self._removed_at(change),
+            change.old, change.new, retention_days=self.settings.audit_retention_days
         )
         if entry is not None:
             self.log.record(entry)
         return entry
-
-    def _removed_at(self, change: StreamChange) -> datetime:
-        """When a record was removed: the stream's time for it (the same however often
-        the record is delivered), else when it was due to expire."""
-        created = change.raw.get("dynamodb", {}).get("ApproximateCreationDateTime")
-        if isinstance(created, int | float) and not isinstance(created, bool):
-            return datetime.fromtimestamp(created, UTC)
-        if change.old is not None and change.old.expires_at is not None:
-            return change.old.expires_at
-        return self.clock()
 
     # ---- reading ---------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from shelflife.domain.records import (
     CleanupStatus,
     CleanupTask,
     ImageRecord,
+    ImageState,
     Location,
     StreamChange,
     released_objects,
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 # Marks the dead-letter messages this service writes, as opposed to the batch
 # descriptions Lambda's on-failure destination writes for a failed invocation.
 DEAD_LETTER_SOURCE = "shelflife.services.cleanup"
+# A record in these states keeps no capture facts.
+_GONE = (ImageState.DELETED, ImageState.REJECTED)
 # Failures listed in a health report.
 RECENT_FAILURES = 20
 
@@ -180,13 +183,19 @@ class CleanupService:
             return Release(Outcome.IGNORED)
         image = old or new
         assert image is not None
-        kept = released & self._still_referenced(image)
+        # Only the image's own record can point at its objects: every key carries the
+        # image's id and a token unique to its placement (records.placement_key), and
+        # the id is the owner's and the content's, so no other record shares an object.
+        current = self.repository.find_image(image.id)
+        kept = released & (current.referenced() if current is not None else frozenset())
         deleted = []
         for place in sorted(released - kept, key=_where):
             # A bucket that is gone took the object with it.
             with contextlib.suppress(BucketNotFound):
                 self.backends.get(place.backend.value).delete(place.bucket, place.key)
             deleted.append(place)
+        if new is None or new.state in _GONE:
+            self._forget_capture(image.id, current, new)
         ordered_kept = tuple(sorted(kept, key=_where))
         if not deleted:
             return Release(Outcome.SKIPPED, kept=ordered_kept)
@@ -318,12 +327,19 @@ class CleanupService:
             raise InvalidArgument("this cleanup service was built without settings")
         return self.settings
 
-    def _still_referenced(self, image: ImageRecord) -> frozenset[Location]:
-        # Only the image's own record can point at its objects: every key carries the
-        # image's id and a token unique to its placement (records.placement_key), and
-        # the id is the owner's and the content's, so no other record shares an object.
-        current = self.repository.find_image(image.id)
-        return current.referenced() if current is not None else frozenset()
+    def _forget_capture(
+        self, image_id: str, current: ImageRecord | None, deleted: ImageRecord | None
+    ) -> None:
+        """The deleted image's capture facts go when its record does (the TTL), at
+        once when the record is gone; not when the record (``current``, read before
+        the objects were deleted) is live again: its owner uploaded the same bytes
+        since, and the facts are the new upload's."""
+        if current is not None and current.state not in _GONE:
+            return
+        ends = current.expires_at if current is not None else None
+        self.repository.expire_capture(
+            image_id, ends or (deleted and deleted.expires_at) or self.clock()
+        )
 
     def _failed(
         self, change: StreamChange, error: Exception, *, redrive: bool = False

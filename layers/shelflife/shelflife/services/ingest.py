@@ -32,6 +32,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shelflife.domain.audit import AuditLog, acts_as, duplicate_entry, entered
+from shelflife.domain.capture import capture_facts, labels_of
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
     BucketFull,
@@ -274,6 +275,10 @@ class IngestService:
         stored_sha256 = sha256_hex(compressed.data)
         claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
         claim = self._put(claim, compressed)
+        # The capture facts, read from the upload (the stored image keeps none), before
+        # the image is live: a crash between the two puts them again on redelivery.
+        labels = labels_of(stored.info.metadata or {})
+        self.repository.put_capture(claim.id, capture_facts(data, labels))
         # Active from now on, made so by this upload (which may have finished another
         # upload's claim of the same bytes: that one is then the duplicate); the policy
         # schedules its promotion out of TEMP.

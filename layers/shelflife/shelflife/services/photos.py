@@ -14,12 +14,13 @@ import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shelflife.domain.audit import acting, user_actor
 from shelflife.domain.auth import Caller
+from shelflife.domain.capture import Capture, label_metadata
 from shelflife.domain.clock import utc_now
 from shelflife.domain.errors import (
     Conflict,
@@ -182,6 +183,7 @@ class PhotoService:
         content_type: str,
         size: int | None = None,
         draft_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> UploadTicket:
         """A presigned POST for one upload under the caller's prefix. Refused when the
         declared size is over the limit, the format is not accepted, or the caller's
@@ -206,6 +208,9 @@ class PhotoService:
             raise InvalidArgument(
                 f"content type {content_type!r} is not accepted; accepted: {', '.join(accepted)}"
             )
+        metadata = label_metadata(labels or {})
+        if draft_id:
+            metadata[DRAFT_METADATA_KEY] = draft_id
         max_bytes = self.settings.max_upload_bytes
         if size is not None and size > max_bytes:
             raise TooLarge(f"{size} bytes is over the {max_bytes}-byte upload limit")
@@ -228,7 +233,7 @@ class PhotoService:
             key,
             max_bytes=max_bytes,
             content_type=content_type.lower(),
-            metadata={DRAFT_METADATA_KEY: draft_id} if draft_id else None,
+            metadata=metadata or None,
             expires_in=expires_in,
         )
         return UploadTicket(
@@ -285,6 +290,10 @@ class PhotoService:
             return ExportRow(image, tier, None, None)
         url, expires_at = self._read_url(place, self._url_expiry_limit(image))
         return ExportRow(image, tier, url, expires_at)
+
+    def capture(self, image: ImageRecord) -> Capture | None:
+        """The photo's capture facts and labels (``domain.capture``), read beside it."""
+        return self.repository.find_capture(image.id)
 
     def get(self, caller: Caller, image_id: str) -> ImageRecord:
         image = self.repository.find_image(image_id)

@@ -1,15 +1,16 @@
 """The audit trail's table (``domain.audit``): one item per entry.
 
-| key           | value                                     |
-|---------------|-------------------------------------------|
-| image_id (pk) | the image                                 |
-| seq (sk)      | ``<time>#<version>`` or ``<time>#dup-<upload>`` |
-| by_day index  | ``day`` (pk), ``position`` (``<seq>#<image>``) |
+| key           | value                                            |
+|---------------|--------------------------------------------------|
+| image_id (pk) | the image                                        |
+| seq (sk)      | ``<time>#<version>`` or ``<time>#dup-<upload>``  |
 
 A table of its own, not the images': its writes would otherwise run through the
 images' stream, and its items through every scan of the images. An image's history is
-a query of its partition; an admin's search is a query of the day index for each day
-asked, so it reads the days asked and nothing else. Items expire through the TTL.
+a query of its partition. An admin's search is a scan, filtered, a page at a time: an
+index by day would double what every entry costs (a second write, a second copy kept a
+year) for a rare admin's read, as the images' table reads a bucket's records by a scan.
+Items expire through the TTL.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date
 from typing import Any
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from shelflife.domain.audit import AuditEntry, AuditLog, AuditPlace, AuditQuery
@@ -32,15 +31,8 @@ from shelflife.domain.records import ChangeAction, Page
 from shelflife.domain.settings import TierName
 
 _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException"}
-
-
-class DayIndex(GlobalSecondaryIndex["AuditModel"]):
-    class Meta:
-        index_name = "by_day"
-        projection = AllProjection()
-
-    day = UnicodeAttribute(hash_key=True)
-    position = UnicodeAttribute(range_key=True)
+# Items a scan request evaluates (DynamoDB stops at 1 MB whatever this says).
+_SCAN_PAGE = 1000
 
 
 class AuditModel(Model):
@@ -52,8 +44,6 @@ class AuditModel(Model):
 
     image_id = UnicodeAttribute(hash_key=True)
     seq = UnicodeAttribute(range_key=True)
-    day = UnicodeAttribute()
-    position = UnicodeAttribute()
     at = UTCDateTimeAttribute()
     owner = UnicodeAttribute()
     actor = UnicodeAttribute()
@@ -67,21 +57,12 @@ class AuditModel(Model):
     after_bucket = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
-    by_day = DayIndex()
-
-
-def position(entry: AuditEntry) -> str:
-    """An entry's place in a day: its time (``seq`` starts with it), then its image."""
-    return f"{entry.seq}#{entry.image_id}"
-
 
 def audit_model(entry: AuditEntry) -> AuditModel:
     before, after = entry.before, entry.after
     return AuditModel(
         entry.image_id,
         entry.seq,
-        day=entry.day.isoformat(),
-        position=position(entry),
         at=entry.at,
         owner=entry.owner,
         actor=entry.actor,
@@ -173,61 +154,34 @@ class DynamoAuditLog(AuditLog):
         return Page(items=items, cursor=_encode(following) if following else None)
 
     def search(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
-        days = query.days()
-        start, last = self._search_cursor(cursor, days)
-        found: list[AuditEntry] = []
-        low = query.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        high = query.until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f~")
-        conditions = AuditModel.actor == query.actor if query.actor else None
+        # A cursor names the query it belongs to: another query's is refused.
+        asked = query.fingerprint()
+        last = None
+        if cursor:
+            value = _decode(cursor)
+            if not isinstance(value, dict) or set(value) != {"q", "key"} or value["q"] != asked:
+                raise InvalidArgument(_REFUSED)
+            last = _key(value["key"], {"image_id", "seq"})
+        condition = AuditModel.at.between(query.since, query.until)
+        if query.actor is not None:
+            condition &= AuditModel.actor == query.actor
         if query.action is not None:
-            same = AuditModel.action == query.action.value
-            conditions = same if conditions is None else conditions & same
-        for day in days[days.index(start) :]:
-            while len(found) < limit:
-                with _translated():
-                    results = AuditModel.by_day.query(
-                        day.isoformat(),
-                        AuditModel.position.between(low, high),
-                        filter_condition=conditions,
-                        limit=limit - len(found),
-                        last_evaluated_key=last,
-                    )
-                    found += [entry for entry in map(audit_entry, results) if query.matches(entry)]
-                last = results.last_evaluated_key
-                if last is None:
-                    break
-            if len(found) >= limit:
-                if last is not None:
-                    return Page(items=found, cursor=_encode({"day": day.isoformat(), "key": last}))
-                following = days[days.index(day) + 1 :]
-                return Page(
-                    items=found,
-                    cursor=_encode({"day": following[0].isoformat(), "key": None})
-                    if following
-                    else None,
-                )
-            last = None
-        return Page(items=found, cursor=None)
-
-    @staticmethod
-    def _search_cursor(cursor: str | None, days: list[date]) -> tuple[date, dict[str, Any] | None]:
-        if not cursor:
-            return days[0], None
-        value = _decode(cursor)
-        if not isinstance(value, dict) or set(value) != {"day", "key"}:
-            raise InvalidArgument(_REFUSED)
-        try:
-            day = date.fromisoformat(str(value["day"]))
-        except ValueError:
-            raise InvalidArgument(_REFUSED) from None
-        if day not in days:
-            raise InvalidArgument(_REFUSED)
-        if value["key"] is None:
-            return day, None
-        key = _key(value["key"], {"image_id", "seq", "day", "position"})
-        if key["day"]["S"] != day.isoformat():
-            raise InvalidArgument(_REFUSED)
-        return day, key
+            condition &= AuditModel.action == query.action.value
+        if query.image_id is not None:
+            condition &= AuditModel.image_id == query.image_id
+        with _translated():
+            results = AuditModel.scan(
+                filter_condition=condition,
+                limit=limit,
+                page_size=_SCAN_PAGE,
+                last_evaluated_key=last,
+            )
+            items = [audit_entry(model) for model in results]
+        following = results.last_evaluated_key
+        return Page(
+            items=sorted(items, key=lambda entry: (entry.at, entry.image_id, entry.seq)),
+            cursor=_encode({"q": asked, "key": following}) if following else None,
+        )
 
 
 @contextmanager

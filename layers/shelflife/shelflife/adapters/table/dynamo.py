@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,10 +23,12 @@ from pynamodb.transactions import TransactWrite
 
 from shelflife.adapters.table.models import (
     BUCKET_PK,
+    CAPTURE_SK,
     CLEANUP_PK,
     DAILY_PK,
     IMAGE_SK,
     BucketModel,
+    CaptureModel,
     CleanupModel,
     DailyModel,
     ImageModel,
@@ -36,6 +39,7 @@ from shelflife.adapters.table.models import (
     run_pk,
     run_sk,
 )
+from shelflife.domain.capture import Capture
 from shelflife.domain.errors import (
     BackendUnavailable,
     Conflict,
@@ -633,6 +637,29 @@ class DynamoRepository(Repository):
             )
             for model in models
         ]
+
+    # ---- capture metadata ----------------------------------------------------------
+
+    def put_capture(self, image_id: str, capture: Capture) -> None:
+        facts = capture.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        with self._translated(f"capture of {image_id!r}"):
+            CaptureModel(image_pk(image_id), CAPTURE_SK, facts=facts).save()
+
+    def find_capture(self, image_id: str) -> Capture | None:
+        with self._translated(f"capture of {image_id!r}"):
+            try:
+                model = CaptureModel.get(image_pk(image_id), CAPTURE_SK)
+            except CaptureModel.DoesNotExist:
+                return None
+        return Capture.model_validate(model.facts)
+
+    def expire_capture(self, image_id: str, at: datetime) -> None:
+        capture = CaptureModel(image_pk(image_id), CAPTURE_SK)
+        with contextlib.suppress(Conflict), self._translated(f"capture of {image_id!r}"):
+            # Only an item that is there: an update would make one otherwise.
+            capture.update(
+                actions=[CaptureModel.expires_at.set(at)], condition=CaptureModel.pk.exists()
+            )
 
     # ---- cleanup tasks -------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from shelflife.adapters.table.audit import position
 from shelflife.domain.audit import AuditEntry, AuditLog, AuditQuery
+from shelflife.domain.capture import Capture
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
@@ -85,6 +85,9 @@ class MemoryRepository(Repository):
         self._runs: dict[tuple[str, str], RunRecord] = {}
         self._cleanup_tasks: dict[str, CleanupTask] = {}
         self._daily: dict[date, Counter[str]] = defaultdict(Counter)
+        self.captures: dict[str, Capture] = {}
+        # When the table's TTL would remove each (a put makes it keep again).
+        self.capture_expiry: dict[str, datetime] = {}
         self._lock = threading.RLock()
         # Every image change as (old, new), in order: what the table's stream shows
         # the cleanup function (NEW_AND_OLD_IMAGES), for tests that play its part.
@@ -228,6 +231,22 @@ class MemoryRepository(Repository):
             self._buckets[(tier, name)] = updated
             return updated
 
+    # ---- capture metadata ----------------------------------------------------------
+
+    def put_capture(self, image_id: str, capture: Capture) -> None:
+        with self._lock:
+            self.captures[image_id] = capture
+            self.capture_expiry.pop(image_id, None)
+
+    def find_capture(self, image_id: str) -> Capture | None:
+        with self._lock:
+            return self.captures.get(image_id)
+
+    def expire_capture(self, image_id: str, at: datetime) -> None:
+        with self._lock:
+            if image_id in self.captures:
+                self.capture_expiry[image_id] = at
+
     # ---- runs --------------------------------------------------------------------
 
     def save_run(self, run: RunRecord) -> RunRecord:
@@ -307,14 +326,16 @@ class MemoryAuditLog(AuditLog):
         return _page(mine, lambda entry: f"{image_id}|{entry.seq}", limit, _mine(cursor, image_id))
 
     def search(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
-        days = {day.isoformat() for day in query.days()}
-        if cursor is not None and cursor.partition("|")[0] not in days:
+        # A scan, as the DynamoDB table's: the table's order (by key) across pages, a
+        # cursor naming its query (another query's is refused), each page by time.
+        asked = query.fingerprint()
+        if cursor is not None and not cursor.startswith(f"{asked}|"):
             raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
         with self._lock:
             found = [entry for entry in self.entries.values() if query.matches(entry)]
-        return _page(
-            found, lambda entry: f"{entry.day.isoformat()}|{position(entry)}", limit, cursor
-        )
+        page = _page(found, lambda e: f"{asked}|{e.image_id}|{e.seq}", limit, cursor)
+        page.items.sort(key=lambda entry: (entry.at, entry.image_id, entry.seq))
+        return page
 
 
 def _mine(cursor: str | None, image_id: str) -> str | None:

@@ -3,6 +3,7 @@
 | item    | pk               | sk                         |
 |---------|------------------|----------------------------|
 | image   | IMAGE#<id>       | IMAGE                      |
+| capture | IMAGE#<id>       | CAPTURE                    |
 | bucket  | BUCKET           | <tier>#<name>              |
 | run     | RUN#<kind>       | <started at, ISO>#<run id> |
 | cleanup | CLEANUP          | <stream record's event id> |
@@ -45,6 +46,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 IMAGE_SK = "IMAGE"
+CAPTURE_SK = "CAPTURE"
 BUCKET_PK = "BUCKET"
 CLEANUP_PK = "CLEANUP"
 DAILY_PK = "DAILY"
@@ -148,6 +150,19 @@ class ImageModel(Model):
     by_owner = OwnerIndex()
 
 
+class CaptureModel(Model):
+    """An image's capture facts (``domain.capture.Capture``), beside its record."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=CAPTURE_SK)
+    facts = JSONAttribute()
+    # Set when the image is deleted: the TTL removes the facts with the record.
+    expires_at = TTLAttribute(null=True)
+
+
 class BucketModel(Model):
     class Meta(_TableMeta):
         pass
@@ -232,7 +247,14 @@ class DailyModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-MODELS: tuple[type[Model], ...] = (ImageModel, BucketModel, RunModel, CleanupModel, DailyModel)
+MODELS: tuple[type[Model], ...] = (
+    ImageModel,
+    CaptureModel,
+    BucketModel,
+    RunModel,
+    CleanupModel,
+    DailyModel,
+)
 TTL_ATTRIBUTE = "expires_at"
 
 
