@@ -316,6 +316,33 @@ class ReconcileRequest(_Body):
     run_id: str | None = Field(default=None, description="Continue this incomplete run")
 
 
+class ImportSourceBody(_Body):
+    backend: Literal["s3", "r2", "b2"]
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    prefix: Annotated[str, Field(max_length=1024)] = ""
+
+
+class ImportRequest(_Body):
+    """A new import (``source`` and whose photos they are), or ``run_id`` to continue
+    one; the import function checks the rest (``shelflife.domain.imports``)."""
+
+    source: ImportSourceBody | None = Field(default=None, description="The bucket to import")
+    owner: Annotated[str | None, Field(max_length=128)] = Field(
+        default=None, description="Every photo's owner (or the owner of keys the pattern misses)"
+    )
+    owner_pattern: Annotated[str | None, Field(max_length=200)] = Field(
+        default=None,
+        description="A regular expression with an (?P<owner>...) group, searched in each key",
+    )
+    compress: StrictBool = Field(
+        default=True,
+        description="Compress like an upload; false keeps originals where they show the "
+        "same picture without their metadata",
+    )
+    dry_run: StrictBool = Field(default=True, description="Analyse only (the default)")
+    run_id: str | None = Field(default=None, description="Continue this incomplete run")
+
+
 class RedriveRequest(_Body):
     max_messages: Annotated[StrictInt, Field(ge=1, le=1000)] = 100
 

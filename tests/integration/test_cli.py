@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -408,3 +409,46 @@ def test_upload_labels_are_kept_with_the_photos_capture_facts(
     assert code == cli.EXIT_USAGE
     code, _ = run("--user", "lena", "upload", camera, "--label", "Bad=key")
     assert code == cli.EXIT_REFUSED
+
+
+def test_import_a_bucket_dry_run_then_run_through_the_local_stack(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22, part 5: ``shelflife import`` of an S3 bucket with keys of any shape,
+    owners from a prefix pattern, through the local stack's import function."""
+    from shelflife.adapters.backends import S3Backend
+    from shelflife.domain.storage import BucketPolicy
+
+    s3 = S3Backend(region=os.environ["AWS_REGION"])
+    s3.create_bucket("sync-script-bucket", BucketPolicy(tier="hot"))
+    keys = {
+        "team/mira/IMG 0001.jpg": PHOTOS[0],
+        "team/mira/misc/IMG 0002.JPG": PHOTOS[1],
+        "team/olaf/x.jpg": PHOTOS[2],
+        "team/olaf/notes.txt": __file__,
+    }
+    for key, path in keys.items():
+        s3.put("sync-script-bucket", key, Path(path).read_bytes(), content_type="image/jpeg")
+    source = ["s3://sync-script-bucket/team/", "--owner-pattern", "^team/(?P<owner>[^/]+)/"]
+
+    code, text = run("import", *source)
+    assert code == 0, text
+    assert "dry run" in text
+    assert re.search(r"^to_import +3$", text, re.MULTILINE), text
+    assert "team/olaf/notes.txt: unreadable" in text
+    assert re.search(r"^cost: \$\d+\.\d{4} \(once, at the price book's list prices", text, re.M)
+    assert "keys" in capsys.readouterr().err  # the progress bar, on stderr
+
+    code, text = run("--json", "import", *source, "--run")
+    report = json.loads(text)
+    assert (code, report["complete"], report["counts"]["imported"]) == (0, True, 3)
+    code, text = run("--user", "mira", "--json", "photos")
+    assert len(json.loads(text)) == 2
+    assert {s3.get("sync-script-bucket", key).data for key in keys} == {
+        Path(path).read_bytes() for path in keys.values()
+    }, "the source is untouched"
+
+    code, text = run("--json", "import", "--resume", report["run_id"])
+    assert (code, json.loads(text)["counts"]) == (0, report["counts"])
+    assert run("import", "ftp://somewhere")[0] == cli.EXIT_USAGE
+    assert run("import", *source[:1], "--owner-pattern", "(")[0] == cli.EXIT_REFUSED

@@ -1,5 +1,5 @@
 """The api function under moto, for tests: requests built from the sample events in
-events/api/ with the JWT authorizer's claims, and the lifecycle, capacity, cleanup and
+events/api/ with the JWT authorizer's claims, and the lifecycle, capacity, cleanup, import and
 ingest handlers behind its admin routes, invoked in-process as Lambda would."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ FUNCTIONS = {
     "SHELFLIFE_LIFECYCLE_FUNCTION_NAME": "lifecycle",
     "SHELFLIFE_CAPACITY_FUNCTION_NAME": "capacity",
     "SHELFLIFE_CLEANUP_FUNCTION_NAME": "cleanup",
+    "SHELFLIFE_IMPORT_FUNCTION_NAME": "imports",
 }
 
 
@@ -175,7 +176,8 @@ def api_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     for name, tier in ((TEMP, "temp"), (HOT, "hot"), (COLD, "cold")):
         s3.create_bucket(name, BucketPolicy(tier=tier))
     functions = {
-        name: _import(name) for name in ("ingest", "lifecycle", "capacity", "cleanup", "audit")
+        name: _import(name)
+        for name in ("ingest", "lifecycle", "capacity", "cleanup", "audit", "imports")
     }
     app = _import("api")
     invoker = InProcessInvoker(

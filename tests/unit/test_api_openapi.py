@@ -66,6 +66,8 @@ ISSUE_ROUTES = {
     ("get", "/photos/export"),
     ("get", "/photos/{photo_id}/history"),
     ("get", "/audit"),
+    # Issue 22, part 5: importing an existing bucket.
+    ("post", "/imports"),
 }
 
 

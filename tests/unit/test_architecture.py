@@ -155,7 +155,7 @@ def test_every_layer_module_stands_on_a_floor() -> None:
 def test_handlers_get_their_services_from_the_wiring() -> None:
     known = modules()
     handlers = [m for m in known if m.startswith("functions.") and m.endswith(".app")]
-    assert len(handlers) == 6  # api, audit, capacity, cleanup, ingest, lifecycle
+    assert len(handlers) == 7  # api, audit, capacity, cleanup, imports, ingest, lifecycle
     for module in handlers:
         assert WIRING in set(imports(known[module], module)), module
     for module in [m for m in known if m.startswith("functions.")]:
@@ -238,7 +238,7 @@ HANDLER_LINES = {"api": 120}
 
 def test_handlers_are_thin() -> None:
     handlers = sorted((ROOT / "functions").glob("*/app.py"))
-    assert len(handlers) == 6  # api, audit, capacity, cleanup, ingest, lifecycle
+    assert len(handlers) == 7  # api, audit, capacity, cleanup, imports, ingest, lifecycle
     for path in handlers:
         limit = HANDLER_LINES.get(path.parent.name, 60)
         lines = len(path.read_text().splitlines())

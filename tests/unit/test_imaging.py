@@ -9,7 +9,13 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from shelflife.domain.errors import RejectedImage
-from shelflife.domain.imaging import CompressionPolicy, compress, jpeg_damage, sniff_format
+from shelflife.domain.imaging import (
+    CompressionPolicy,
+    compress,
+    jpeg_damage,
+    kept_or_compressed,
+    sniff_format,
+)
 from shelflife.domain.settings import OutputFormat
 from shelflife.domain.strip import strip_gif, strip_jpeg
 from tests.support.corpus import corpus_file, corpus_names
@@ -335,3 +341,40 @@ def test_exif_pillow_cannot_parse_leaves_the_pixels_usable() -> None:
 
     assert (result.width, result.height) == (2000, 33)  # orientation unknown: as decoded
     assert b"Exif" not in result.data
+
+
+# ---- kept_or_compressed: an import that keeps its originals ------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in RASTER if not n.startswith("animated/")])
+def test_kept_originals_lose_their_metadata_and_keep_their_picture(name: str) -> None:
+    data = corpus_file(name)
+    with Image.open(io.BytesIO(data)) as original:
+        plain = (
+            original.format in ("JPEG", "GIF", "WEBP")
+            and original.getexif().get(ORIENTATION, 1) == 1
+            and not original.info.get("icc_profile")
+        )
+        size = original.size
+    result = kept_or_compressed(data)
+    if not plain:
+        # Its orientation or colour profile would be lost with its metadata: compressed.
+        assert result.reencoded
+        assert result == compress(data)
+        return
+    assert not result.reencoded, "a plain image is kept"
+    assert (result.width, result.height) == size, "kept at its own size"
+    kept = decoded(result.data)
+    assert kept.tobytes() == decoded(data).tobytes(), "the same picture"
+    assert not kept.getexif(), "no EXIF (no GPS) left"
+    if result.format == "JPEG":
+        assert metadata_segments(result.data) == []
+        assert result.data.endswith(b"\xff\xd9")
+
+
+def test_a_kept_original_is_refused_like_an_upload() -> None:
+    with pytest.raises(RejectedImage) as refused:
+        kept_or_compressed(corpus_file("broken/truncated.jpg"))
+    with pytest.raises(RejectedImage) as by_compress:
+        compress(corpus_file("broken/truncated.jpg"))
+    assert refused.value.code == by_compress.value.code

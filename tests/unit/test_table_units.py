@@ -21,12 +21,14 @@ from shelflife.adapters.table.audit import audit_model
 from shelflife.domain.audit import AuditEntry, AuditPlace
 from shelflife.domain.auth import Caller
 from shelflife.domain.capture import Capture
+from shelflife.domain.imports import ImportSource
 from shelflife.domain.policy import published, soft_deleted
 from shelflife.domain.pricebook import PriceBook, book, read_changes
 from shelflife.domain.records import ChangeAction, ImageRecord
-from shelflife.domain.settings import Settings, TierName
+from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.uploads import Upload
+from shelflife.services.imports import ImportService
 from shelflife.services.ingest import IngestService
 from shelflife.services.photos import PhotoService
 from tests.support.corpus import corpus_file
@@ -172,6 +174,28 @@ def test_an_upload_writes_what_the_book_says(expected: PriceBook) -> None:
     assert expected.stack.record_bytes == stored_bytes(repository.item(stored)) + capture
     deleted = soft_deleted(stored, NOW, settings)
     assert expected.stack.deleted_record_bytes == stored_bytes(repository.item(deleted)) + capture
+
+
+def test_an_imported_photo_writes_what_the_book_says(expected: PriceBook) -> None:
+    """Issue 22, part 5: a photo of ``shelflife import`` (the run's record left out)."""
+    w = world()
+    w.memory.create_bucket("old-photos", BucketPolicy(tier="hot"))
+    for prefix, name in (("a/", "photos/flowers.jpeg"), ("b/", "camera/DSCN0010.jpg")):
+        w.memory.put("old-photos", f"{prefix}photo.jpg", corpus_file(name), content_type="x")
+    clock = lambda: w.now  # noqa: E731
+    ingest = IngestService(w.settings, w.repository, w.backends(), clock=clock)
+    imports = ImportService(w.settings, w.repository, w.backends(), ingest=ingest, clock=clock)
+
+    def run(prefix: str) -> object:
+        source = ImportSource(BackendName.MEMORY, "old-photos", prefix, owner="alice")
+        return imports.start(source, dry_run=False)
+
+    # The first also records the HOT bucket; the second is every photo after.
+    measure(w, lambda: run("a/"))
+    metered(w).entries.clear()
+    units = measure(w, lambda: run("b/"))
+    assert expected.stack.imported.table_writes == units
+    assert expected.stack.imported.audit_entries == metered(w).entries.total() == 1
 
 
 def test_a_view_writes_what_the_book_says(expected: PriceBook) -> None:

@@ -19,6 +19,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -39,7 +40,16 @@ from shelflife_tools.demo import run_demo
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
 
 # Commands that need the admin group.
-ADMIN_COMMANDS = {"audit", "buckets", "sweep", "reschedule", "reconcile", "cleanup", "recommend"}
+ADMIN_COMMANDS = {
+    "audit",
+    "buckets",
+    "sweep",
+    "reschedule",
+    "reconcile",
+    "cleanup",
+    "recommend",
+    "import",
+}
 
 
 # Exit codes, one per kind of failure, so a script can tell them apart (README).
@@ -487,6 +497,74 @@ def cmd_reconcile(client: ApiClient, args: argparse.Namespace, out: TextIO) -> i
     return 0 if drift - fixed <= 0 else 1
 
 
+_SOURCE = re.compile(r"^(?P<backend>s3|r2|b2)://(?P<bucket>[^/]+)/?(?P<prefix>.*)$")
+
+
+def cmd_import(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """A dry run (the default) or a run, a step at a time through the API until it is
+    complete, with a progress bar; ``--resume RUN_ID`` goes on with one that stopped
+    (the CLI was interrupted, the network went away)."""
+    if args.resume:
+        body: dict[str, Any] = {"run_id": args.resume}
+    else:
+        if not args.source:
+            raise UsageError("give the bucket to import (s3://bucket/prefix), or --resume RUN_ID")
+        where = _SOURCE.match(args.source)
+        if where is None:
+            raise UsageError(
+                f"{args.source!r} is not a bucket: write s3://bucket/prefix, r2://... or b2://..."
+            )
+        body = {
+            "source": where.groupdict(),
+            "owner": args.owner,
+            "owner_pattern": args.owner_pattern,
+            "compress": not args.keep_originals,
+            "dry_run": not args.run,
+        }
+        body = {key: value for key, value in body.items() if value is not None}
+    report = client.post("/imports", body)
+    sys.stderr.write(
+        f"import {report['run_id']} ({'dry run' if report['dry_run'] else 'run'}); "
+        f"if it is interrupted: shelflife import --resume {report['run_id']}\n"
+    )
+    while True:
+        progress = report.get("progress", {})
+        done, expected = progress.get("done", 0), progress.get("expected")
+        total = expected if expected else max(done, 1)
+        bar(done if not report["complete"] else total, total, "keys", sys.stderr)
+        if report["complete"]:
+            break
+        report = client.post("/imports", {"run_id": report["run_id"]})
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+        return 0
+    counts = report["counts"]
+    source = report["source"]
+    out.write(
+        f"import {report['run_id']} of {source['backend']}://{source['bucket']}/"
+        f"{source['prefix']} ({'dry run' if report['dry_run'] else 'run'}): "
+        f"{counts.get('listed', 0)} keys\n"
+    )
+    names = ["to_import", "to_hot", "to_cold"] if report["dry_run"] else ["imported"]
+    names += ["already_present", "unreadable", "no_owner", "vanished"]
+    if not report["dry_run"]:
+        names += ["imported_hot", "imported_cold", "stored_bytes"]
+    table([[name, counts.get(name, 0)] for name in names], ["", "count"], out)
+    kinds = sorted(report["types"].items(), key=lambda item: -item[1]["files"])
+    table([[kind, t["files"], t["bytes"]] for kind, t in kinds], ["type", "files", "bytes"], out)
+    cost = report.get("cost", {})
+    if "total_usd" in cost:
+        out.write(f"cost: ${cost['total_usd']:.4f} ({cost['baseline']})\n")
+    for problem in report["problems"][:20]:
+        out.write(f"! {problem['key']}: {problem['problem']} ({problem['reason']})\n")
+    if len(report["problems"]) > 20:
+        out.write(f"! ... and more: --json lists up to {len(report['problems'])}\n")
+    for line in report["recommendations"]:
+        out.write(f"- {line}\n")
+    return 0
+
+
 def cmd_cleanup(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.action == "redrive":
         answer = client.post("/cleanup/redrive", {"max_messages": args.max_messages})
@@ -525,6 +603,7 @@ COMMANDS = {
     "recommend": cmd_recommend,
     "reconcile": cmd_reconcile,
     "cleanup": cmd_cleanup,
+    "import": cmd_import,
 }
 
 
@@ -698,6 +777,22 @@ def parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--fix", action="store_true")
     reconcile.add_argument("--adopt", action="store_true")
     reconcile.add_argument("--yes", action="store_true", help="with --fix: do not ask")
+    importing = commands.add_parser(
+        "import", help="import a bucket of existing photos; a dry run unless --run (admin)"
+    )
+    importing.add_argument("source", nargs="?", help="s3://bucket/prefix, r2://... or b2://...")
+    importing.add_argument("--owner", help="every photo's owner (or of keys the pattern misses)")
+    importing.add_argument(
+        "--owner-pattern",
+        help="a regular expression with an (?P<owner>...) group, searched in each key",
+    )
+    importing.add_argument(
+        "--keep-originals",
+        action="store_true",
+        help="keep originals (stripped of metadata) where that shows the same picture",
+    )
+    importing.add_argument("--run", action="store_true", help="import (default: a dry run)")
+    importing.add_argument("--resume", metavar="RUN_ID", help="go on with an import that stopped")
     cleanup = commands.add_parser(
         "cleanup", help="cleanup health, or replay its dead letters (admin)"
     )

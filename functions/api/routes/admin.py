@@ -14,6 +14,7 @@ from ..common import TOKEN, admin, answers, request_id, services
 from ..schemas import (
     BucketsResponse,
     CleanupStatus,
+    ImportRequest,
     OldImagesRequest,
     OperationResponse,
     ReconcileRequest,
@@ -133,6 +134,21 @@ def reconcile(request: ReconcileRequest) -> OperationResponse:
     admin(router)
     answer = services(router).operations.reconcile(
         fix=request.fix, adopt=request.adopt, run_id=request.run_id
+    )
+    return OperationResponse(**answer)
+
+
+@router.post(
+    "/imports",
+    security=TOKEN,
+    summary="Import a bucket of existing photos (dry run by default; continue by run_id)",
+    tags=["admin"],
+    responses=answers(OperationResponse),
+)
+def imports(request: ImportRequest) -> OperationResponse:
+    who = admin(router)
+    answer = services(router).operations.imports(
+        request.model_dump(), requested_by=user_actor(who.user_id, admin=True)
     )
     return OperationResponse(**answer)
 

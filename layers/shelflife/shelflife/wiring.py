@@ -31,6 +31,7 @@ from shelflife.domain.storage import Backends
 from shelflife.services.audit import AuditService
 from shelflife.services.capacity import CapacityService
 from shelflife.services.cleanup import CleanupService
+from shelflife.services.imports import ImportService
 from shelflife.services.ingest import IngestService
 from shelflife.services.lifecycle import LifecycleService
 from shelflife.services.operations import Operations
@@ -49,6 +50,14 @@ def ingest(settings: Settings) -> IngestService:
         DynamoRepository.from_settings(settings),
         ProviderBackends(settings),
         audit=audit_log(settings),
+    )
+
+
+def imports(settings: Settings) -> ImportService:
+    """The import function's service: ingest's pipeline on another bucket's photos."""
+    ingest_service = ingest(settings)
+    return ImportService(
+        settings, ingest_service.repository, ingest_service.backends, ingest=ingest_service
     )
 
 

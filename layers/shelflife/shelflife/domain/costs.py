@@ -8,6 +8,8 @@ egress and minimum duration (``SHELFLIFE_PRICE_*``, ``SHELFLIFE_EGRESS_*``,
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,6 +89,35 @@ class CostModel:
             min_object_bytes=offer.min_object_bytes,
             provider=offer.provider,
         )
+
+    def import_cost(
+        self, *, photos: Mapping[TierName, int], keys: int, bytes_read: int, source: BackendName
+    ) -> dict[str, float]:
+        """What an import costs once, in USD at the book's list prices: each photo's
+        work in the import function with its audit entry (``[stack] imported``) and
+        its put in the tier it goes to (``photos``: how many to each); the source's
+        listing (a page per 1,000 keys, priced as a write as S3 prices LIST), its GETs
+        of ``keys`` and the egress of ``bytes_read`` (none from S3 in the stack's
+        region; R2's is free; B2's at its offer's price). What the photos then cost to
+        keep is the store's usual bill."""
+        book = pricebook.book()
+        shape = self.settings.stack_shape()
+        per_photo = book.compute_cost(book.stack.imported, shape) + (
+            book.stack.imported.audit_entries * book.compute_cost(book.stack.audit_entry, shape)
+        )
+        operations = sum(
+            count * (per_photo + self.tier(tier).write_per_request)
+            for tier, count in photos.items()
+        )
+        origin = self.provider(source)
+        reads = keys * origin.read_per_request + math.ceil(keys / 1000) * origin.write_per_request
+        egress = 0.0 if source is BackendName.S3 else bytes_read / GB * origin.egress_per_gb
+        return {
+            "operations_usd": operations,
+            "source_reads_usd": reads,
+            "source_egress_usd": egress,
+            "total_usd": operations + reads + egress,
+        }
 
     def storage(self, tier: TierName, size: int, days: float) -> float:
         """Keeping ``size`` bytes in ``tier`` for ``days``."""

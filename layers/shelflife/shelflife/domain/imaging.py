@@ -357,6 +357,47 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
     )
 
 
+_ORIENTATION = 0x0112
+
+
+def kept_or_compressed(data: bytes, policy: CompressionPolicy | None = None) -> CompressedImage:
+    """``data`` as it is, rebuilt from what decoding needs (``strip``), when that shows
+    exactly the same picture: a JPEG, GIF or WebP within the policy's limits, with no
+    orientation to apply and no colour profile to honour (dropping either would change
+    what is seen), decoding to the same pixels. Anything else is ``compress``-ed. For
+    an import that asks to keep its originals: their metadata goes all the same."""
+    policy = policy or CompressionPolicy()
+    source_format = sniff_format(data)
+    if (
+        source_format is None
+        or source_format not in policy.allowed_formats
+        or len(data) > policy.max_bytes
+        or (source_format == "JPEG" and jpeg_damage(data))
+    ):
+        return compress(data, policy)  # which refuses it with its reason
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                plain = (
+                    width * height <= policy.max_pixels
+                    and image.getexif().get(_ORIENTATION, 1) == 1
+                    and not image.info.get("icc_profile")
+                    and (getattr(image, "n_frames", 1) == 1 or policy.keep_animation)
+                )
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        plain = False
+    if plain and (kept := strip(data, source_format)) is not None:
+        try:
+            same = _pixels(kept) == _pixels(data)
+        except (OSError, SyntaxError, ValueError, EOFError):
+            same = False
+        if same:
+            return CompressedImage.kept_original(kept, width, height, source_format)
+    return compress(data, policy)
+
+
 def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     scale = max_side / max(width, height)
     if scale >= 1:

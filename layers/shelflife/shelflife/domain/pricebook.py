@@ -128,6 +128,7 @@ class Use(BaseModel):
 
 class Stack(Sourced):
     upload: Use
+    imported: Use
     view: Use
     draft_view: Use
     publish: Use

@@ -220,6 +220,8 @@ class RunKind(StrEnum):
     # A pricing of the deployment's measured workload by ``shelflife recommend`` (the
     # simulator runs where the operator runs it; the dashboard draws the last one).
     PRICING = "pricing"
+    # ``shelflife import``: a bucket of existing photos brought in, resumable.
+    IMPORT = "import"
 
 
 class RunStatus(StrEnum):
@@ -294,6 +296,9 @@ DAILY_COUNTERS = (
     # The stored bytes of the photos published (with "published": their mean size).
     "published_bytes",
     *PUBLISH_AGE_COUNTERS,
+    # Photos brought in by ``shelflife import``: stored like uploads, counted apart so
+    # a one-time import is not priced as the deployment's daily upload rate.
+    "imported",
 )
 
 

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from shelflife.domain.audit import stamped
 from shelflife.domain.capture import Capture
@@ -248,6 +248,19 @@ class Repository(ABC):
     @abstractmethod
     def find_run(self, kind: RunKind, started_at: datetime, run_id: str) -> RunRecord | None:
         """One run, by the start time and id its record is keyed on."""
+
+    def run_by_id(self, kind: RunKind, run_id: str) -> RunRecord:
+        """A run by its id alone (``records.new_run_id``: its start to the second, the
+        record being keyed on it to the microsecond): ``InvalidArgument`` for what is
+        no run id, ``RecordNotFound`` when there is no such run (its TTL is over)."""
+        try:
+            started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidArgument(f"not a run id: {run_id!r}") from None
+        for run in self.recent_runs(kind, since=started, limit=100):
+            if run.id == run_id:
+                return run
+        raise RecordNotFound(f"no {kind.value} run {run_id!r}")
 
     # ---- cleanup tasks -------------------------------------------------------------
 

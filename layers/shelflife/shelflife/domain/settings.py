@@ -181,6 +181,7 @@ class Settings(_Frozen):
     lifecycle_function_name: str | None = None
     capacity_function_name: str | None = None
     cleanup_function_name: str | None = None
+    import_function_name: str | None = None
     # How long an admin run started from the API may take before it stops and hands
     # over (API Gateway answers for at most 30 seconds).
     api_run_seconds: int = Field(default=20, ge=1, le=28)

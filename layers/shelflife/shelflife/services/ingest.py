@@ -272,25 +272,55 @@ class IngestService:
             compressed = compress(data, self.policy)
         except RejectedImage as e:
             return self._reject(upload, where, data, e, existing=existing)
-        stored_sha256 = sha256_hex(compressed.data)
-        claim = self._claim(where, data, original_sha256, compressed, stored_sha256, existing)
-        claim = self._put(claim, compressed)
-        # The capture facts, read from the upload (the stored image keeps none), before
-        # the image is live: a crash between the two puts them again on redelivery.
-        labels = labels_of(stored.info.metadata or {})
-        self.repository.put_capture(claim.id, capture_facts(data, labels))
-        # Active from now on, made so by this upload (which may have finished another
-        # upload's claim of the same bytes: that one is then the duplicate); the policy
-        # schedules its promotion out of TEMP.
-        live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": upload.key}
-        active = self.repository.replace_image(
-            claim,
-            scheduled(claim.model_copy(update=live), self.settings),
-            counts=self._counts("uploaded"),
+        active = self.store(
+            where,
+            data,
+            original_sha256,
+            compressed,
+            existing,
+            source_key=upload.key,
+            labels=labels_of(stored.info.metadata or {}),
         )
         self._delete_upload(upload)
         return IngestResult(
             upload, Outcome.STORED, active, bytes_in=len(data), bytes_out=len(compressed.data)
+        )
+
+    def store(
+        self,
+        where: UploadKey,
+        data: bytes,
+        original_sha256: str,
+        compressed: CompressedImage,
+        existing: ImageRecord | None,
+        *,
+        source_key: str,
+        labels: dict[str, str],
+        tier: TierName = TierName.TEMP,
+        uploaded_at: datetime | None = None,
+        counter: str = "uploaded",
+    ) -> ImageRecord:
+        """Steps 4 to 6 for ``compressed`` (made from ``data``, whose SHA-256 is
+        ``original_sha256``), whose image ``existing`` is not active: claim a place in
+        ``tier``, put the object, keep the capture facts, activate. Shared with the
+        import (``shelflife.services.imports``), which places by the photo's age
+        (``uploaded_at``: when it was taken or written) and counts ``imported``."""
+        stored_sha256 = sha256_hex(compressed.data)
+        claim = self._claim(
+            where, data, original_sha256, compressed, stored_sha256, existing, tier, uploaded_at
+        )
+        claim = self._put(claim, compressed)
+        # The capture facts, read from the original (the stored image keeps none),
+        # before the image is live: a crash between the two puts them again on retry.
+        self.repository.put_capture(claim.id, capture_facts(data, labels))
+        # Active from now on, made so by this upload (which may have finished another
+        # upload's claim of the same bytes: that one is then the duplicate); the policy
+        # schedules its next step (an upload's promotion out of TEMP).
+        live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": source_key}
+        return self.repository.replace_image(
+            claim,
+            scheduled(claim.model_copy(update=live), self.settings),
+            counts=self._counts(counter),
         )
 
     def _claim(
@@ -301,6 +331,8 @@ class IngestService:
         compressed: CompressedImage,
         stored_sha256: str,
         existing: ImageRecord | None,
+        tier: TierName,
+        uploaded_at: datetime | None,
     ) -> ImageRecord:
         image = image_id(where.owner, original_sha256)
         if (
@@ -311,15 +343,13 @@ class IngestService:
         ):
             return existing  # an earlier delivery claimed a place for these bytes: finish it
         key = object_key(image, compressed, stored_sha256)
-        bucket = self.placement.choose(TierName.TEMP, len(compressed.data))
+        bucket = self.placement.choose(tier, len(compressed.data))
         claim = ImageRecord(
             id=image,
             owner=where.owner,
             draft_id=where.draft_id,
             state=ImageState.PENDING,
-            location=Location(
-                tier=TierName.TEMP, backend=bucket.backend, bucket=bucket.name, key=key
-            ),
+            location=Location(tier=tier, backend=bucket.backend, bucket=bucket.name, key=key),
             original_size=len(data),
             stored_size=len(compressed.data),
             original_sha256=original_sha256,
@@ -327,7 +357,7 @@ class IngestService:
             width=compressed.width,
             height=compressed.height,
             format=compressed.format,
-            uploaded_at=self.clock(),
+            uploaded_at=uploaded_at or self.clock(),
         )
         # The policy deletes a claim nobody finishes (and so the object it may have left).
         return self._write(existing, scheduled(claim, self.settings))
@@ -340,9 +370,10 @@ class IngestService:
             self._put_at(claim.location, claim, compressed)
         except (BucketFull, BucketNotFound) as e:
             logger.warning("bucket %s refused the object (%s); trying the next", e.bucket, e)
-            self.placement.refused(TierName.TEMP, claim.location.bucket, e)
+            tier = claim.location.tier
+            self.placement.refused(tier, claim.location.bucket, e)
             bucket = self.placement.choose(
-                TierName.TEMP, len(compressed.data), exclude={claim.location.bucket}
+                tier, len(compressed.data), exclude={claim.location.bucket}
             )
             moved = claim.location.model_copy(
                 update={"bucket": bucket.name, "backend": bucket.backend}

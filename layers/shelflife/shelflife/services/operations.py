@@ -90,6 +90,16 @@ class Operations:
             event["run_id"] = run_id
         return self._invoke("cleanup", self.settings.cleanup_function_name, event)
 
+    def imports(self, request: dict[str, Any], *, requested_by: str) -> dict[str, Any]:
+        """A step of an import (a new one, or ``run_id``'s continuation) in the import
+        function, within the API's time; ``requested_by`` is the trail's actor."""
+        event = {
+            **{name: value for name, value in request.items() if value is not None},
+            "requested_by": requested_by,
+            "max_seconds": self.settings.api_run_seconds,
+        }
+        return self._invoke("import", self.settings.import_function_name, event)
+
     def redrive(self, *, max_messages: int) -> dict[str, Any]:
         return self._invoke(
             "cleanup",

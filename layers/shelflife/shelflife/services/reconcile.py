@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -671,11 +671,4 @@ class ReconcileService:
         )
 
     def _find(self, run_id: str) -> RunRecord:
-        try:
-            started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            raise InvalidArgument(f"not a run id: {run_id!r}") from None
-        for run in self.repository.recent_runs(RunKind.RECONCILE, since=started, limit=100):
-            if run.id == run_id:
-                return run
-        raise RecordNotFound(f"no reconcile run {run_id!r}")
+        return self.repository.run_by_id(RunKind.RECONCILE, run_id)

@@ -231,6 +231,7 @@ class DailyModel(Model):
     published = NumberAttribute(null=True)
     published_views = NumberAttribute(null=True)
     published_bytes = NumberAttribute(null=True)
+    imported = NumberAttribute(null=True)
     # records.PUBLISH_AGE_COUNTERS (a test holds them equal)
     published_within_1d = NumberAttribute(null=True)
     published_within_2d = NumberAttribute(null=True)
