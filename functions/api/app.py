@@ -5,7 +5,8 @@ photos, stats, admin, dashboard), each calling a service of the layer that the w
 built (``PhotoService``, ``StatsService``, ``Operations`` for the admin runs, which the
 functions that own them execute, ``CleanupService.health``). Request bodies, query and
 path parameters are validated by Powertools against the pydantic models of
-``schemas.py``, which also make the OpenAPI document (``GET /openapi.json``).
+``schemas.py``, which also make the OpenAPI document (``GET /openapi.json``, and
+browsable through Swagger UI at ``GET /docs``).
 
 Errors (``errors.py``, and ``gate.py`` before the resolver) answer
 ``{"error": {"code", "message"}}`` with 400/401/403/404/405/409/413/415/422/502/503,
@@ -40,6 +41,17 @@ app.configure_openapi(
     version=__version__,
     description="A serverless image store that keeps itself cheap and healthy.",
     security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
+)
+# The same document browsable at /docs (public, as /openapi.json is): Powertools'
+# Swagger UI, its script and style inlined in the page, so it needs nothing from a CDN
+# (the local stack's machine may have no internet); gzipped, as the page is 1.5 MB.
+app.enable_swagger(
+    path="/docs",
+    title="shelflife",
+    version=__version__,
+    description="A serverless image store that keeps itself cheap and healthy.",
+    security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
+    compress=True,
 )
 errors.register(app)
 for group in (uploads, photos, audit, stats, admin, dashboard):

@@ -185,3 +185,31 @@ def test_an_open_dashboard_shows_a_new_upload_without_a_reload(
     fill = attributes(browser_page, "#bucket-fill rect.fill")
     assert any(float(bar["percent"]) > 0 for bar in fill)  # the charts came with it
     assert not [text for text in blocked if "Content Security Policy" in text]
+
+
+def test_the_api_is_browsable_in_swagger_ui(stack: LocalStack, browser_page: Page) -> None:
+    """Issue 23, part 5: /docs draws every documented operation, with no token and
+    nothing fetched from outside the stack."""
+    outside: list[str] = []
+    browser_page.on(
+        "request",
+        lambda request: outside.append(request.url)
+        if not request.url.startswith((stack.api_url, "data:"))
+        else None,
+    )
+    browser_page.goto(f"{stack.api_url}/docs")
+    browser_page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    drawn = {
+        (method.lower(), path)
+        for method, path in browser_page.eval_on_selector_all(
+            ".opblock-summary",
+            """els => els.map(e => [
+                e.querySelector('.opblock-summary-method').textContent,
+                e.querySelector('.opblock-summary-path').dataset.path])""",
+        )
+    }
+    document = ApiClient(stack.api_url, None).get("/openapi.json")
+    documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
+    assert drawn == documented
+    assert ("post", "/imports") in drawn
+    assert outside == []

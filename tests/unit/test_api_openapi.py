@@ -3,6 +3,8 @@ valid against the OpenAPI specification, and complete."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from openapi_spec_validator import validate
 
 from tests.support.api import Api, api_stack
 from tests.support.events import load_event
+from tests.support.lambda_context import FakeLambdaContext
 
 
 @pytest.fixture
@@ -120,3 +123,26 @@ def test_the_documented_content_types_are_the_ones_ingest_reads() -> None:
 
     documented = set(get_args(UploadRequest.model_fields["content_type"].annotation))
     assert documented == set(CONTENT_TYPES)
+
+
+def test_the_document_is_browsable_at_docs_without_a_token(
+    api: Api, document: dict[str, Any]
+) -> None:
+    """Issue 23, part 5: Powertools' Swagger UI, public as the document is, its script
+    inlined (no CDN) and gzipped; ``?format=json`` is the same document."""
+    event = load_event("api/health.json")  # no token
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/docs"
+    event["headers"]["accept-encoding"] = "gzip"
+    response = api.app.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "text/html"
+    assert response["headers"]["Content-Encoding"] == "gzip"
+    page = gzip.decompress(base64.b64decode(response["body"])).decode()
+    assert "SwaggerUIBundle" in page
+    assert "https://" not in page.split("<body>", 1)[0], "nothing loaded from elsewhere"
+    event["queryStringParameters"] = {"format": "json"}
+    event["rawQueryString"] = "format=json"
+    del event["headers"]["accept-encoding"]
+    answer = api.send(event)
+    assert answer.status == 200
+    assert json.loads(answer.text)["paths"].keys() == document["paths"].keys()

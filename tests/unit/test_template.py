@@ -657,14 +657,15 @@ def test_the_http_api_checks_tokens_on_every_route_but_health_and_the_document()
         for e in events.values()
         if e["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
     }
-    assert open_routes == {("GET", "/health"), ("GET", "/openapi.json")}
+    assert open_routes == {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
     assert all(
         e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "Api"}
         for e in events.values()
     )
     # The function answers open routes the same way (functions/api/common.py).
     source = (ROOT / "functions" / "api" / "common.py").read_text()
-    assert 'PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json")}' in source
+    public = '{("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}'
+    assert f"PUBLIC_ROUTES = {public}" in source
 
 
 def test_the_api_function_is_told_where_its_admin_runs_happen() -> None:

@@ -37,7 +37,7 @@ class Identity:
 
 Authorize = Callable[[str | None], Identity | None]
 # The routes the template leaves without the authorizer.
-PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json"})
+PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json", "GET /docs"})
 
 
 def http_api_event(
