@@ -452,3 +452,8 @@ def test_import_a_bucket_dry_run_then_run_through_the_local_stack(
     assert (code, json.loads(text)["counts"]) == (0, report["counts"])
     assert run("import", "ftp://somewhere")[0] == cli.EXIT_USAGE
     assert run("import", *source[:1], "--owner-pattern", "(")[0] == cli.EXIT_REFUSED
+
+
+def test_a_local_stack_parameter_must_be_name_equals_value() -> None:
+    assert run("local", "--parameter", "ColdBackend")[0] == cli.EXIT_USAGE
+    assert run("local", "--parameter", "=b2")[0] == cli.EXIT_USAGE

@@ -193,9 +193,11 @@ def test_the_api_is_browsable_in_swagger_ui(stack: LocalStack, browser_page: Pag
     outside: list[str] = []
     browser_page.on(
         "request",
-        lambda request: outside.append(request.url)
-        if not request.url.startswith((stack.api_url, "data:"))
-        else None,
+        lambda request: (
+            outside.append(request.url)
+            if not request.url.startswith((stack.api_url, "data:"))
+            else None
+        ),
     )
     browser_page.goto(f"{stack.api_url}/docs")
     browser_page.wait_for_selector(".opblock-summary-path", timeout=30_000)

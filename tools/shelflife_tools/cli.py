@@ -621,11 +621,18 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     if args.state and Path(args.state).exists() and not Path(args.state).is_dir():
         # Found only at the stop, when the state is saved, otherwise.
         raise UsageError(f"--state {args.state}: not a folder")
+    parameters = {}
+    for pair in args.parameter or []:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--parameter {pair!r}: write NAME=VALUE (a template parameter)")
+        parameters[name] = value
     stack = LocalStack(
         api_port=args.port,
         folder=LOCAL_FOLDER,
         start_at=utc(args.clock) if args.clock else None,
         state=Path(args.state) if args.state else None,
+        parameters=parameters,
     )
     try:
         stack.start()
@@ -713,6 +720,12 @@ def parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, help="the clock runs this many times as fast"
     )
     local.add_argument("--state", help="keep the stack's state in this folder across restarts")
+    local.add_argument(
+        "--parameter",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a template parameter, as sam deploy takes it (HotBackend=r2, ColdBackend=b2)",
+    )
     local.add_argument("--user", dest="token_user", help="token: whose (default: --user)")
     local.add_argument("--admin", action="store_true", help="token: in the admin group")
 

@@ -24,6 +24,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+# What the stack serves itself beside the API, by path prefix (a provider's download
+# endpoint the local stack stands in for): the path and query to status, headers, body.
+Files = Callable[[str, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
 logger = logging.getLogger(__name__)
 
 
@@ -124,8 +127,10 @@ class LocalGateway:
         public_routes: Collection[str] = PUBLIC_ROUTES,
         context_factory: Callable[[], Any] | None = None,
         query_tokens: bool = False,
+        files: Mapping[str, Files] | None = None,
     ) -> None:
         self.handler = handler
+        self.files = dict(files or {})
         # Whether ``?access_token=`` stands in for the header (the local stack's links
         # to the dashboard; the real HTTP API takes the header only).
         self.query_tokens = query_tokens
@@ -180,6 +185,13 @@ class LocalGateway:
             # A body this server does not read: the connection cannot carry another.
             request.close_connection = True
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        served = next(
+            (f for prefix, f in self.files.items() if parts.path.startswith(prefix)), None
+        )
+        if served is not None and method in ("GET", "HEAD"):
+            status, headers, content = served(parts.path, query)
+            self._reply(request, status, headers, b"" if method == "HEAD" else content)
+            return
         header = request.headers.get("authorization")
         if header is None and self.query_tokens and "access_token" in query:
             # A browser tab cannot send a header: locally, the link may carry the token.

@@ -184,7 +184,8 @@ def function_environment(
     template: dict[str, Any], resolver: Resolver, endpoint: str
 ) -> dict[str, str | None]:
     """Every function's environment variables, resolved, with what differs locally
-    (no keys' parameter, B2 simulated, S3 on moto, small quotas, no X-Ray); None: unset."""
+    (no keys' parameter, B2 simulated, S3 and R2 on moto, small quotas, no X-Ray); None:
+    unset."""
     variables: dict[str, Any] = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     for body in resources_of(template, "AWS::Serverless::Function").values():
         variables.update(body["Properties"].get("Environment", {}).get("Variables", {}))
@@ -198,6 +199,12 @@ def function_environment(
             "SHELFLIFE_CREDENTIALS_PARAMETER": None,
             "SHELFLIFE_B2_SIMULATED": "true",
             "SHELFLIFE_S3_ENDPOINT_URL": endpoint,
+            # R2 on the same moto server (an S3 API, as R2's is), with keys it accepts:
+            # its presigned URLs open locally too.
+            "SHELFLIFE_R2_ENDPOINT_URL": endpoint,
+            "SHELFLIFE_R2_ACCOUNT_ID": "local",
+            "SHELFLIFE_R2_ACCESS_KEY_ID": "local",
+            "SHELFLIFE_R2_SECRET_ACCESS_KEY": "local",
             "SHELFLIFE_TEMP_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
             "SHELFLIFE_HOT_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),
             "SHELFLIFE_COLD_QUOTA_BYTES": str(LOCAL_QUOTA_BYTES),

@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from shelflife.domain import clock
 from shelflife_tools.local import powertools_quirks
 from shelflife_tools.local.context import LocalContext
+from shelflife_tools.local.downloads import B2_DOWNLOADS, b2_download
 from shelflife_tools.local.events import S3Source, Schedule, SqsSource
 from shelflife_tools.local.functions import FunctionOutput, LocalFunction
 from shelflife_tools.local.gateway import LocalGateway
@@ -567,7 +568,13 @@ class LocalStack:
             public_routes=public,
             context_factory=LocalContext,
             query_tokens=True,
+            files={B2_DOWNLOADS: b2_download},
         ).start()
+        # The simulator's URLs name a host nothing answers on: its files are served
+        # here instead, so every URL the API hands out opens (issue 23).
+        from shelflife.adapters.backends import B2Backend
+
+        B2Backend.shared_simulator().download_base = f"{self.gateway.url}{B2_DOWNLOADS}"
 
     def _set_environ(self, values: Mapping[str, str | None]) -> None:
         for name, value in values.items():

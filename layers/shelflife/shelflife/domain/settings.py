@@ -215,6 +215,8 @@ class Settings(_Frozen):
     # Store SecureString (``credentials_parameter``, its name); locally and in tests
     # they can be set directly.
     s3_endpoint_url: str | None = None
+    # An S3-compatible endpoint standing in for R2's (the local stack's moto server).
+    r2_endpoint_url: str | None = None
     r2_account_id: str | None = None
     r2_access_key_id: SecretStr | None = None
     r2_secret_access_key: SecretStr | None = None

@@ -108,6 +108,10 @@ class B2Backend(StorageBackend):
             api = B2Api(InMemoryAccountInfo(), cache=InMemoryCache())
             api.authorize_account(realm, application_key_id, application_key)
         self._api = api
+        # Where downloads are served in place of the account's download URL: None on
+        # B2; on the local stack, its gateway, which serves the simulator's files
+        # (b2sdk's simulator hands out an example.com host nothing answers on).
+        self.download_base: str | None = None
 
     @classmethod
     def simulated(cls) -> Self:
@@ -260,7 +264,10 @@ class B2Backend(StorageBackend):
         with self._translated(bucket, key):
             target = self._bucket(bucket)
             token = target.get_download_authorization(key, expires_in)
-            return f"{target.get_download_url(key)}?Authorization={quote(token, safe='')}"
+            url = target.get_download_url(key)
+        if self.download_base is not None:
+            url = self.download_base + url.removeprefix(self._api.account_info.get_download_url())
+        return f"{url}?Authorization={quote(token, safe='')}"
 
     def _version_info(self, bucket: str, key: str, version: Any) -> ObjectInfo:
         """Info from a b2sdk file version (what downloads and HEADs return)."""

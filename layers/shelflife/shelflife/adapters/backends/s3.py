@@ -491,6 +491,7 @@ class R2Backend(S3Backend):
         secret_access_key: str | None = None,
         client: S3Client | None = None,
         config: Config | None = None,
+        endpoint_url: str | None = None,
     ) -> Self:
         session = None
         if client is None:
@@ -501,14 +502,19 @@ class R2Backend(S3Backend):
             client,
             session=session,
             region="auto",
-            endpoint_url=cls.endpoint_for(account_id),
+            endpoint_url=endpoint_url or cls.endpoint_for(account_id),
             config=config,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, credentials: Credentials | None = None) -> Self:
         account_id, key_id, secret = (credentials or Credentials()).require_r2()
-        return cls.for_account(account_id, access_key_id=key_id, secret_access_key=secret)
+        return cls.for_account(
+            account_id,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            endpoint_url=settings.r2_endpoint_url,
+        )
 
 
 def _tls_only_policy(bucket: str) -> dict[str, Any]:
