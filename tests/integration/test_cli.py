@@ -15,11 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shelflife.domain import clock
 from shelflife_tools import cli
 from shelflife_tools.client import ApiClient
 from shelflife_tools.local import LOCAL_FOLDER, STACK_FILE
@@ -457,3 +459,43 @@ def test_import_a_bucket_dry_run_then_run_through_the_local_stack(
 def test_a_local_stack_parameter_must_be_name_equals_value() -> None:
     assert run("local", "--parameter", "ColdBackend")[0] == cli.EXIT_USAGE
     assert run("local", "--parameter", "=b2")[0] == cli.EXIT_USAGE
+
+
+def test_every_photo_operation_has_a_command(here: Path, tmp_path: Path) -> None:
+    """Issue 23, part 4: url, download, usage, publish, delete, capacity, and the local
+    stack's clock; --json before or after the subcommand."""
+    code, text = run("--user", "nina", "--json", "upload", PHOTOS[0], "--draft", "trip")
+    photo = json.loads(text)[0]["photo"]
+    code, text = run("--user", "nina", "url", photo["id"])
+    assert code == 0
+    assert text.startswith("http://127.0.0.1:")
+    code, text = run("--user", "nina", "download", photo["id"], "-o", str(tmp_path))
+    assert code == 0, text
+    (saved,) = tmp_path.iterdir()
+    assert saved.name == f"{photo['id']}.jpg"
+    assert saved.stat().st_size == photo["stored_size"]
+    code, text = run("--user", "nina", "usage", "--json")  # --json after the subcommand
+    assert (code, json.loads(text)["photos"]) == (0, 1)
+    code, text = run("--user", "nina", "usage")
+    assert re.search(r"^all +1 ", text, re.MULTILINE), text
+
+    code, text = run("--user", "nina", "publish", "trip", photo["id"])
+    assert code == 0
+    assert f"{photo['id']}  published" in text
+    code, text = run("--user", "nina", "--json", "publish", "trip", "0" * 32)
+    assert code == 1
+    assert json.loads(text)["failed"][0]["id"] == "0" * 32
+    code, text = run("--user", "nina", "delete", photo["id"], "f" * 32)
+    assert code == 1, "one of the two was refused"
+    assert f"{photo['id']}  deleted" in text
+    assert "refused" in text
+    assert run("--user", "nina", "--json", "photos")[1].strip() == "[]"
+
+    code, text = run("capacity", "--dry-run", "--json")
+    assert code == 0
+    assert {b["tier"] for b in json.loads(text)["buckets"]} >= {"temp"}
+    before = clock.now()
+    code, text = run("local", "clock", "+2h")
+    assert code == 0, text
+    assert clock.now() - before >= timedelta(hours=2)
+    assert run("local", "clock", "soon")[0] == cli.EXIT_USAGE

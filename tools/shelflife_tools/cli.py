@@ -49,6 +49,7 @@ ADMIN_COMMANDS = {
     "cleanup",
     "recommend",
     "import",
+    "capacity",
 }
 
 
@@ -590,6 +591,119 @@ def cmd_cleanup(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int
     return 0 if args.action == "redrive" or answer["status"] == "ok" else 1
 
 
+# ---- one photo, and the caller's usage (issue 23, part 4) ----------------------------
+
+
+def _done(
+    answers: list[dict[str, Any]], headers: list[str], args: argparse.Namespace, out: TextIO
+) -> int:
+    """Per-item results (each with ``ok``) as JSON or a table; 1 if any failed."""
+    if args.json:
+        json.dump(answers, out, indent=2)
+        out.write("\n")
+    else:
+        table([[a.get(h, "") for h in headers] for a in answers], headers, out)
+    return 0 if all(a["ok"] for a in answers) else 1
+
+
+def cmd_delete(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """Each photo deleted in turn; one the API refuses does not stop the others."""
+    answers = []
+    for photo in args.photo_ids:
+        try:
+            client.delete(f"/photos/{photo}")
+        except ApiError as e:
+            answers.append({"id": photo, "ok": False, "result": f"refused: {e}"})
+        else:
+            answers.append({"id": photo, "ok": True, "result": "deleted"})
+    return _done(answers, ["id", "result"], args, out)
+
+
+def cmd_publish(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    answer = client.post(f"/drafts/{args.draft_id}/publish", {"photo_ids": args.photo_ids})
+    if args.json:
+        json.dump(answer, out, indent=2)
+        out.write("\n")
+    else:
+        rows = [[photo, "published", ""] for photo in answer.get("updated", [])]
+        rows += [[f["id"], "not published", f["reason"]] for f in answer.get("failed", [])]
+        table(rows, ["id", "result", "why"], out)
+    return 0 if not answer.get("failed") else 1
+
+
+def cmd_url(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    answer = client.get(f"/photos/{args.photo_id}/url")
+    if args.json:
+        json.dump(answer, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"{answer['url']}\n")
+    return 0
+
+
+_SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/avif": ".avif",
+    "image/gif": ".gif",
+}
+
+
+def cmd_download(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """The stored photo through its URL, whatever tier it is in."""
+    url = client.get(f"/photos/{args.photo_id}/url")["url"]
+    response = client.fetch(url)
+    kind = response.headers.get("content-type", "").split(";")[0].strip()
+    name = f"{args.photo_id}{_SUFFIXES.get(kind, '')}"
+    target = Path(args.output or name)
+    if target.is_dir():
+        target = target / name
+    target.write_bytes(response.content)
+    result = {"id": args.photo_id, "path": str(target), "bytes": len(response.content)}
+    if args.json:
+        json.dump(result, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"{target} ({human_bytes(len(response.content))})\n")
+    return 0
+
+
+def cmd_usage(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    usage = client.get("/users/me/usage")
+    if args.json:
+        json.dump(usage, out, indent=2)
+        out.write("\n")
+        return 0
+    rows = [[tier, t["photos"], human_bytes(t["bytes"])] for tier, t in usage["tiers"].items()]
+    rows.append(["all", usage["photos"], human_bytes(usage["bytes"])])
+    table(rows, ["tier", "photos", "stored"], out)
+    if usage.get("quota_bytes") is not None:
+        out.write(
+            f"quota {human_bytes(usage['quota_bytes'])}, "
+            f"{human_bytes(usage['remaining_bytes'] or 0)} left\n"
+        )
+    return 0
+
+
+def cmd_capacity(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """A capacity check now (admin): usage per bucket, cleanup and overflow as due."""
+    report = client.post("/capacity/run", {"dry_run": args.dry_run})
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+        return 0
+    table(
+        [
+            [b["tier"], b["name"], f"{b['percent']:.1f} %", b.get("status") or "-"]
+            for b in report.get("buckets", [])
+        ],
+        ["tier", "bucket", "used", "status"],
+        out,
+    )
+    return 0
+
+
 COMMANDS = {
     "upload": cmd_upload,
     "photos": cmd_photos,
@@ -604,6 +718,12 @@ COMMANDS = {
     "reconcile": cmd_reconcile,
     "cleanup": cmd_cleanup,
     "import": cmd_import,
+    "delete": cmd_delete,
+    "publish": cmd_publish,
+    "url": cmd_url,
+    "download": cmd_download,
+    "usage": cmd_usage,
+    "capacity": cmd_capacity,
 }
 
 
@@ -618,6 +738,8 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         user = args.token_user or args.user
         out.write(TokenIssuer.in_folder(LOCAL_FOLDER).token(user, admin=args.admin) + "\n")
         return 0
+    if args.local_action == "clock":
+        return move_local_clock(args, out)
     if args.state and Path(args.state).exists() and not Path(args.state).is_dir():
         # Found only at the stop, when the state is saved, otherwise.
         raise UsageError(f"--state {args.state}: not a folder")
@@ -661,6 +783,30 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         stack.stop()
         (LOCAL_FOLDER / STACK_FILE).unlink(missing_ok=True)
+    return 0
+
+
+_AMOUNT = re.compile(r"^\+?(?P<n>\d+(?:\.\d+)?)(?P<unit>[dhms])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def move_local_clock(args: argparse.Namespace, out: TextIO) -> int:
+    """``shelflife local clock +30d``: the running local stack's clock moved on, each
+    schedule that came due run, and what follows delivered (its gateway's
+    ``/_local/clock``, with an admin token of the stack's issuer)."""
+    if not args.amount:
+        raise UsageError("shelflife local clock AMOUNT: how far on, as +30d, 12h, 90m or 45s")
+    amount = _AMOUNT.match(args.amount)
+    if amount is None:
+        raise UsageError(f"{args.amount!r} is not an amount: write +30d, 12h, 90m or 45s")
+    delta = timedelta(**{_UNITS[amount["unit"]]: float(amount["n"])})
+    url, token = local_api(args.user, admin=True)
+    answer = ApiClient(url, token).post("/_local/clock", {"seconds": delta.total_seconds()})
+    if args.json:
+        json.dump(answer, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"the local stack's clock: {answer['now']}\n")
     return 0
 
 
@@ -711,7 +857,14 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="command")
 
     local = commands.add_parser("local", help="run the whole bundle on this machine until Ctrl-C")
-    local.add_argument("local_action", nargs="?", choices=["serve", "token"], default="serve")
+    local.add_argument(
+        "local_action", nargs="?", choices=["serve", "token", "clock"], default="serve"
+    )
+    local.add_argument(
+        "amount",
+        nargs="?",
+        help="clock: how far to move the running stack's clock on (+30d, 12h, 90m, 45s)",
+    )
     local.add_argument(
         "--port", type=int, default=3000, help="the API's port on 127.0.0.1 (default 3000)"
     )
@@ -742,6 +895,19 @@ def parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, help="seconds to wait for each placement"
     )
     commands.add_parser("photos", help="your photos")
+    deleting = commands.add_parser("delete", help="delete photos (each in turn)")
+    deleting.add_argument("photo_ids", nargs="+", metavar="ID")
+    publishing = commands.add_parser("publish", help="publish a draft's photos")
+    publishing.add_argument("draft_id", metavar="DRAFT")
+    publishing.add_argument("photo_ids", nargs="+", metavar="ID")
+    url = commands.add_parser("url", help="a signed URL of a photo, in whatever tier it is")
+    url.add_argument("photo_id", metavar="ID")
+    download = commands.add_parser("download", help="download a photo, from any tier")
+    download.add_argument("photo_id", metavar="ID")
+    download.add_argument("-o", "--output", help="a file or folder (default: ID.jpg here)")
+    commands.add_parser("usage", help="what you store, per tier, against your quota")
+    capacity = commands.add_parser("capacity", help="check capacity now (admin)")
+    capacity.add_argument("--dry-run", action="store_true")
     export = commands.add_parser(
         "export",
         help="your photos (an admin: everyone's) with a fresh URL each, as CSV or JSON",
@@ -821,8 +987,10 @@ def parser() -> argparse.ArgumentParser:
         help="replay a workload through the store and price every strategy (no stack needed)",
     )
     simulate.add_arguments(simulated)
-    # --json also after the subcommand; SUPPRESS keeps the top-level one when absent.
-    simulated.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    # --json also after the subcommand, on every one; SUPPRESS keeps the top-level one
+    # when absent there.
+    for sub in commands.choices.values():
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return top
 
 

@@ -133,6 +133,19 @@ class ApiClient:
     def put(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("PUT", path, json=body)
 
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def fetch(self, url: str) -> requests.Response:
+        """A URL the API handed out (a signed object URL): its bytes, no token sent."""
+        try:
+            response = self.session.get(url, timeout=self.timeout)
+        except requests.ConnectionError as e:
+            raise Unreachable(f"nothing answers at {url.split('?', 1)[0]}") from e
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, "download_failed", response.text[:200])
+        return response
+
     # ---- photos --------------------------------------------------------------------
 
     def export_pages(

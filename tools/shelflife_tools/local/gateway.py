@@ -27,6 +27,9 @@ Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 # What the stack serves itself beside the API, by path prefix (a provider's download
 # endpoint the local stack stands in for): the path and query to status, headers, body.
 Files = Callable[[str, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+# What the stack does on request beside the API (local controls: its clock), by path:
+# the JSON body to the JSON answer. Any token of the stack's issuer may ask.
+Control = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 logger = logging.getLogger(__name__)
 
 
@@ -128,9 +131,11 @@ class LocalGateway:
         context_factory: Callable[[], Any] | None = None,
         query_tokens: bool = False,
         files: Mapping[str, Files] | None = None,
+        controls: Mapping[str, Control] | None = None,
     ) -> None:
         self.handler = handler
         self.files = dict(files or {})
+        self.controls = dict(controls or {})
         # Whether ``?access_token=`` stands in for the header (the local stack's links
         # to the dashboard; the real HTTP API takes the header only).
         self.query_tokens = query_tokens
@@ -197,6 +202,10 @@ class LocalGateway:
             # A browser tab cannot send a header: locally, the link may carry the token.
             header = f"Bearer {query.pop('access_token')}"
         identity = self.authorize(header)
+        control = self.controls.get(parts.path) if method == "POST" else None
+        if control is not None and identity is not None:
+            self._control(request, control, body)
+            return
         if identity is None and f"{method} {parts.path}" not in self.public_routes:
             self._reply(
                 request, 401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}'
@@ -226,6 +235,21 @@ class LocalGateway:
             return
         headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
         self._reply(request, int(response.get("statusCode", 200)), headers, response_body(response))
+
+    def _control(
+        self, request: BaseHTTPRequestHandler, control: Control, body: bytes | None
+    ) -> None:
+        json_type = {"content-type": "application/json"}
+        try:
+            asked = json.loads(body or b"{}")
+            if not isinstance(asked, dict):
+                raise ValueError("not an object")
+            answer = control(asked)
+        except (ValueError, TypeError) as e:
+            error = {"error": {"code": "invalid_request", "message": str(e)}}
+            self._reply(request, 400, json_type, json.dumps(error).encode())
+            return
+        self._reply(request, 200, json_type, json.dumps(answer).encode())
 
     @staticmethod
     def _reply(

@@ -248,6 +248,16 @@ class LocalStack:
         self.drain()
         return clock.now()
 
+    def _clock_control(self, asked: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``shelflife local clock``: the clock moved on by ``seconds`` (> 0, at most
+        ten years), as ``advance`` does."""
+        seconds = asked.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError(f"seconds must be a number, got {seconds!r}")
+        if not 0 < seconds <= 10 * 366 * 86400:
+            raise ValueError(f"seconds must be over 0 and at most ten years, got {seconds}")
+        return {"now": self.advance(timedelta(seconds=seconds)).isoformat()}
+
     # ---- delivery --------------------------------------------------------------------
 
     def pump(self) -> int:
@@ -569,6 +579,7 @@ class LocalStack:
             context_factory=LocalContext,
             query_tokens=True,
             files={B2_DOWNLOADS: b2_download},
+            controls={"/_local/clock": self._clock_control},
         ).start()
         # The simulator's URLs name a host nothing answers on: its files are served
         # here instead, so every URL the API hands out opens (issue 23).
