@@ -65,8 +65,8 @@ def test_upload_waits_for_placement_and_prints_each_result(
 
     assert code == 0, text
     lines = text.splitlines()
-    assert lines[0].split()[:4] == ["file", "id", "state", "tier"]
-    assert all(" active " in line and " temp " in line for line in lines[2:])
+    assert lines[0].split()[:4] == ["file", "id", "outcome", "tier"]
+    assert all(" stored " in line and " temp " in line for line in lines[2:])
     assert len(lines) == 2 + 2
     progress = capsys.readouterr().err
     assert "[" in progress
@@ -499,3 +499,32 @@ def test_every_photo_operation_has_a_command(here: Path, tmp_path: Path) -> None
     assert code == 0, text
     assert clock.now() - before >= timedelta(hours=2)
     assert run("local", "clock", "soon")[0] == cli.EXIT_USAGE
+
+
+def test_an_upload_of_many_files_goes_past_each_refusal_and_says_each_outcome(
+    here: Path, tmp_path: Path
+) -> None:
+    """Issue 23, part 4: stored, a duplicate of which photo, rejected and why (by
+    ingest), refused and why (before ingest); every file tried."""
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    files = [
+        PHOTOS[3],
+        str(CORPUS / "broken" / "truncated.jpg"),
+        str(empty),
+        PHOTOS[3],  # the same bytes again
+    ]
+    code, text = run("--user", "omar", "--json", "upload", *files)
+    assert code == 1, "not every file was stored"
+    outcomes = [(r["outcome"], r["duplicate_of"]) for r in json.loads(text)]
+    first = json.loads(text)[0]["id"]
+    assert outcomes == [
+        ("stored", None),
+        ("rejected", None),
+        ("refused", None),
+        ("duplicate", first),
+    ]
+    code, text = run("--user", "omar", "upload", PHOTOS[3], str(empty))
+    assert code == 1
+    assert f"duplicate of {first}" in text
+    assert re.search(r"^empty\.jpg +\w+ +refused ", text, re.MULTILINE), text

@@ -157,6 +157,9 @@ def _labels(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """Each file in turn, waiting until ingest has placed or rejected it; a file refused
+    goes in the table with its reason and the others go on. Exit 1 if any was not
+    stored (or folded into the same photo uploaded before)."""
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -171,7 +174,15 @@ def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         json.dump(
             [
-                {"path": str(r.path), "id": r.photo_id, "bytes_in": r.bytes_in, "photo": r.photo}
+                {
+                    "path": str(r.path),
+                    "id": r.photo_id,
+                    "outcome": r.outcome,
+                    "duplicate_of": r.duplicate_of,
+                    "refused": r.refused,
+                    "bytes_in": r.bytes_in,
+                    "photo": r.photo,
+                }
                 for r in results
             ],
             out,
@@ -181,32 +192,28 @@ def cmd_upload(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     else:
         table(
             [upload_row(r) for r in results],
-            ["file", "id", "state", "tier", "bytes in", "stored", "note"],
+            ["file", "id", "outcome", "tier", "bytes in", "stored", "note"],
             out,
         )
-    return 0 if all(r.placed and r.photo and r.photo["state"] == "active" for r in results) else 1
+    return 0 if all(r.ok for r in results) else 1
 
 
 def upload_row(result: UploadResult) -> list[Any]:
-    photo = result.photo
-    if photo is None:
-        return [
-            result.path.name,
-            result.photo_id,
-            "waiting",
-            "-",
-            result.bytes_in,
-            "-",
-            "not placed in time",
-        ]
+    photo = result.photo or {}
+    notes = {
+        "refused": result.refused,
+        "waiting": "not placed in time",
+        "rejected": photo.get("rejection_reason"),
+        "duplicate": f"duplicate of {result.duplicate_of}: nothing new stored",
+    }
     return [
         result.path.name,
         result.photo_id,
-        photo["state"],
-        photo["tier"] or "-",
+        result.outcome,
+        photo.get("tier") or "-",
         human_bytes(result.bytes_in),
-        human_bytes(photo["stored_size"]) if photo["stored_size"] else "-",
-        photo.get("rejection_reason") or "",
+        human_bytes(photo["stored_size"]) if photo.get("stored_size") else "-",
+        notes.get(result.outcome) or "",
     ]
 
 

@@ -59,10 +59,31 @@ class UploadResult:
     photo_id: str
     bytes_in: int
     photo: dict[str, Any] | None  # None: not placed before the timeout
+    # The caller's photo these bytes already were (the id is the owner's and the
+    # bytes' hash): the upload was folded into it, nothing new is stored.
+    duplicate_of: str | None = None
+    # Why the API or the upload bucket refused the file before ingest saw it.
+    refused: str | None = None
 
     @property
     def placed(self) -> bool:
         return self.photo is not None
+
+    @property
+    def outcome(self) -> str:
+        """stored, duplicate, rejected (by ingest, with its reason), refused (before
+        ingest), or waiting (not placed in time)."""
+        if self.refused is not None:
+            return "refused"
+        if self.photo is None:
+            return "waiting"
+        if self.photo["state"] == "rejected":
+            return "rejected"
+        return "duplicate" if self.duplicate_of else "stored"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("stored", "duplicate")
 
 
 def upload_filename(path: Path) -> str:
@@ -193,7 +214,18 @@ class ApiClient:
             body["draft_id"] = draft_id
         if labels:
             body["labels"] = labels
-        ticket = self.post("/uploads", body)
+        user = self.user
+        if user is None:
+            raise ApiError(401, "unauthenticated", "a token with a subject is needed to upload")
+        photo_id = image_id(user, hashlib.sha256(data).hexdigest())
+        before = self._photo(photo_id)
+        duplicate_of = photo_id if before is not None and before["state"] == "active" else None
+        try:
+            ticket = self.post("/uploads", body)
+        except ApiError as e:
+            if e.status >= 500:
+                raise
+            return UploadResult(path, photo_id, len(data), None, refused=str(e))
         try:
             posted = self.session.post(
                 ticket["url"],
@@ -204,22 +236,26 @@ class ApiClient:
         except requests.ConnectionError as e:
             raise Unreachable(f"the upload bucket at {ticket['url']} does not answer") from e
         if posted.status_code >= 300:
-            raise ApiError(posted.status_code, "upload_refused", posted.text[:300])
+            refusal = f"the upload bucket answered {posted.status_code}: {posted.text[:300]}"
+            return UploadResult(path, photo_id, len(data), None, refused=refusal)
         if on_progress:
             on_progress("uploaded")
-        user = self.user
-        if user is None:
-            raise ApiError(401, "unauthenticated", "a token with a subject is needed to upload")
-        photo_id = image_id(user, hashlib.sha256(data).hexdigest())
         deadline = time.monotonic() + wait
         while True:
-            try:
-                photo = self.get(f"/photos/{photo_id}")
-            except ApiError as e:
-                if e.status != 404:
-                    raise
-            else:
-                return UploadResult(path, photo_id, len(data), photo)
+            # The same bytes seen before (stored, or rejected) meet the same record: the
+            # upload is folded into it, or refused again for the same reason.
+            photo = before if before is not None else self._photo(photo_id)
+            if photo is not None and photo["state"] != "pending":
+                return UploadResult(path, photo_id, len(data), photo, duplicate_of)
             if time.monotonic() > deadline:
-                return UploadResult(path, photo_id, len(data), None)
+                return UploadResult(path, photo_id, len(data), photo, duplicate_of)
             time.sleep(0.2)
+
+    def _photo(self, photo_id: str) -> dict[str, Any] | None:
+        try:
+            photo: dict[str, Any] = self.get(f"/photos/{photo_id}")
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            return None
+        return photo
