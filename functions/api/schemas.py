@@ -88,6 +88,19 @@ class UploadResponse(_Answer):
     expires_at: datetime
 
 
+class UploadStatusResponse(_Answer):
+    upload_id: str
+    state: Literal["pending", "expired", "stored", "duplicate", "rejected"] = Field(
+        description="pending: no outcome yet; expired: no upload came before the ticket "
+        "ran out; stored as photo_id; duplicate of photo_id (nothing new stored); "
+        "rejected, with the reason (photo_id is the rejected record)"
+    )
+    photo_id: str | None = None
+    filename: str | None = None
+    reason: str | None = None
+    at: datetime | None = Field(default=None, description="When ingest decided")
+
+
 class Photo(_Answer):
     id: str
     state: ImageState
@@ -110,6 +123,9 @@ class Photo(_Answer):
     next_action: ImageAction | None
     due_at: datetime | None
     rejection_reason: str | None
+    filename: str | None = Field(
+        default=None, description="The file name its first upload gave (None before issue 23)"
+    )
 
     @classmethod
     def of(cls, image: ImageRecord, tier: TierName | None) -> Photo:
@@ -128,6 +144,7 @@ class Photo(_Answer):
             last_accessed_at=image.last_accessed_at,
             access_count=image.access_count,
             published_at=image.published_at,
+            filename=image.filename,
             next_action=image.next_action,
             due_at=image.due_at,
             rejection_reason=image.rejection_reason,

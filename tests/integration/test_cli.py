@@ -86,6 +86,7 @@ def test_photos_and_stats_show_the_callers_view(here: Path) -> None:
     assert [p["state"] for p in photos] == ["active"]
     code, text = run("--user", "dave", "photos")
     assert photos[0]["id"] in text
+    assert f"{photos[0]['id']}  {Path(PHOTOS[0]).name}" in text, "the file name it came with"
     code, text = run("--user", "dave", "--json", "stats")
     stats = json.loads(text)
     assert stats["photos"] >= 1

@@ -36,7 +36,15 @@ from typing import Any
 
 from shelflife.adapters.table.dynamo import image_model, run_model
 from shelflife.adapters.table.memory import MemoryRepository
-from shelflife.adapters.table.models import CAPTURE_SK, CaptureModel, image_pk, table_schema
+from shelflife.adapters.table.models import (
+    CAPTURE_SK,
+    UPLOAD_SK,
+    CaptureModel,
+    UploadOutcomeModel,
+    image_pk,
+    table_schema,
+    upload_pk,
+)
 from shelflife.domain.capture import Capture
 from shelflife.domain.records import (
     BucketRecord,
@@ -44,6 +52,7 @@ from shelflife.domain.records import (
     DailyCounts,
     ImageRecord,
     RunRecord,
+    UploadOutcome,
     released_objects,
 )
 from shelflife.domain.repository import counter_changes, single_write
@@ -217,6 +226,22 @@ class MeteredRepository(MemoryRepository):
         units = kilobytes(item_size(self.capture_item(image_id)))
         self.units += units
         self.by_image[image_id] += units
+
+    def put_upload_outcome(self, outcome: UploadOutcome) -> None:
+        """What became of an upload: one small item (``GET /uploads/{id}``)."""
+        super().put_upload_outcome(outcome)
+        item = UploadOutcomeModel(
+            upload_pk(outcome.upload_id),
+            UPLOAD_SK,
+            owner=outcome.owner,
+            state=outcome.state.value,
+            photo_id=outcome.photo_id,
+            filename=outcome.filename,
+            reason=outcome.reason,
+            at=outcome.at,
+            expires_at=outcome.expires_at,
+        ).serialize()
+        self.units += kilobytes(item_size(item))
 
     def expire_capture(self, image_id: str, at: datetime) -> None:
         if image_id in self.captures:  # an update of the item (its expiry)

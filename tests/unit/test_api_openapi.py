@@ -71,6 +71,8 @@ ISSUE_ROUTES = {
     ("get", "/audit"),
     # Issue 22, part 5: importing an existing bucket.
     ("post", "/imports"),
+    # Issue 23, part 4: an upload's outcome.
+    ("get", "/uploads/{upload_id}"),
 }
 
 

@@ -19,14 +19,15 @@ from shelflife.domain.records import (
     ImageAction,
     ImageRecord,
     ImageState,
+    UploadState,
 )
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy, sha256_hex
-from shelflife.domain.uploads import Upload
+from shelflife.domain.uploads import Upload, new_upload_id
 from shelflife.services.ingest import IngestResult, IngestService, Outcome, image_id
 from tests.support.corpus import corpus_file, corpus_names
-from tests.support.crashes import InjectedCrash, Steps
+from tests.support.crashes import WRITES, InjectedCrash, Steps
 from tests.unit.test_settings import ENV
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -504,3 +505,35 @@ def test_events_out_of_order_give_one_image(world: World) -> None:
 
     assert [r.outcome for r in results] == [Outcome.STORED, Outcome.GONE]
     assert_one_clean_outcome(world, data, Outcome.STORED)
+
+
+def test_what_became_of_an_upload_is_kept_once_however_often_it_is_delivered() -> None:
+    """Issue 23, part 4: the outcome GET /uploads/{id} reads, written before the upload
+    goes (a crash after it delivers the upload again: the same outcome is written)."""
+    world = World()
+    upload_id = new_upload_id(NOW)
+    key = f"incoming/alice/{upload_id}-holiday.jpg"
+    upload = world.upload(corpus_file("photos/concert.jpg"), key=key)
+    watched = WRITES | {"put_upload_outcome"}
+    rehearsal = Steps(watched)
+    other = World()
+    other.service(rehearsal).ingest(other.upload(corpus_file("photos/concert.jpg"), key=key))
+    steps = Steps(watched)
+    steps.crash_after = rehearsal.log.index("table.put_upload_outcome") + 1
+    with pytest.raises(InjectedCrash):
+        world.service(steps).ingest(upload)
+    outcome = world.repository.find_upload_outcome(upload_id)
+    assert outcome is not None
+    assert world.upload_keys() == [key], "the upload is still there: it comes again"
+    result = world.ingest(upload)
+    assert result.outcome is Outcome.REDELIVERED
+    assert world.repository.find_upload_outcome(upload_id) == outcome
+    assert (outcome.state, outcome.photo_id, outcome.filename) == (
+        UploadState.STORED,
+        result.image.id if result.image else None,
+        "holiday.jpg",
+    )
+    assert world.images()[0].filename == "holiday.jpg"
+    # An object no ticket named has no outcome to keep.
+    world.ingest(world.upload(corpus_file("photos/flowers.jpeg"), key="incoming/alice/x.jpg"))
+    assert len(world.images()) == 2

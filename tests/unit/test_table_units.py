@@ -27,7 +27,7 @@ from shelflife.domain.pricebook import PriceBook, book, read_changes
 from shelflife.domain.records import ChangeAction, ImageRecord
 from shelflife.domain.settings import BackendName, Settings, TierName
 from shelflife.domain.storage import BucketPolicy
-from shelflife.domain.uploads import Upload
+from shelflife.domain.uploads import Upload, new_upload_id
 from shelflife.services.imports import ImportService
 from shelflife.services.ingest import IngestService
 from shelflife.services.photos import PhotoService
@@ -154,7 +154,7 @@ def test_an_upload_writes_what_the_book_says(expected: PriceBook) -> None:
     measured, entries = [], []
     for index, name in enumerate(("photos/flowers.jpeg", "camera/DSCN0010.jpg")):
         data = corpus_file(name)
-        key = f"incoming/alice/{index}.jpg"
+        key = f"incoming/alice/{new_upload_id(NOW)}-{index}.jpg"  # as a ticket names it
         info = uploads.put("shelflife-up", key, data, content_type="image/jpeg")
         repository.units = 0
         repository.entries.clear()

@@ -227,6 +227,7 @@ def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         [
             [
                 p["id"],
+                (p.get("filename") or "-")[:40],
                 p["state"],
                 p["tier"] or "-",
                 p["format"] or "-",
@@ -237,7 +238,7 @@ def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
             ]
             for p in photos
         ],
-        ["id", "state", "tier", "format", "stored", "uploaded", "next", "due"],
+        ["id", "file", "state", "tier", "format", "stored", "uploaded", "next", "due"],
         out,
     )
     return 0

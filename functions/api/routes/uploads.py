@@ -1,11 +1,14 @@
-"""POST /uploads: a presigned POST straight to the upload bucket."""
+"""POST /uploads: a presigned POST straight to the upload bucket; GET /uploads/{id}:
+what became of it."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter as Router
 
 from ..common import TOKEN, answers, caller, services
-from ..schemas import UploadRequest, UploadResponse
+from ..schemas import UploadRequest, UploadResponse, UploadStatusResponse
 
 # Powertools' Router constructor carries no annotations.
 router = Router()  # type: ignore[no-untyped-call]
@@ -36,3 +39,15 @@ def create_upload(request: UploadRequest) -> UploadResponse:
         max_bytes=ticket.max_bytes,
         expires_at=ticket.expires_at,
     )
+
+
+@router.get(
+    "/uploads/<upload_id>",
+    security=TOKEN,
+    summary="What became of an upload: pending, stored as a photo, a duplicate, rejected",
+    tags=["photos"],
+    responses=answers(UploadStatusResponse),
+)
+def upload_status(upload_id: str) -> UploadStatusResponse:
+    status = services(router).photos.upload_status(caller(router), upload_id)
+    return UploadStatusResponse(**asdict(status))

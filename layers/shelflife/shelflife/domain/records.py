@@ -157,6 +157,8 @@ class ImageRecord(_Record):
     # The upload (its key in the upload bucket) that made this image live: that upload
     # delivered again is not a duplicate (None for images from before it was kept).
     source_key: str | None = None
+    # The file name its first upload gave (without the upload id), for people.
+    filename: str | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
     # The audited change the last write made (None: that write changed nothing the
     # audit trail records, such as a view or a schedule).
@@ -249,6 +251,26 @@ class RunRecord(_Record):
     # and the drift it found); JSON, kept small (DynamoDB items stop at 400 KB).
     details: dict[str, Any] | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
+
+
+class UploadState(StrEnum):
+    STORED = "stored"  # became photo ``photo_id``
+    DUPLICATE = "duplicate"  # the owner's photo ``photo_id`` already had these bytes
+    REJECTED = "rejected"  # quarantined, ``reason`` says why (record ``photo_id``)
+
+
+class UploadOutcome(_Record):
+    """What ingest made of one upload, for ``GET /uploads/{id}``: written just before
+    the upload is deleted (a redelivery writes the same), kept a week by the TTL."""
+
+    upload_id: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    state: UploadState
+    photo_id: str
+    filename: str
+    reason: str | None = None
+    at: Timestamp
+    expires_at: Timestamp | None = None
 
 
 class CleanupStatus(StrEnum):

@@ -33,6 +33,7 @@ from shelflife.domain.records import (
     Page,
     RunKind,
     RunRecord,
+    UploadOutcome,
 )
 
 DEFAULT_PAGE_SIZE = 100
@@ -218,6 +219,13 @@ class Repository(ABC):
         values, else ``Conflict``: an image written meanwhile is not overwritten."""
 
     # ---- capture metadata ----------------------------------------------------------
+
+    @abstractmethod
+    def put_upload_outcome(self, outcome: UploadOutcome) -> None:
+        """Keep what became of an upload (the same put again changes nothing)."""
+
+    @abstractmethod
+    def find_upload_outcome(self, upload_id: str) -> UploadOutcome | None: ...
 
     @abstractmethod
     def put_capture(self, image_id: str, capture: Capture) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -34,6 +36,38 @@ class Upload:
     # From the event; the object may have changed since (ingest reads what is there).
     size: int | None = None
     etag: str | None = None
+
+
+# An upload's id: when its ticket was issued (UTC, to the second) and 18 random hex
+# digits, 32 characters in all, first in the file part of its key
+# (``incoming/<owner>[/<draft>]/<id>-<file name>``). Ids issued before issue 23 were 32
+# random hex digits: they read as ids whose time is unknown.
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_upload_id(now: datetime) -> str:
+    return f"{now:%Y%m%d%H%M%S}{uuid.uuid4().hex[:18]}"
+
+
+def upload_id_of(key: str) -> str | None:
+    """The id of the upload at ``key`` (its ticket's), or None for a key no ticket
+    made (written to the bucket some other way)."""
+    head = key.rsplit("/", 1)[-1].split("-", 1)[0]
+    return head if _UPLOAD_ID.match(head) and "-" in key.rsplit("/", 1)[-1] else None
+
+
+def upload_issued_at(upload_id: str) -> datetime | None:
+    """When the ticket of ``upload_id`` was issued, if the id says."""
+    try:
+        return datetime.strptime(upload_id[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def original_name(filename: str) -> str:
+    """The file name a client gave, without the upload id the API put before it."""
+    head, dash, rest = filename.partition("-")
+    return rest if dash and _UPLOAD_ID.match(head) else filename
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shelflife.domain.audit import AuditLog, acts_as, duplicate_entry, entered
@@ -57,17 +57,28 @@ from shelflife.domain.records import (
     ImageRecord,
     ImageState,
     Location,
+    UploadOutcome,
+    UploadState,
     placement_key,
 )
 from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, StorageBackend, sha256_hex
 from shelflife.domain.tuning import DailyTuned
-from shelflife.domain.uploads import QUARANTINE_PREFIX, Upload, UploadKey, parse_upload_key
+from shelflife.domain.uploads import (
+    QUARANTINE_PREFIX,
+    Upload,
+    UploadKey,
+    original_name,
+    parse_upload_key,
+    upload_id_of,
+)
 from shelflife.services.placement import Placement
 
 logger = logging.getLogger(__name__)
 
+# How long ``GET /uploads/{id}`` can tell what became of an upload.
+UPLOAD_OUTCOME_LIFETIME = timedelta(days=7)
 # Whoever uploaded under a key that names no owner.
 UNKNOWN_OWNER = "_unknown"
 # Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
@@ -262,6 +273,8 @@ class IngestService:
                 )
                 if not entered(self.audit, entry):
                     self.audit.record(entry)
+            state = UploadState.STORED if again else UploadState.DUPLICATE
+            self._tell(upload, where, state, existing)
             self._delete_upload(upload)
             if again:
                 return IngestResult(
@@ -281,6 +294,7 @@ class IngestService:
             source_key=upload.key,
             labels=labels_of(stored.info.metadata or {}),
         )
+        self._tell(upload, where, UploadState.STORED, active)
         self._delete_upload(upload)
         return IngestResult(
             upload, Outcome.STORED, active, bytes_in=len(data), bytes_out=len(compressed.data)
@@ -358,6 +372,7 @@ class IngestService:
             height=compressed.height,
             format=compressed.format,
             uploaded_at=uploaded_at or self.clock(),
+            filename=original_name(where.filename),
         )
         # The policy deletes a claim nobody finishes (and so the object it may have left).
         return self._write(existing, scheduled(claim, self.settings))
@@ -499,6 +514,7 @@ class IngestService:
                 ),
                 counts=self._counts("rejected"),
             )
+        self._tell(upload, where, UploadState.REJECTED, record, rejection.reason)
         self._delete_upload(upload)
         logger.warning("upload %s rejected: %s", upload.key, rejection.reason)
         return record, outcome
@@ -529,6 +545,34 @@ class IngestService:
             return self.uploads.head(upload.bucket, upload.key).size
         except ObjectNotFound:
             return None
+
+    def _tell(
+        self,
+        upload: Upload,
+        where: UploadKey,
+        state: UploadState,
+        image: ImageRecord,
+        reason: str | None = None,
+    ) -> None:
+        """What became of the upload, for ``GET /uploads/{id}``, before the upload
+        goes (a crash before that delivers it again, which writes the same); one
+        write unit. Nothing for an object no ticket made."""
+        upload_id = upload_id_of(upload.key)
+        if upload_id is None:
+            return
+        now = self.clock()
+        self.repository.put_upload_outcome(
+            UploadOutcome(
+                upload_id=upload_id,
+                owner=where.owner,
+                state=state,
+                photo_id=image.id,
+                filename=original_name(where.filename),
+                reason=reason,
+                at=now,
+                expires_at=now + UPLOAD_OUTCOME_LIFETIME,
+            )
+        )
 
     def _delete_upload(self, upload: Upload) -> None:
         self.uploads.delete(upload.bucket, upload.key)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +35,13 @@ from shelflife.domain.repository import Repository
 from shelflife.domain.settings import Settings, TierName
 from shelflife.domain.storage import Backends, PresignedPost, UploadBucket
 from shelflife.domain.tuning import DailyTuned, publish_age_counter
-from shelflife.domain.uploads import DRAFT_METADATA_KEY, INCOMING_PREFIX, PLAIN_ID
+from shelflife.domain.uploads import (
+    DRAFT_METADATA_KEY,
+    INCOMING_PREFIX,
+    PLAIN_ID,
+    new_upload_id,
+    upload_issued_at,
+)
 
 logger = logging.getLogger(__name__)
 # What a browser may declare for each format ingest accepts (shelflife.domain.imaging sniffs
@@ -65,6 +70,25 @@ class UploadTicket:
     form: PresignedPost
     max_bytes: int
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """``GET /uploads/{id}``: ``pending`` (no outcome yet: not uploaded, or not
+    processed yet), ``expired`` (none long after the ticket ran out: never uploaded),
+    or what ingest made of it (``records.UploadState``)."""
+
+    upload_id: str
+    state: str
+    photo_id: str | None = None
+    filename: str | None = None
+    reason: str | None = None
+    at: datetime | None = None
+
+
+# Ingest may finish an upload this long after its ticket ran out (Lambda retries an
+# asynchronous invocation for up to six hours).
+_INGEST_GRACE = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -224,7 +248,7 @@ class PhotoService:
                     code="quota_exceeded",
                 )
             max_bytes = min(max_bytes, room)
-        upload_id = uuid.uuid4().hex
+        upload_id = new_upload_id(self.clock())
         folder = f"{caller.user_id}/{draft_id}" if draft_id else caller.user_id
         key = f"{INCOMING_PREFIX}{folder}/{upload_id}-{filename}"
         expires_in = self.settings.upload_expiry_seconds
@@ -243,6 +267,30 @@ class PhotoService:
             max_bytes=max_bytes,
             expires_at=self.clock() + timedelta(seconds=expires_in),
         )
+
+    def upload_status(self, caller: Caller, upload_id: str) -> UploadStatus:
+        """What became of the caller's upload ``upload_id``; another user's is as
+        unknown as one never made (``RecordNotFound``)."""
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+            raise InvalidArgument(f"{upload_id!r} is not an upload id (32 digits and a-f)")
+        outcome = self.repository.find_upload_outcome(upload_id)
+        if outcome is not None:
+            if outcome.owner != caller.user_id:
+                raise RecordNotFound(f"no upload {upload_id}")
+            return UploadStatus(
+                upload_id=upload_id,
+                state=outcome.state.value,
+                photo_id=outcome.photo_id,
+                filename=outcome.filename,
+                reason=outcome.reason,
+                at=outcome.at,
+            )
+        issued = upload_issued_at(upload_id)
+        lifetime = timedelta(seconds=self.settings.upload_expiry_seconds) + _INGEST_GRACE
+        if issued is not None and self.clock() > issued + lifetime:
+            reason = "no upload arrived for this ticket before it expired"
+            return UploadStatus(upload_id=upload_id, state="expired", reason=reason)
+        return UploadStatus(upload_id=upload_id, state="pending")
 
     # ---- photos --------------------------------------------------------------------
 

@@ -27,17 +27,20 @@ from shelflife.adapters.table.models import (
     CLEANUP_PK,
     DAILY_PK,
     IMAGE_SK,
+    UPLOAD_SK,
     BucketModel,
     CaptureModel,
     CleanupModel,
     DailyModel,
     ImageModel,
     RunModel,
+    UploadOutcomeModel,
     bind_table,
     bucket_sk,
     image_pk,
     run_pk,
     run_sk,
+    upload_pk,
 )
 from shelflife.domain.capture import Capture
 from shelflife.domain.errors import (
@@ -64,6 +67,8 @@ from shelflife.domain.records import (
     RunRecord,
     RunStatus,
     StreamChange,
+    UploadOutcome,
+    UploadState,
     due_shard,
     released_objects,
 )
@@ -280,6 +285,7 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         rejection_reason=image.rejection_reason,
         quarantine_key=image.quarantine_key,
         source_key=image.source_key,
+        filename=image.filename,
         expires_at=image.expires_at,
         released=released or None,
         change_action=image.change.action.value if image.change else None,
@@ -639,6 +645,37 @@ class DynamoRepository(Repository):
         ]
 
     # ---- capture metadata ----------------------------------------------------------
+
+    def put_upload_outcome(self, outcome: UploadOutcome) -> None:
+        with self._translated(f"upload {outcome.upload_id!r}"):
+            UploadOutcomeModel(
+                upload_pk(outcome.upload_id),
+                UPLOAD_SK,
+                owner=outcome.owner,
+                state=outcome.state.value,
+                photo_id=outcome.photo_id,
+                filename=outcome.filename,
+                reason=outcome.reason,
+                at=outcome.at,
+                expires_at=outcome.expires_at,
+            ).save()
+
+    def find_upload_outcome(self, upload_id: str) -> UploadOutcome | None:
+        with self._translated(f"upload {upload_id!r}"):
+            try:
+                model = UploadOutcomeModel.get(upload_pk(upload_id), UPLOAD_SK)
+            except UploadOutcomeModel.DoesNotExist:
+                return None
+        return UploadOutcome(
+            upload_id=upload_id,
+            owner=model.owner,
+            state=UploadState(model.state),
+            photo_id=model.photo_id,
+            filename=model.filename,
+            reason=model.reason,
+            at=model.at,
+            expires_at=model.expires_at,
+        )
 
     def put_capture(self, image_id: str, capture: Capture) -> None:
         facts = capture.model_dump(mode="json", exclude_none=True, exclude_defaults=True)

@@ -22,6 +22,7 @@ from shelflife.domain.records import (
     Page,
     RunKind,
     RunRecord,
+    UploadOutcome,
     due_shard,
 )
 from shelflife.domain.repository import Repository, counter_changes
@@ -86,6 +87,7 @@ class MemoryRepository(Repository):
         self._cleanup_tasks: dict[str, CleanupTask] = {}
         self._daily: dict[date, Counter[str]] = defaultdict(Counter)
         self.captures: dict[str, Capture] = {}
+        self.upload_outcomes: dict[str, UploadOutcome] = {}
         # When the table's TTL would remove each (a put makes it keep again).
         self.capture_expiry: dict[str, datetime] = {}
         self._lock = threading.RLock()
@@ -232,6 +234,14 @@ class MemoryRepository(Repository):
             return updated
 
     # ---- capture metadata ----------------------------------------------------------
+
+    def put_upload_outcome(self, outcome: UploadOutcome) -> None:
+        with self._lock:
+            self.upload_outcomes[outcome.upload_id] = outcome
+
+    def find_upload_outcome(self, upload_id: str) -> UploadOutcome | None:
+        with self._lock:
+            return self.upload_outcomes.get(upload_id)
 
     def put_capture(self, image_id: str, capture: Capture) -> None:
         with self._lock:

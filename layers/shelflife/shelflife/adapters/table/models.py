@@ -47,6 +47,7 @@ from pynamodb.models import Model
 
 IMAGE_SK = "IMAGE"
 CAPTURE_SK = "CAPTURE"
+UPLOAD_SK = "UPLOAD"
 BUCKET_PK = "BUCKET"
 CLEANUP_PK = "CLEANUP"
 DAILY_PK = "DAILY"
@@ -54,6 +55,10 @@ DAILY_PK = "DAILY"
 
 def image_pk(image_id: str) -> str:
     return f"IMAGE#{image_id}"
+
+
+def upload_pk(upload_id: str) -> str:
+    return f"UPLOAD#{upload_id}"
 
 
 def bucket_sk(tier: str, name: str) -> str:
@@ -134,6 +139,7 @@ class ImageModel(Model):
     rejection_reason = UnicodeAttribute(null=True)
     quarantine_key = UnicodeAttribute(null=True)
     source_key = UnicodeAttribute(null=True)
+    filename = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     # How many objects this write let go of (``records.released_objects``), on the write
     # that did it only: the cleanup function's stream filter selects these changes.
@@ -160,6 +166,23 @@ class CaptureModel(Model):
     sk = UnicodeAttribute(range_key=True, default=CAPTURE_SK)
     facts = JSONAttribute()
     # Set when the image is deleted: the TTL removes the facts with the record.
+    expires_at = TTLAttribute(null=True)
+
+
+class UploadOutcomeModel(Model):
+    """What became of one upload (``records.UploadOutcome``), for a week."""
+
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=UPLOAD_SK)
+    owner = UnicodeAttribute()
+    state = UnicodeAttribute()
+    photo_id = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)
 
 
@@ -251,6 +274,7 @@ class DailyModel(Model):
 MODELS: tuple[type[Model], ...] = (
     ImageModel,
     CaptureModel,
+    UploadOutcomeModel,
     BucketModel,
     RunModel,
     CleanupModel,
