@@ -241,12 +241,12 @@ class Deployment(World):
     def fingerprint(self) -> dict[str, Any]:
         """The end state, without what legitimately differs between runs (versions,
         run records, failure bookkeeping, the random token of each placement's key,
-        which of two uploads of the same bytes made the image live: ``source_key``, and
-        the last write's audit stamp: a retry may be another actor's)."""
+        which of two uploads of the same bytes made the image live: ``source_key`` and
+        the ``filename`` it gave, and the last write's audit stamp: a retry may be
+        another actor's)."""
+        ignored = {"version", "source_key", "filename", "change"}
         images = {
-            image_id: _untokened(
-                image.model_dump(mode="json", exclude={"version", "source_key", "change"})
-            )
+            image_id: _untokened(image.model_dump(mode="json", exclude=ignored))
             for image_id, image in self.all_images().items()
         }
         buckets = sorted(

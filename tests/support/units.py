@@ -34,16 +34,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from shelflife.adapters.table.dynamo import image_model, run_model
+from shelflife.adapters.table.dynamo import image_model, run_model, upload_outcome_model
 from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.adapters.table.models import (
     CAPTURE_SK,
-    UPLOAD_SK,
     CaptureModel,
-    UploadOutcomeModel,
     image_pk,
     table_schema,
-    upload_pk,
 )
 from shelflife.domain.capture import Capture
 from shelflife.domain.records import (
@@ -230,18 +227,7 @@ class MeteredRepository(MemoryRepository):
     def put_upload_outcome(self, outcome: UploadOutcome) -> None:
         """What became of an upload: one small item (``GET /uploads/{id}``)."""
         super().put_upload_outcome(outcome)
-        item = UploadOutcomeModel(
-            upload_pk(outcome.upload_id),
-            UPLOAD_SK,
-            owner=outcome.owner,
-            state=outcome.state.value,
-            photo_id=outcome.photo_id,
-            filename=outcome.filename,
-            reason=outcome.reason,
-            at=outcome.at,
-            expires_at=outcome.expires_at,
-        ).serialize()
-        self.units += kilobytes(item_size(item))
+        self.units += kilobytes(item_size(upload_outcome_model(outcome).serialize()))
 
     def expire_capture(self, image_id: str, at: datetime) -> None:
         if image_id in self.captures:  # an update of the item (its expiry)

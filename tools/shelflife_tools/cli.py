@@ -220,8 +220,7 @@ def upload_row(result: UploadResult) -> list[Any]:
 def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     photos = list(client.photos())
     if args.json:
-        json.dump(photos, out, indent=2)
-        out.write("\n")
+        print_json(photos, out)
         return 0
     table(
         [
@@ -249,8 +248,7 @@ def cmd_stats(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         return watch_stats(client, args.watch, out, as_json=args.json)
     stats = client.get("/stats")
     if args.json:
-        json.dump(stats, out, indent=2)
-        out.write("\n")
+        print_json(stats, out)
         return 0
     print_stats(stats, out)
     return 0
@@ -345,8 +343,7 @@ def _place(place: dict[str, Any] | None) -> str:
 
 def _print_entries(entries: list[dict[str, Any]], args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
-        json.dump(entries, out, indent=2)
-        out.write("\n")
+        print_json(entries, out)
         return 0
     table(
         [
@@ -400,8 +397,7 @@ def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> i
     # Kept for the dashboard's chart of cost by strategy (GET /pricing).
     client.put("/pricing", recommend.pricing(answer))
     if args.json:
-        json.dump(answer, out, indent=2)
-        out.write("\n")
+        print_json(answer, out)
         return 0
     recommend.print_recommendation(answer, out)
     return 0
@@ -410,8 +406,7 @@ def cmd_recommend(client: ApiClient, args: argparse.Namespace, out: TextIO) -> i
 def cmd_buckets(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     buckets = client.get("/buckets")["buckets"]
     if args.json:
-        json.dump(buckets, out, indent=2)
-        out.write("\n")
+        print_json(buckets, out)
         return 0
     table(
         [
@@ -444,8 +439,7 @@ def cmd_reschedule(client: ApiClient, args: argparse.Namespace, out: TextIO) -> 
 
 def _lifecycle(report: dict[str, Any], args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        print_json(report, out)
         return 0
     counts = report.get("counts", {})
     kind = "reschedule" if report.get("reschedule") else "lifecycle run"
@@ -483,8 +477,7 @@ def cmd_reconcile(client: ApiClient, args: argparse.Namespace, out: TextIO) -> i
             break
         body = {"run_id": report["run_id"]}
     if args.json:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        print_json(report, out)
     else:
         counts = report["counts"]
         out.write(
@@ -545,8 +538,7 @@ def cmd_import(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
             break
         report = client.post("/imports", {"run_id": report["run_id"]})
     if args.json:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        print_json(report, out)
         return 0
     counts = report["counts"]
     source = report["source"]
@@ -580,8 +572,7 @@ def cmd_cleanup(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int
     else:
         answer = client.get("/cleanup")
     if args.json:
-        json.dump(answer, out, indent=2)
-        out.write("\n")
+        print_json(answer, out)
     elif args.action == "redrive":
         table(
             [[k, v] for k, v in answer.items() if not isinstance(v, list | dict)],
@@ -602,13 +593,17 @@ def cmd_cleanup(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int
 # ---- one photo, and the caller's usage (issue 23, part 4) ----------------------------
 
 
+def print_json(value: Any, out: TextIO) -> None:
+    json.dump(value, out, indent=2)
+    out.write("\n")
+
+
 def _done(
     answers: list[dict[str, Any]], headers: list[str], args: argparse.Namespace, out: TextIO
 ) -> int:
     """Per-item results (each with ``ok``) as JSON or a table; 1 if any failed."""
     if args.json:
-        json.dump(answers, out, indent=2)
-        out.write("\n")
+        print_json(answers, out)
     else:
         table([[a.get(h, "") for h in headers] for a in answers], headers, out)
     return 0 if all(a["ok"] for a in answers) else 1
@@ -630,8 +625,7 @@ def cmd_delete(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
 def cmd_publish(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     answer = client.post(f"/drafts/{args.draft_id}/publish", {"photo_ids": args.photo_ids})
     if args.json:
-        json.dump(answer, out, indent=2)
-        out.write("\n")
+        print_json(answer, out)
     else:
         rows = [[photo, "published", ""] for photo in answer.get("updated", [])]
         rows += [[f["id"], "not published", f["reason"]] for f in answer.get("failed", [])]
@@ -642,8 +636,7 @@ def cmd_publish(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int
 def cmd_url(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     answer = client.get(f"/photos/{args.photo_id}/url")
     if args.json:
-        json.dump(answer, out, indent=2)
-        out.write("\n")
+        print_json(answer, out)
     else:
         out.write(f"{answer['url']}\n")
     return 0
@@ -670,8 +663,7 @@ def cmd_download(client: ApiClient, args: argparse.Namespace, out: TextIO) -> in
     target.write_bytes(response.content)
     result = {"id": args.photo_id, "path": str(target), "bytes": len(response.content)}
     if args.json:
-        json.dump(result, out, indent=2)
-        out.write("\n")
+        print_json(result, out)
     else:
         out.write(f"{target} ({human_bytes(len(response.content))})\n")
     return 0
@@ -680,8 +672,7 @@ def cmd_download(client: ApiClient, args: argparse.Namespace, out: TextIO) -> in
 def cmd_usage(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     usage = client.get("/users/me/usage")
     if args.json:
-        json.dump(usage, out, indent=2)
-        out.write("\n")
+        print_json(usage, out)
         return 0
     rows = [[tier, t["photos"], human_bytes(t["bytes"])] for tier, t in usage["tiers"].items()]
     rows.append(["all", usage["photos"], human_bytes(usage["bytes"])])
@@ -698,8 +689,7 @@ def cmd_capacity(client: ApiClient, args: argparse.Namespace, out: TextIO) -> in
     """A capacity check now (admin): usage per bucket, cleanup and overflow as due."""
     report = client.post("/capacity/run", {"dry_run": args.dry_run})
     if args.json:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        print_json(report, out)
         return 0
     table(
         [
@@ -811,8 +801,7 @@ def move_local_clock(args: argparse.Namespace, out: TextIO) -> int:
     url, token = local_api(args.user, admin=True)
     answer = ApiClient(url, token).post("/_local/clock", {"seconds": delta.total_seconds()})
     if args.json:
-        json.dump(answer, out, indent=2)
-        out.write("\n")
+        print_json(answer, out)
     else:
         out.write(f"the local stack's clock: {answer['now']}\n")
     return 0

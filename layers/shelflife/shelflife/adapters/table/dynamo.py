@@ -218,6 +218,21 @@ def _change(model: ImageModel) -> Change | None:
     )
 
 
+def upload_outcome_model(outcome: UploadOutcome) -> UploadOutcomeModel:
+    """The item of what became of an upload."""
+    return UploadOutcomeModel(
+        upload_pk(outcome.upload_id),
+        UPLOAD_SK,
+        owner=outcome.owner,
+        state=outcome.state.value,
+        photo_id=outcome.photo_id,
+        filename=outcome.filename,
+        reason=outcome.reason,
+        at=outcome.at,
+        expires_at=outcome.expires_at,
+    )
+
+
 def image_record(model: ImageModel) -> ImageRecord:
     """The record an item holds (``image_model``'s inverse)."""
     return ImageRecord.model_validate(
@@ -648,17 +663,7 @@ class DynamoRepository(Repository):
 
     def put_upload_outcome(self, outcome: UploadOutcome) -> None:
         with self._translated(f"upload {outcome.upload_id!r}"):
-            UploadOutcomeModel(
-                upload_pk(outcome.upload_id),
-                UPLOAD_SK,
-                owner=outcome.owner,
-                state=outcome.state.value,
-                photo_id=outcome.photo_id,
-                filename=outcome.filename,
-                reason=outcome.reason,
-                at=outcome.at,
-                expires_at=outcome.expires_at,
-            ).save()
+            upload_outcome_model(outcome).save()
 
     def find_upload_outcome(self, upload_id: str) -> UploadOutcome | None:
         with self._translated(f"upload {upload_id!r}"):
