@@ -126,6 +126,7 @@ bench: $(BIN)/.bench-installed
 	$(BIN)/python -m bench.compression
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.lifecycle
+	$(BIN)/python -m bench.variants
 
 # What the store costs against every alternative on the reference workload (issue 21).
 economics: $(BIN)/.installed
