@@ -291,10 +291,10 @@ def _undecodable(source_format: str, data: bytes, error: Exception) -> RejectedI
     return RejectedImage(f"{source_format} file is truncated or corrupt: {error}", code="corrupt")
 
 
-def compress(data: bytes, policy: CompressionPolicy | None = None) -> CompressedImage:
-    """Decode, orient, convert to sRGB, flatten, downscale and re-encode ``data``;
-    raise ``RejectedImage`` with a reason for input this will not process."""
-    policy = policy or CompressionPolicy()
+def accepted_format(data: bytes, policy: CompressionPolicy) -> str:
+    """The format of ``data`` if the policy takes it on what its bytes say before any
+    decoding (size, signature, the formats allowed, a JPEG's structure); else
+    ``RejectedImage`` with the reason ``compress`` gives."""
     if len(data) > policy.max_bytes:
         raise too_large(len(data), policy.max_bytes)
     source_format = sniff_format(data)
@@ -304,6 +304,35 @@ def compress(data: bytes, policy: CompressionPolicy | None = None) -> Compressed
         raise RejectedImage(f"{source_format} images are not accepted", code="format_not_allowed")
     if source_format == "JPEG" and (damage := jpeg_damage(data)):
         raise RejectedImage(damage, code="corrupt")
+    return source_format
+
+
+def header_size(data: bytes, policy: CompressionPolicy) -> tuple[int, int]:
+    """Width and height from the header alone (no pixel decoded), for what a dry run
+    can tell: ``accepted_format``'s refusals, an unreadable header, too many pixels."""
+    source_format = accepted_format(data, policy)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as e:
+        raise RejectedImage(f"decompression bomb refused: {e}", code="too_many_pixels") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise _undecodable(source_format, data, e) from e
+    if width * height > policy.max_pixels:
+        raise RejectedImage(
+            f"{width}x{height} is {width * height} pixels, over the {policy.max_pixels} limit",
+            code="too_many_pixels",
+        )
+    return width, height
+
+
+def compress(data: bytes, policy: CompressionPolicy | None = None) -> CompressedImage:
+    """Decode, orient, convert to sRGB, flatten, downscale and re-encode ``data``;
+    raise ``RejectedImage`` with a reason for input this will not process."""
+    policy = policy or CompressionPolicy()
+    source_format = accepted_format(data, policy)
     try:
         with warnings.catch_warnings():
             # The policy's own pixel limit is checked below; Pillow's hard limit (twice
@@ -367,14 +396,7 @@ def kept_or_compressed(data: bytes, policy: CompressionPolicy | None = None) -> 
     what is seen), decoding to the same pixels. Anything else is ``compress``-ed. For
     an import that asks to keep its originals: their metadata goes all the same."""
     policy = policy or CompressionPolicy()
-    source_format = sniff_format(data)
-    if (
-        source_format is None
-        or source_format not in policy.allowed_formats
-        or len(data) > policy.max_bytes
-        or (source_format == "JPEG" and jpeg_damage(data))
-    ):
-        return compress(data, policy)  # which refuses it with its reason
+    source_format = accepted_format(data, policy)  # refused as compress refuses it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -56,6 +56,10 @@ def upload_id_of(key: str) -> str | None:
     return head if _UPLOAD_ID.match(head) and "-" in key.rsplit("/", 1)[-1] else None
 
 
+def is_upload_id(text: str) -> bool:
+    return bool(_UPLOAD_ID.match(text))
+
+
 def upload_issued_at(upload_id: str) -> datetime | None:
     """When the ticket of ``upload_id`` was issued, if the id says."""
     try:

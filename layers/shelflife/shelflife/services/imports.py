@@ -20,17 +20,13 @@ safe to repeat), and one this run stored already is recognised by its ``source_k
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-from PIL import Image
 
 from shelflife.domain.audit import acting
 from shelflife.domain.budget import budgeted
@@ -48,7 +44,7 @@ from shelflife.domain.errors import (
 from shelflife.domain.imaging import (
     CompressionPolicy,
     compress,
-    jpeg_damage,
+    header_size,
     kept_or_compressed,
     sniff_format,
     too_large,
@@ -391,7 +387,7 @@ class ImportService:
     ) -> None:
         now = self.clock()
         if report.dry_run:
-            _check_header(data, self.policy)
+            header_size(data, self.policy)  # what a dry run can tell: no pixel decoded
             facts = capture_facts(data, {})
             since = age_of(info.last_modified, facts.taken_at, now)
             tier = import_tier(since, now, self.ingest.settings)
@@ -463,27 +459,3 @@ class ImportService:
 def _extension(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
     return f".{name.rsplit('.', 1)[-1].lower()}" if "." in name else "(no extension)"
-
-
-def _check_header(data: bytes, policy: CompressionPolicy) -> None:
-    """What a dry run can tell without decoding a pixel: a format the store accepts,
-    a header Pillow reads, and pixels within the limit; ``RejectedImage`` otherwise
-    (the real run may still refuse a file whose pixel data is damaged)."""
-    source_format = sniff_format(data)
-    if source_format is None or source_format not in policy.allowed_formats:
-        compress(data[:64], policy)  # refuses it with compress's own reason
-        raise RejectedImage("not an image the store accepts", code="unknown_format")
-    if source_format == "JPEG" and (damage := jpeg_damage(data)):
-        raise RejectedImage(damage, code="corrupt")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except Exception as e:
-        raise RejectedImage(f"{source_format} header unreadable: {e}", code="corrupt") from None
-    if width * height > policy.max_pixels:
-        raise RejectedImage(
-            f"{width}x{height} is {width * height} pixels, over the {policy.max_pixels} limit",
-            code="too_many_pixels",
-        )

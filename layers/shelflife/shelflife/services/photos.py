@@ -39,6 +39,7 @@ from shelflife.domain.uploads import (
     DRAFT_METADATA_KEY,
     INCOMING_PREFIX,
     PLAIN_ID,
+    is_upload_id,
     new_upload_id,
     upload_issued_at,
 )
@@ -271,7 +272,7 @@ class PhotoService:
     def upload_status(self, caller: Caller, upload_id: str) -> UploadStatus:
         """What became of the caller's upload ``upload_id``; another user's is as
         unknown as one never made (``RecordNotFound``)."""
-        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+        if not is_upload_id(upload_id):
             raise InvalidArgument(f"{upload_id!r} is not an upload id (32 digits and a-f)")
         outcome = self.repository.find_upload_outcome(upload_id)
         if outcome is not None:
