@@ -12,6 +12,7 @@ from shelflife.domain.capture import MAX_LABEL_BYTES, MAX_LABELS, Capture
 from shelflife.domain.records import ChangeAction, ImageAction, ImageRecord, ImageState
 from shelflife.domain.settings import TierName
 from shelflife.domain.uploads import PLAIN_ID
+from shelflife.domain.variants import DEFAULT_WIDTHS
 from shelflife.services.photos import FILENAME
 from shelflife.services.stats import BucketUsageReport
 
@@ -126,11 +127,31 @@ class Photo(_Answer):
     filename: str | None = Field(
         default=None, description="The file name its first upload gave (None before issue 23)"
     )
+    duplicated_at: datetime | None = Field(
+        default=None,
+        description="When its owner first uploaded the same bytes again (a duplicate: "
+        "nothing new stored; GET /uploads/{id} named this photo)",
+    )
+    variants: list[str] = Field(
+        default_factory=list,
+        description="The sized variants stored so far (GET /photos/{id}/image renders others)",
+    )
+    srcset: str | None = Field(
+        default=None,
+        description="For an <img srcset>: the photo at each configured width it reaches, as "
+        "API URLs (/photos/{id}/image?w=...) that redirect to a signed URL; the requests "
+        "need the caller's token (see the README)",
+    )
 
     @classmethod
-    def of(cls, image: ImageRecord, tier: TierName | None) -> Photo:
+    def of(
+        cls, image: ImageRecord, tier: TierName | None, widths: tuple[int, ...] = DEFAULT_WIDTHS
+    ) -> Photo:
         """``image`` in ``tier``, the tier it is in now (``PhotoService.tier_of``)."""
         return cls(
+            duplicated_at=image.duplicated_at,
+            variants=[variant.name for variant in image.variants],
+            srcset=srcset(image, widths),
             id=image.id,
             state=image.state,
             draft_id=image.draft_id,
@@ -149,6 +170,17 @@ class Photo(_Answer):
             due_at=image.due_at,
             rejection_reason=image.rejection_reason,
         )
+
+
+def srcset(image: ImageRecord, widths: tuple[int, ...]) -> str | None:
+    """The ``srcset`` of a live photo: each width up to the photo's own (a variant is
+    never enlarged, so a wider one would be the same picture under a false width)."""
+    if not image.live:
+        return None
+    reached = [w for w in sorted(widths) if image.width is None or w <= image.width]
+    if not reached:  # smaller than every width: the smallest variant is the photo's size
+        reached = [min(widths)]
+    return ", ".join(f"/photos/{image.id}/image?w={w} {min(w, image.width or w)}w" for w in reached)
 
 
 class PhotoDetail(Photo):
@@ -203,6 +235,19 @@ class PhotoUrl(BaseModel):
     id: str
     url: str
     expires_at: datetime | None = Field(description="None for a CDN URL")
+
+
+class VariantAnswer(BaseModel):
+    """``GET /photos/{id}/image?redirect=false``: the variant and its URL."""
+
+    id: str
+    name: str = Field(description="The variant's name: <w>x<h|auto>-<fit>.<format>")
+    format: Literal["jpeg", "webp", "avif"]
+    content_type: str
+    bytes: int
+    url: str
+    expires_at: datetime | None = Field(description="None for a CDN URL")
+    rendered: bool = Field(description="Rendered by this request (false: stored already)")
 
 
 class PublishRequest(_Body):
@@ -304,6 +349,8 @@ class UsageResponse(_Answer):
     tiers: dict[str, TierUsage]
     photos: int
     bytes: int
+    variants: int = Field(description="Sized variants stored, on HOT (not in the quota)")
+    variant_bytes: int
     quota_bytes: int | None
     remaining_bytes: int | None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from shelflife.domain import clock
 from shelflife_tools import cli
@@ -465,7 +466,9 @@ def test_a_local_stack_parameter_must_be_name_equals_value() -> None:
     assert run("local", "--parameter", "=b2")[0] == cli.EXIT_USAGE
 
 
-def test_every_photo_operation_has_a_command(here: Path, tmp_path: Path) -> None:
+def test_every_photo_operation_has_a_command(
+    here: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 23, part 4: url, download, usage, publish, delete, capacity, and the local
     stack's clock; --json before or after the subcommand."""
     code, text = run("--user", "nina", "--json", "upload", PHOTOS[0], "--draft", "trip")
@@ -478,8 +481,23 @@ def test_every_photo_operation_has_a_command(here: Path, tmp_path: Path) -> None
     (saved,) = tmp_path.iterdir()
     assert saved.name == f"{photo['id']}.jpg"
     assert saved.stat().st_size == photo["stored_size"]
+    sized = tmp_path / "sized"
+    sized.mkdir()
+    code, text = run(
+        "--user", "nina", "download", photo["id"], "--width", "160", "--fit", "cover",
+        "--format", "webp", "-o", str(sized),
+    )  # fmt: skip
+    assert code == 0, text
+    (variant,) = sized.iterdir()
+    assert variant.name == f"{photo['id']}-160x160-cover.webp"
+    with Image.open(variant) as image:
+        assert (image.format, image.size) == ("WEBP", (160, 160))
+    capsys.readouterr()
+    code, text = run("--user", "nina", "download", photo["id"], "--width", "100")
+    assert code == 1
+    assert "w must be one of 160, 320" in capsys.readouterr().err
     code, text = run("--user", "nina", "usage", "--json")  # --json after the subcommand
-    assert (code, json.loads(text)["photos"]) == (0, 1)
+    assert (code, json.loads(text)["photos"], json.loads(text)["variants"]) == (0, 1, 1)
     code, text = run("--user", "nina", "usage")
     assert re.search(r"^all +1 ", text, re.MULTILINE), text
 
@@ -532,3 +550,9 @@ def test_an_upload_of_many_files_goes_past_each_refusal_and_says_each_outcome(
     assert code == 1
     assert f"duplicate of {first}" in text
     assert re.search(r"^empty\.jpg +\w+ +refused ", text, re.MULTILINE), text
+    # The photo list marks the photo whose bytes were uploaded again.
+    code, text = run("--user", "omar", "photos")
+    assert re.search(rf"^{first}  \S+ +yes +active ", text, re.MULTILINE), text
+    marked = [p["id"] for p in json.loads(run("--user", "omar", "--json", "photos")[1])
+              if p["duplicated_at"]]  # fmt: skip
+    assert marked == [first]

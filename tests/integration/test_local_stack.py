@@ -5,6 +5,7 @@ disappearing from its backend through the table's stream and the cleanup functio
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from shelflife.adapters.backends import ProviderBackends
 from shelflife.adapters.table.dynamo import DynamoRepository
@@ -47,13 +49,18 @@ def check_invariants(settings: Settings) -> list[ImageRecord]:
     backends = ProviderBackends(settings)
     live: list[ImageRecord] = []
     for bucket in repository.list_buckets():
-        page = repository.images_in_bucket(bucket.tier.value, bucket.name, limit=1000)
-        records = page.items
+        page = repository.images_in_bucket(
+            bucket.tier.value, bucket.name, with_variants=True, limit=1000
+        )
         assert page.cursor is None
-        assert (bucket.used_bytes, bucket.object_count) == (
-            sum(r.stored_size for r in records),
-            len(records),
-        ), bucket.name
+        held = [
+            size
+            for record in page.items
+            for place, size in record.held()  # the image and its sized variants
+            if place.bucket == bucket.name
+        ]
+        assert (bucket.used_bytes, bucket.object_count) == (sum(held), len(held)), bucket.name
+        records = [r for r in page.items if r.location and r.location.bucket == bucket.name]
         for record in records:
             assert record.location is not None
             stored = backends.for_tier(record.location.tier).get(bucket.name, record.location.key)
@@ -269,11 +276,40 @@ def test_every_tier_url_opens(tmp_path: Path, parameters: dict[str, str]) -> Non
             assert answer.status_code == 200, (record.location, url, answer.text)
             assert sha256_hex(answer.content) == record.stored_sha256
             # The tier it is in: on AWS a promotion relabels in place (policy.tier_at).
-            seen[tier_at(record, clock.now(), settings)] = answer.content
+            tier = tier_at(record, clock.now(), settings)
+            seen[tier] = answer.content
+            # Issue 23, part 2: a sized variant, rendered from wherever the photo lies
+            # (a COLD one read in place), kept on HOT, opened through the redirect.
+            assert tier is not None
+            width = {TierName.TEMP: 640, TierName.HOT: 320, TierName.COLD: 160}[tier]
+            variant = requests.get(
+                f"{stack.api_url}/photos/{photo}/image?w={width}&format=webp",
+                headers={"Authorization": f"Bearer {stack.token('alice')}"},
+                timeout=30,
+            )
+            assert variant.status_code == 200, (tier, variant.url, variant.text)
+            assert variant.history[0].status_code == 302
+            with Image.open(io.BytesIO(variant.content)) as rendered:
+                assert (rendered.format, rendered.width) == ("WEBP", width)
         assert set(seen) == {TierName.TEMP, TierName.HOT, TierName.COLD}
+        record = repository.get_image(photo)
+        assert [v.name for v in record.variants] == [
+            "640xauto-contain.webp",
+            "320xauto-contain.webp",
+            "160xauto-contain.webp",
+        ]
+        assert {v.location.tier for v in record.variants} == {TierName.HOT}
+        check_invariants(settings)  # the variants in their bucket's counters
         if parameters:
             assert "/_b2/file/" in url
             forged = url.split("?", 1)[0] + "?Authorization=fake_download_auth_token_x_y_60"
             assert requests.get(forged, timeout=10).status_code == 401
             missing = url.split("?", 1)[0] + "-gone?" + url.split("?", 1)[1]
             assert requests.get(missing, timeout=10).status_code == 404
+        # Deleted with the photo: cleanup removes the variants through the stream.
+        client.request("DELETE", f"/photos/{photo}")
+        stack.drain()
+        for variant_object in record.variants:
+            store = ProviderBackends(settings).get(variant_object.location.backend.value)
+            assert not store.exists(variant_object.location.bucket, variant_object.location.key)
+        check_invariants(settings)

@@ -69,6 +69,7 @@ from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.adapters.table.memory import MemoryAuditLog
 from shelflife.domain.audit import UNKNOWN
 from shelflife.domain.auth import Caller
+from shelflife.domain.imaging import compress
 from shelflife.domain.policy import accessed, published, soft_deleted
 from shelflife.domain.records import BucketStatus, ChangeAction, ImageRecord, ImageState
 from shelflife.domain.settings import BackendName, TierName
@@ -81,6 +82,7 @@ from shelflife.services.ingest import IngestService
 from shelflife.services.lifecycle import LifecycleService
 from shelflife.services.photos import PhotoService
 from shelflife.services.reconcile import DriftKind, ReconcileReport, ReconcileService
+from shelflife.services.variants import VariantService
 from tests.conftest import R2_ACCOUNT_ID, REGION
 from tests.support.corpus import corpus_file
 from tests.support.crashes import Fault, InjectedCrash, Steps
@@ -121,6 +123,7 @@ class Deployment(World):
     audit_log: MemoryAuditLog = field(default_factory=MemoryAuditLog)
     # The audit function's position in the stream (a mapping of its own).
     audited: int = 0
+    varies: frozenset[str] = frozenset()  # Flow.varies
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -164,6 +167,9 @@ class Deployment(World):
         return PhotoService(
             self.settings, self.table(steps), self.given("api", steps), clock=self.clock
         )
+
+    def variants(self, steps: Steps | None = None) -> VariantService:
+        return VariantService(self.photos(steps))
 
     def reconciler(self, steps: Steps | None = None) -> ReconcileService:
         return ReconcileService(
@@ -244,7 +250,7 @@ class Deployment(World):
         which of two uploads of the same bytes made the image live: ``source_key`` and
         the ``filename`` it gave, and the last write's audit stamp: a retry may be
         another actor's)."""
-        ignored = {"version", "source_key", "filename", "change"}
+        ignored = {"version", "source_key", "filename", "change", *self.varies}
         images = {
             image_id: _untokened(image.model_dump(mode="json", exclude=ignored))
             for image_id, image in self.all_images().items()
@@ -304,6 +310,9 @@ class Flow:
     tiers: dict[str, str]  # tier -> backend
     build: Callable[[Deployment], Run]
     settings: dict[str, Any] = field(default_factory=dict)
+    # Record fields the end state may legitimately differ in from the fault-free run's
+    # (a client asking again after a lost answer views the photo twice).
+    varies: frozenset[str] = frozenset()
 
 
 def _bystanders(world: Deployment) -> None:
@@ -503,6 +512,37 @@ def _owner_deletes(world: Deployment) -> Run:
     )
 
 
+def _variant(world: Deployment) -> Run:
+    """alice's photo in COLD, a 320 px variant of it asked through the API: read in
+    place (no restore), rendered, put on HOT and added to the record, the access
+    recorded; the client asks again when it got no answer."""
+    data = compress(corpus_file("photos/flowers.jpeg")).data
+    image = world.upload(TierName.COLD, size=len(data), stored_sha256=sha256_hex(data))
+    assert image.location is not None
+    # Real bytes where the world's upload wrote placeholder ones of the same size.
+    world.store(TierName.COLD).put(
+        image.location.bucket, image.location.key, data, content_type="image/jpeg"
+    )
+    world.drain()
+    alice = Caller("alice")
+    answered: list[str] = []
+
+    def act(steps: Steps | None) -> None:
+        answered.append(world.variants(steps).image(alice, image.id, width=320).url)
+
+    def run_on() -> None:
+        if not answered:
+            world.variants().image(alice, image.id, width=320)
+
+    def expect() -> list[str]:
+        current = world.repository.find_image(image.id)
+        if current is None or [v.name for v in current.variants] != ["320xauto-contain.jpg"]:
+            return [f"{image.id} has not its one variant: {current}"]
+        return _live_in(world, image.id, TierName.COLD)
+
+    return Run(world, act=act, run_on=run_on, expect=expect, target=image.id)
+
+
 def _overflow(tier: TierName) -> Callable[[Deployment], Run]:
     def build(world: Deployment) -> Run:
         base = BUCKETS[tier]
@@ -634,6 +674,12 @@ FLOWS: dict[str, Flow] = {
         Flow("expire-b2", {"cold": "b2"}, _expire),
         Flow("delete-by-owner", {"hot": "r2"}, _owner_deletes),
         Flow(
+            "variant-of-b2-on-r2",
+            {"hot": "r2", "cold": "b2"},
+            _variant,
+            varies=frozenset({"access_count", "last_accessed_at"}),
+        ),
+        Flow(
             "overflow-s3",
             {"temp": "s3"},
             _overflow(TierName.TEMP),
@@ -695,7 +741,7 @@ def deployment(flow: Flow) -> Iterator[Run]:
             else:  # a setting of its own (serve_published)
                 tiers[tier] = extra
         settings = lifecycle_settings(upload_bucket=UPLOADS, **tiers)
-        world = Deployment(settings=settings, stores=_stores(), now=_started())
+        world = Deployment(settings=settings, stores=_stores(), now=_started(), varies=flow.varies)
         _bystanders(world)
         world.drain()
         yield flow.build(world)

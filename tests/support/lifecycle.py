@@ -208,8 +208,9 @@ class World:
                 image.location.bucket, image.location.key
             )
             assert sha256_hex(stored.data) == image.stored_sha256, image.id
-            usage[(image.location.tier.value, image.location.bucket)][0] += image.stored_size
-            usage[(image.location.tier.value, image.location.bucket)][1] += 1
+            for place, size in image.held():  # the image and its sized variants
+                usage[(place.tier.value, place.bucket)][0] += size
+                usage[(place.tier.value, place.bucket)][1] += 1
         objects = self.objects()
         assert objects - lost == referenced
         for bucket in self.repository.list_buckets():

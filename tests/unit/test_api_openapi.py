@@ -73,6 +73,8 @@ ISSUE_ROUTES = {
     ("post", "/imports"),
     # Issue 23, part 4: an upload's outcome.
     ("get", "/uploads/{upload_id}"),
+    # Issue 23, part 2: sized variants.
+    ("get", "/photos/{photo_id}/image"),
 }
 
 

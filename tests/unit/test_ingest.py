@@ -145,11 +145,21 @@ def test_the_same_bytes_of_the_same_owner_are_one_image(world: World) -> None:
     again = world.ingest(world.upload(data, "incoming/alice/copy of a.jpg"))
 
     assert again.outcome is Outcome.DUPLICATE
-    assert again.image == first.image
+    assert first.image is not None
+    assert again.image is not None
+    assert again.image.id == first.image.id
+    # Marked as uploaded again (the photo list shows it), once, and nothing else.
+    assert first.image.duplicated_at is None
+    marked = {"duplicated_at", "version", "change"}  # the mark, its write, no audit
+    assert again.image.model_dump(exclude=marked) == first.image.model_dump(exclude=marked)
+    assert again.image.duplicated_at is not None
     assert len(world.images()) == 1
     assert len(world.stored_keys()) == 1
     assert world.counters() == (first.bytes_out, 1)
     assert world.upload_keys() == []
+    # A third upload of the bytes, and the second delivered again, write nothing more.
+    third = world.ingest(world.upload(data, "incoming/alice/third.jpg"))
+    assert third.image == again.image
 
 
 def test_other_owners_get_their_own_copy(world: World) -> None:

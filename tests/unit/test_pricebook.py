@@ -241,3 +241,25 @@ def test_a_move_into_glacier_instant_retrieval_is_priced_with_its_minimums() -> 
     assert estimate.saving == pytest.approx(
         gb * (standard.storage_per_gb_month * 1 - glacier.storage_per_gb_month * 3)
     )
+
+
+def test_a_variant_is_priced_like_any_object_on_hot_plus_its_work() -> None:
+    settings = Settings.from_env({**ENV, "SHELFLIFE_HOT_BACKEND": "r2"})
+    prices, r2 = book(), book().offer("r2_standard")
+    size = 20 * 1024
+    costs = CostModel(settings).variant(size)
+    work = prices.compute_cost(prices.stack.variant, settings.stack_shape())
+    view = prices.compute_cost(prices.stack.variant_view, settings.stack_shape())
+    table = prices.stack.variant_record_bytes / 1024**3 * prices.compute.table_storage_per_gb_month
+    # R2: a class A write to make it, a class B read and no egress to serve it.
+    assert costs["made_usd"] == pytest.approx(work + r2.write_per_1000 / 1000)
+    assert costs["kept_month_usd"] == pytest.approx(
+        max(size, r2.min_object_bytes) / 1024**3 * r2.storage_per_gb_month + table
+    )
+    assert costs["served_usd"] == pytest.approx(view + r2.read_per_1000 / 1000)
+    # S3 bills its egress on every request served out of AWS.
+    s3 = CostModel(Settings.from_env({**ENV, "SHELFLIFE_HOT_BACKEND": "s3"})).variant(size)
+    egress = book().offer("s3_standard").egress_per_gb * size / 1024**3
+    assert s3["served_usd"] - costs["served_usd"] == pytest.approx(
+        egress + (book().offer("s3_standard").read_per_1000 - r2.read_per_1000) / 1000
+    )

@@ -21,6 +21,7 @@ from shelflife.adapters.table.audit import audit_model
 from shelflife.domain.audit import AuditEntry, AuditPlace
 from shelflife.domain.auth import Caller
 from shelflife.domain.capture import Capture
+from shelflife.domain.imaging import compress
 from shelflife.domain.imports import ImportSource
 from shelflife.domain.policy import published, soft_deleted
 from shelflife.domain.pricebook import PriceBook, book, read_changes
@@ -31,6 +32,7 @@ from shelflife.domain.uploads import Upload, new_upload_id
 from shelflife.services.imports import ImportService
 from shelflife.services.ingest import IngestService
 from shelflife.services.photos import PhotoService
+from shelflife.services.variants import VariantService
 from tests.support.corpus import corpus_file
 from tests.support.lifecycle import NOW, World, lifecycle_settings
 from tests.support.units import (
@@ -215,6 +217,32 @@ def test_a_view_writes_what_the_book_says(expected: PriceBook) -> None:
     # Views change nothing the audit trail records.
     assert expected.stack.view.audit_entries == expected.stack.draft_view.audit_entries == 0
     assert metered(w).entries[image.id] == 1  # the publish, not the views
+
+
+def test_a_variant_writes_and_keeps_what_the_book_says(expected: PriceBook) -> None:
+    w = world(hot={"backend": "s3"})
+    image = upload(w, TierName.HOT)
+    assert image.location is not None
+    # The stored photo's bytes, so it renders (World's are not an image).
+    w.store(TierName.HOT).put(
+        image.location.bucket,
+        image.location.key,
+        compress(corpus_file("photos/flowers.jpeg")).data,
+        content_type="image/jpeg",
+    )
+    variants = VariantService(photos(w))
+    repository = metered(w)
+    metered(w).entries.clear()
+    before = stored_bytes(repository.item(w.get(image)))
+    first = measure(w, lambda: variants.image(Caller("alice"), image.id, width=320))
+    later = measure(w, lambda: variants.image(Caller("alice"), image.id, width=320))
+    # The first request adds it to the record with its bucket's counters (a
+    # transaction); later ones read the record only (a HOT photo's are no access).
+    assert expected.stack.variant.table_writes == first
+    assert expected.stack.variant_view.table_writes == later == 0
+    assert expected.stack.variant.audit_entries == metered(w).entries.total() == 0
+    grown = stored_bytes(repository.item(w.get(image))) - before
+    assert expected.stack.variant_record_bytes == grown
 
 
 def test_a_publish_writes_what_the_book_says(expected: PriceBook) -> None:

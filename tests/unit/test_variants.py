@@ -21,7 +21,7 @@ SMALL = compress(corpus_file("photos/320x240.jpg"))
 @pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])
 @pytest.mark.parametrize(
     ("width", "height", "fit"),
-    [(320, None, "contain"), (160, None, "cover"), (640, 200, "contain"), (640, 200, "cover")],
+    [(320, None, "contain"), (160, None, "cover"), (640, 160, "contain"), (640, 320, "cover")],
 )
 def test_a_variant_is_the_size_asked_in_its_format_and_carries_nothing_else(
     fmt: str, width: int, height: int | None, fit: str
@@ -69,7 +69,7 @@ def test_auto_takes_the_smallest_format_the_client_accepts(accept: str | None, c
         ({"width": 300}, "w must be one of 160, 320, 640, 1280, 2000"),
         ({"width": 320, "fit": "stretch"}, "fit must be contain or cover"),
         ({"width": 320, "format": "gif"}, "format must be auto, jpeg, webp or avif"),
-        ({"width": 320, "height": 0}, "h must be 1 to 2000"),
+        ({"width": 320, "height": 200}, "h must be one of 160, 320"),
     ],
 )
 def test_a_variant_outside_the_set_is_refused(args: dict[str, object], says: str) -> None:

@@ -227,6 +227,8 @@ def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
             [
                 p["id"],
                 (p.get("filename") or "-")[:40],
+                # Uploaded again by its owner (the duplicates stored nothing new).
+                "yes" if p.get("duplicated_at") else "",
                 p["state"],
                 p["tier"] or "-",
                 p["format"] or "-",
@@ -237,7 +239,7 @@ def cmd_photos(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
             ]
             for p in photos
         ],
-        ["id", "file", "state", "tier", "format", "stored", "uploaded", "next", "due"],
+        ["id", "file", "again", "state", "tier", "format", "stored", "uploaded", "next", "due"],
         out,
     )
     return 0
@@ -652,11 +654,24 @@ _SUFFIXES = {
 
 
 def cmd_download(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
-    """The stored photo through its URL, whatever tier it is in."""
-    url = client.get(f"/photos/{args.photo_id}/url")["url"]
+    """The stored photo through its URL, whatever tier it is in; with ``--width``, a
+    sized variant of it (``GET /photos/{id}/image``, rendered on its first request)."""
+    if args.width is None:
+        url = client.get(f"/photos/{args.photo_id}/url")["url"]
+        stem = args.photo_id
+    else:
+        variant = client.get(
+            f"/photos/{args.photo_id}/image",
+            w=args.width,
+            h=args.height,
+            fit=args.fit,
+            format=args.format,
+            redirect="false",
+        )
+        url, stem = variant["url"], f"{args.photo_id}-{variant['name'].rpartition('.')[0]}"
     response = client.fetch(url)
     kind = response.headers.get("content-type", "").split(";")[0].strip()
-    name = f"{args.photo_id}{_SUFFIXES.get(kind, '')}"
+    name = f"{stem}{_SUFFIXES.get(kind, '')}"
     target = Path(args.output or name)
     if target.is_dir():
         target = target / name
@@ -902,6 +917,10 @@ def parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="download a photo, from any tier")
     download.add_argument("photo_id", metavar="ID")
     download.add_argument("-o", "--output", help="a file or folder (default: ID.jpg here)")
+    download.add_argument("--width", type=int, help="a sized variant this wide (VariantWidths)")
+    download.add_argument("--height", type=int, help="and this high (with --fit cover: cropped)")
+    download.add_argument("--fit", choices=("contain", "cover"), default="contain")
+    download.add_argument("--format", choices=("auto", "jpeg", "webp", "avif"), default="jpeg")
     commands.add_parser("usage", help="what you store, per tier, against your quota")
     capacity = commands.add_parser("capacity", help="check capacity now (admin)")
     capacity.add_argument("--dry-run", action="store_true")

@@ -35,6 +35,7 @@ from ..schemas import (
     PublishResponse,
     TierUsage,
     UsageResponse,
+    VariantAnswer,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ router = Router()  # type: ignore[no-untyped-call]
 
 def _photo(image: ImageRecord) -> Photo:
     """The photo's answer, in the tier it is in now (``PhotoService.tier_of``)."""
-    return Photo.of(image, services(router).photos.tier_of(image))
+    return Photo.of(image, services(router).photos.tier_of(image), settings.variant_widths)
 
 
 @router.get(
@@ -101,7 +102,7 @@ def export_photos(
     page = services(router).photos.export(caller(router), which, limit=limit, cursor=cursor)
     items = [
         ExportedPhoto(
-            **Photo.of(row.image, row.tier).model_dump(),
+            **Photo.of(row.image, row.tier, settings.variant_widths).model_dump(),
             owner=row.image.owner,
             url=row.url,
             url_expires_at=row.url_expires_at,
@@ -178,6 +179,61 @@ def photo_url(
     return PhotoUrl(id=answer.image.id, url=answer.url, expires_at=answer.expires_at)
 
 
+@router.get(
+    "/photos/<photo_id>/image",
+    security=TOKEN,
+    summary="The photo at a size: a redirect to a signed URL of that variant, rendered and "
+    "stored on its first request",
+    description="`w` (and `h`) from the configured widths; `fit=cover` fills the box, "
+    "cropped to its centre (a square without `h`); `format=auto` takes AVIF, WebP or JPEG "
+    "by the `Accept` header. `redirect=false` answers the URL as JSON instead, for a "
+    "client that cannot send its token with an `<img>` request.",
+    tags=["photos"],
+    responses={
+        302: {"description": "To the variant's signed URL (the Location header)"},
+        **answers(VariantAnswer),
+    },
+)
+def photo_image(
+    photo_id: Annotated[PhotoId, Path()],
+    w: Annotated[int, Query(ge=1, le=4096, description="Width: one of the configured widths")],
+    h: Annotated[int | None, Query(ge=1, le=4096)] = None,
+    fit: Annotated[Literal["contain", "cover"], Query()] = "contain",
+    format: Annotated[Literal["auto", "jpeg", "webp", "avif"], Query()] = "auto",
+    redirect: Annotated[bool, Query()] = True,
+) -> Response[str]:
+    event = router.current_event
+    answer = services(router).variants.image(
+        caller(router),
+        photo_id,
+        width=w,
+        height=h,
+        fit=fit,
+        format=format,
+        accept=event.headers.get("accept"),
+    )
+    # ``auto`` differs by Accept; a browser may keep the answer while the URL lasts.
+    lasts = (
+        int((answer.expires_at - services(router).photos.clock()).total_seconds() // 2)
+        if answer.expires_at is not None
+        else 3600
+    )
+    headers = {"Vary": "Accept", "Cache-Control": f"private, max-age={max(0, lasts)}"}
+    if redirect:
+        return Response(HTTPStatus.FOUND, None, "", {**headers, "Location": answer.url})
+    body = VariantAnswer(
+        id=photo_id,
+        name=answer.spec.name,
+        format=answer.spec.format,
+        content_type=answer.spec.mime_type,
+        bytes=answer.variant.size,
+        url=answer.url,
+        expires_at=answer.expires_at,
+        rendered=answer.rendered,
+    )
+    return Response(HTTPStatus.OK, "application/json", body.model_dump_json(), headers)
+
+
 @router.delete(
     "/photos/<photo_id>",
     security=TOKEN,
@@ -228,6 +284,8 @@ def my_usage() -> UsageResponse:
         tiers={tier: TierUsage(**asdict(value)) for tier, value in usage.tiers.items()},
         photos=usage.photos,
         bytes=usage.bytes,
+        variants=usage.variants,
+        variant_bytes=usage.variant_bytes,
         quota_bytes=usage.quota_bytes,
         remaining_bytes=usage.remaining_bytes,
     )

@@ -38,6 +38,7 @@ from shelflife.services.operations import Operations
 from shelflife.services.photos import PhotoService
 from shelflife.services.reconcile import ReconcileService
 from shelflife.services.stats import StatsService
+from shelflife.services.variants import VariantService
 
 # A sweep of the lifecycle function: (request, context) to the run's report.
 Sweep = Callable[..., dict[str, Any]]
@@ -154,6 +155,7 @@ class ApiServices:
     settings: Settings
     repository: DynamoRepository
     photos: PhotoService
+    variants: VariantService
     cleanup: CleanupService
     stats: StatsService
     operations: Operations
@@ -164,10 +166,12 @@ def api(settings: Settings) -> ApiServices:
     repository = DynamoRepository.from_settings(settings)
     backends = ProviderBackends(settings)
     cleanup_service = cleanup(settings, repository=repository, backends=backends)
+    photos = PhotoService(settings, repository, backends)
     return ApiServices(
         settings=settings,
         repository=repository,
-        photos=PhotoService(settings, repository, backends),
+        photos=photos,
+        variants=VariantService(photos),
         cleanup=cleanup_service,
         stats=StatsService(settings, repository, cleanup_health=cleanup_service.health),
         operations=Operations(settings, LambdaInvoker()),

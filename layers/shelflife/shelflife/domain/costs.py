@@ -119,6 +119,24 @@ class CostModel:
             "total_usd": operations + reads + egress,
         }
 
+    def variant(self, size: int) -> dict[str, float]:
+        """A sized variant of ``size`` bytes (``services.variants``), in USD at the book's
+        list prices: made once (the first request's work, ``[stack] variant``, and its
+        PUT on HOT's offer), kept a month (HOT's storage of it and the record's extra
+        bytes in the table), and each later request (``[stack] variant_view`` and the
+        GET of it on HOT's offer, with HOT's egress of its bytes when it is served
+        out of the provider)."""
+        book = pricebook.book()
+        shape = self.settings.stack_shape()
+        hot = self.tier(TierName.HOT)
+        made = book.compute_cost(book.stack.variant, shape) + hot.write_per_request
+        kept = hot.storage(size, DAYS_PER_MONTH) + (
+            book.stack.variant_record_bytes / GB * book.compute.table_storage_per_gb_month
+        )
+        served = book.compute_cost(book.stack.variant_view, shape) + hot.read_per_request
+        served += hot.egress_per_gb * size / GB
+        return {"made_usd": made, "kept_month_usd": kept, "served_usd": served}
+
     def storage(self, tier: TierName, size: int, days: float) -> float:
         """Keeping ``size`` bytes in ``tier`` for ``days``."""
         return self.tier(tier).storage(size, days)

@@ -139,6 +139,12 @@ class Stack(Sourced):
     deletion: Use
     capacity: Use
     lifecycle: Use
+    # A sized variant (``services.variants``): its first request renders and records
+    # it; a later one reads the record and signs a URL. What the record grows by for
+    # each variant it keeps (in the item and in the owner index, which projects all).
+    variant: Use
+    variant_view: Use
+    variant_record_bytes: int = Field(ge=0)
     # What the table stores per image record: the item and its entry in each index it
     # is in, each with DynamoDB's 100 bytes of overhead; a deleted record (kept
     # ``deleted_record_days`` before the TTL removes it) is in fewer indexes.

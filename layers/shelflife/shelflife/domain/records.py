@@ -90,6 +90,31 @@ def replacement_key(key: str) -> str:
     return f"{folder}/{fresh}" if folder else fresh
 
 
+VARIANTS_PREFIX = "variants/"
+
+
+def variant_key(image_id: str, name: str, token: str | None = None) -> str:
+    """The key of variant ``name`` (``domain.variants``) of ``image_id``: with a new
+    token (None), unique to this rendering like ``placement_key``, so a key a record
+    let go of is never written again; the table keeps the token only."""
+    stem, _, extension = name.rpartition(".")
+    return f"{VARIANTS_PREFIX}{image_id}/{stem}-{token or uuid.uuid4().hex}.{extension}"
+
+
+def variant_token(key: str) -> str:
+    """``variant_key``'s token, read back from the key."""
+    return key.rpartition("-")[2].partition(".")[0]
+
+
+class Variant(_Record):
+    """A sized rendering of the photo (``domain.variants``), stored on the HOT tier
+    beside it: derived, re-renderable, deleted with the photo (``referenced``)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    location: Location
+    size: int = Field(ge=0)
+
+
 class ChangeAction(StrEnum):
     """What a write did to an image, as its audit trail says it (``domain.audit``)."""
 
@@ -159,10 +184,16 @@ class ImageRecord(_Record):
     source_key: str | None = None
     # The file name its first upload gave (without the upload id), for people.
     filename: str | None = None
+    # When its bytes were first uploaded again by its owner (a duplicate: nothing new
+    # stored); set once, so a duplicate redelivered, or a tenth one, writes nothing.
+    duplicated_at: Timestamp | None = None
     expires_at: Timestamp | None = None  # the table's TTL removes the record after this
     # The audited change the last write made (None: that write changed nothing the
     # audit trail records, such as a view or a schedule).
     change: Change | None = None
+    # Sized renderings (``Variant``), all in one HOT bucket (``variants_bucket``): they
+    # count in its counters while the photo is live and are released with it.
+    variants: tuple[Variant, ...] = ()
     # Optimistic lock: the repository refuses a write based on a stale read.
     version: int | None = None
 
@@ -181,14 +212,31 @@ class ImageRecord(_Record):
         """Counts in its bucket's usage (invariant 4 sums exactly these)."""
         return self.state is ImageState.ACTIVE and self.location is not None
 
+    @property
+    def variants_bucket(self) -> Location | None:
+        """Where the variants are (their first one's place: they share its bucket)."""
+        return self.variants[0].location if self.variants else None
+
+    def held(self) -> list[tuple[Location, int]]:
+        """The objects a live record counts in its buckets' counters, with their sizes:
+        its image and its variants (none for a record that is not live)."""
+        if not self.live or self.location is None:
+            return []
+        return [(self.location, self.stored_size), *((v.location, v.size) for v in self.variants)]
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
     def referenced(self) -> frozenset[Location]:
         """The objects this record keeps: its location (a pending claim's may exist
-        already; a lost one is left for a human) and a move's claimed destination. An
-        object the old record of a change referenced and the new one does not is the
-        cleanup function's to delete (``released_objects``)."""
+        already; a lost one is left for a human), a move's claimed destination and its
+        variants. An object the old record of a change referenced and the new one does
+        not is the cleanup function's to delete (``released_objects``): a variant
+        never outlives its photo."""
         if self.state in (ImageState.DELETED, ImageState.REJECTED):
             return frozenset()
-        return frozenset(place for place in (self.location, self.move_to) if place is not None)
+        places = (self.location, self.move_to, *(v.location for v in self.variants))
+        return frozenset(place for place in places if place is not None)
 
 
 class BucketStatus(StrEnum):

@@ -52,12 +52,13 @@ def counter_changes(
     previous: ImageRecord | None, updated: ImageRecord | None
 ) -> list[CounterChange]:
     """How replacing ``previous`` by ``updated`` moves the bucket counters: a live image
-    counts its stored size and one object in the bucket it points to."""
+    counts its stored size and one object in the bucket it points to, and each of its
+    variants its size and one object in theirs."""
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for image, sign in ((previous, -1), (updated, 1)):
-        if image is not None and image.live and image.location is not None:
-            entry = totals[(image.location.tier.value, image.location.bucket)]
-            entry[0] += sign * image.stored_size
+        for place, size in image.held() if image is not None else ():
+            entry = totals[(place.tier.value, place.bucket)]
+            entry[0] += sign * size
             entry[1] += sign
     return [
         CounterChange(tier=tier, bucket=bucket, bytes=size, objects=count)
@@ -164,17 +165,24 @@ class Repository(ABC):
         bucket: str,
         *,
         uploaded_before: datetime | None = None,
+        with_variants: bool = False,
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
     ) -> Page[ImageRecord]:
         """Live images stored in one bucket (uploaded before ``uploaded_before``), in no
         particular order: a scan of the table, for rare reads (a capacity cleanup, the
-        reconciler; there is no index by bucket, see ``adapters.table.models``). Pages
-        hold distinct records and together all of them; a page may hold fewer than
-        ``limit`` while a cursor follows."""
+        reconciler; there is no index by bucket, see ``adapters.table.models``). With
+        ``with_variants``, also live images whose variants are there (the reconciler's
+        view of what the bucket should hold). Pages hold distinct records and together
+        all of them; a page may hold fewer than ``limit`` while a cursor follows."""
         _check_limit(limit)
         return self._images_in_bucket(
-            tier, bucket, uploaded_before=uploaded_before, limit=limit, cursor=cursor
+            tier,
+            bucket,
+            uploaded_before=uploaded_before,
+            with_variants=with_variants,
+            limit=limit,
+            cursor=cursor,
         )
 
     def all_images(
@@ -345,6 +353,7 @@ class Repository(ABC):
         bucket: str,
         *,
         uploaded_before: datetime | None,
+        with_variants: bool,
         limit: int,
         cursor: str | None,
     ) -> Page[ImageRecord]: ...

@@ -55,7 +55,7 @@ Percent = Annotated[float, Field(gt=0, le=100)]
 ImageFormat = Literal["JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF"]
 OutputFormat = Literal["JPEG", "WEBP", "AVIF"]
 # Fields set from one comma-separated variable.
-_LIST_FIELDS = ("allowed_formats", "cors_allowed_origins")
+_LIST_FIELDS = ("allowed_formats", "cors_allowed_origins", "variant_widths")
 
 
 class _Frozen(BaseModel):
@@ -176,6 +176,14 @@ class Settings(_Frozen):
     cdn_base_url: Annotated[str, StringConstraints(pattern=r"^https://[^\s]+[^/]$")] | None = None
     # Stored bytes per user; None for no quota.
     user_quota_bytes: int | None = Field(default=None, gt=0)
+    # The widths (and heights) a sized variant may be asked at (``domain.variants``):
+    # a fixed set, so a client cannot multiply the stored variants at will.
+    variant_widths: tuple[Annotated[int, Field(ge=16, le=4096)], ...] = Field(
+        default=(160, 320, 640, 1280, 2000), min_length=1
+    )
+    # Variants one photo may have; a request for another is refused, naming the
+    # ones there are (each is an object and a few bytes on every write of the record).
+    max_variants_per_photo: int = Field(default=12, ge=1, le=100)
     # The functions the API's admin routes run (the stack's); unset, those routes
     # answer 503.
     lifecycle_function_name: str | None = None

@@ -9,7 +9,7 @@ photo is a JPEG (or a kept original); a JPEG is decoded at the smallest DCT scal
 still covers the box (``Image.draft``), so a 320 px variant of a 2000 px photo decodes
 a quarter of its pixels.
 
-Not yet wired to a route, storage, cleanup or the reconciler: see the issue's notes.
+``services.variants`` stores them and answers ``GET /photos/{id}/image``.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def variant_spec(
         raise InvalidArgument(f"w must be one of {', '.join(map(str, widths))}, got {width}")
     if fit not in ("contain", "cover"):
         raise InvalidArgument(f"fit must be contain or cover, got {fit!r}")
-    if height is not None and not 1 <= height <= max(widths):
-        raise InvalidArgument(f"h must be 1 to {max(widths)}, got {height}")
+    if height is not None and height not in widths:
+        raise InvalidArgument(f"h must be one of {', '.join(map(str, widths))}, got {height}")
     if fit == "cover" and height is None:
         height = width  # a square: what a gallery's thumbnail grid asks for
     return VariantSpec(width, height, fit, negotiate(format, accept))  # type: ignore[arg-type]
@@ -94,9 +94,11 @@ def render(data: bytes, spec: VariantSpec) -> bytes:
         image: Image.Image = Image.open(io.BytesIO(data))
         box = (spec.width, spec.height or spec.width * 100)
         if image.format == "JPEG":
-            # Decode at the smallest DCT scale (1/2, 1/4, 1/8) still covering the box.
-            need = box if spec.fit == "contain" else _cover_source(image.size, box)
-            image.draft("RGB", need)
+            # Decode at the smallest DCT scale (1/2, 1/4, 1/8) still covering what is
+            # drawn: the photo's size scaled into the box (a width-bounded box's huge
+            # height would keep the full scale), or the crop's source for cover.
+            need = _contain_size(image.size, box) if spec.fit == "contain" else None
+            image.draft("RGB", need or _cover_source(image.size, box))
         image.seek(0)
         image.load()
     except (OSError, SyntaxError, ValueError) as e:
@@ -118,6 +120,12 @@ def render(data: bytes, spec: VariantSpec) -> bytes:
     else:
         image.save(out, "JPEG", quality=_JPEG_QUALITY, optimize=True, progressive=True)
     return out.getvalue()
+
+
+def _contain_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size of ``size`` fitted within ``box`` (its proportions kept)."""
+    scale = min(box[0] / size[0], box[1] / size[1])
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _cover_source(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:

@@ -273,6 +273,8 @@ class IngestService:
                 )
                 if not entered(self.audit, entry):
                     self.audit.record(entry)
+            if not again:
+                existing = self._mark_duplicated(existing)
             state = UploadState.STORED if again else UploadState.DUPLICATE
             self._tell(upload, where, state, existing)
             self._delete_upload(upload)
@@ -408,6 +410,25 @@ class IngestService:
             metadata={"image-id": claim.id, "owner": claim.owner},
             storage_class=self.settings.storage_class(location.tier),
         )
+
+    def _mark_duplicated(self, image: ImageRecord) -> ImageRecord:
+        """``image`` marked as uploaded again (the photo list shows it), once: a
+        redelivery, or a later duplicate, finds it marked and writes nothing. Only a
+        mark: a write that keeps losing a race to a sweep leaves it unmarked."""
+        for _ in range(3):
+            if image.duplicated_at is not None:
+                return image
+            try:
+                return self.repository.replace_image(
+                    image, image.model_copy(update={"duplicated_at": self.clock()})
+                )
+            except Conflict:
+                current = self.repository.find_image(image.id)
+                if current is None or current.state is not ImageState.ACTIVE:
+                    return image
+                image = current
+        logger.warning("duplicate of %s not marked: its record kept changing", image.id)
+        return image
 
     # ---- rejections --------------------------------------------------------------
 

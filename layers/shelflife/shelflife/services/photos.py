@@ -121,6 +121,9 @@ class Usage:
     photos: int
     bytes: int
     quota_bytes: int | None
+    # Sized variants (``services.variants``): derived, on HOT, not in the quota.
+    variants: int = 0
+    variant_bytes: int = 0
 
     @property
     def remaining_bytes(self) -> int | None:
@@ -364,9 +367,7 @@ class PhotoService:
             raise InvalidArgument(
                 f"expires_in must be between 1 and {limit} seconds for this photo"
             )
-        image = self._update(
-            caller, image_id, lambda image, now: accessed(image, now, self.settings)
-        )
+        image = self.record_access(caller, image_id)
         place = image.location
         if image.state is not ImageState.ACTIVE or place is None:  # changed meanwhile
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
@@ -376,6 +377,18 @@ class PhotoService:
             self._count("published_views")
         url, expires_at = self._read_url(place, expires_in)
         return PhotoUrl(url, expires_at, image)
+
+    def record_access(self, caller: Caller, image_id: str) -> ImageRecord:
+        """The photo looked at now (``policy.accessed``): the HOT clock starts again and
+        a COLD photo may become due for a restore; a published one is unchanged."""
+        return self._update(
+            caller, image_id, lambda image, now: accessed(image, now, self.settings)
+        )
+
+    def signed_url(self, image: ImageRecord, place: Location) -> tuple[str, datetime | None]:
+        """A URL to read the object at ``place`` (the photo's, or one derived from it),
+        lasting as long as ``image``'s URLs may."""
+        return self._read_url(place, self._url_expiry_limit(image))
 
     def _read_url(self, place: Location, expires_in: int) -> tuple[str, datetime | None]:
         """A URL to read the object at ``place``, and when it expires: the CDN's (no
@@ -471,6 +484,7 @@ class PhotoService:
         photos: Counter[str] = Counter()
         stored: Counter[str] = Counter()
         cursor: str | None = None
+        variants = variant_bytes = 0
         now = self.clock()
         while True:
             page = self.repository.images_by_owner(caller.user_id, limit=1000, cursor=cursor)
@@ -479,6 +493,8 @@ class PhotoService:
                     tier = tier_at(image, now, self.settings) or image.location.tier
                     photos[tier.value] += 1
                     stored[tier.value] += image.stored_size
+                    variants += len(image.variants)
+                    variant_bytes += sum(variant.size for variant in image.variants)
             if page.cursor is None:
                 break
             cursor = page.cursor
@@ -491,6 +507,8 @@ class PhotoService:
             photos=sum(photos.values()),
             bytes=sum(stored.values()),
             quota_bytes=self.settings.user_quota_bytes,
+            variants=variants,
+            variant_bytes=variant_bytes,
         )
 
     # ---- helpers -------------------------------------------------------------------

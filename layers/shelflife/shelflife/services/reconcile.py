@@ -86,9 +86,21 @@ class DriftKind(StrEnum):
 
 
 def image_id_of(key: str) -> str | None:
-    """The image an object key names (``images/<id>/...``), or None."""
+    """The image an object key names (``images/<id>/...``, or a sized variant's
+    ``variants/<id>/...``), or None."""
     parts = key.split("/")
-    return parts[1] if len(parts) >= 3 and parts[0] == "images" and parts[1] else None
+    named = len(parts) >= 3 and parts[0] in ("images", "variants") and parts[1]
+    return parts[1] if named else None
+
+
+def held_in(image: ImageRecord, tier: str, bucket: str) -> list[tuple[str, int]]:
+    """The objects (key, size) a live record keeps in one bucket: its image's, and its
+    sized variants' (``records.Variant``)."""
+    return [
+        (place.key, size)
+        for place, size in image.held()
+        if (place.tier.value, place.bucket) == (tier, bucket)
+    ]
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,8 @@ class ReconcileReport:
         self.counts["records"] += 1
         stats = self.buckets.setdefault(f"{tier}/{bucket}", {})
         stats["records"] = stats.get("records", 0) + 1
-        stats["record_bytes"] = stats.get("record_bytes", 0) + image.stored_size
+        held = sum(size for _, size in held_in(image, tier, bucket))
+        stats["record_bytes"] = stats.get("record_bytes", 0) + held
 
     def recommendations(self) -> list[str]:
         c, fix = self.counts, self.options.fix
@@ -546,22 +559,28 @@ class ReconcileService:
     ) -> str | None:
         store = self.backends.get(backend)
         seen = self._seen.get((tier, name), set())
-        page = self.repository.images_in_bucket(tier, name, limit=PAGE_SIZE, cursor=cursor)
+        page = self.repository.images_in_bucket(
+            tier, name, with_variants=True, limit=PAGE_SIZE, cursor=cursor
+        )
         for image in page.items:
             report.count_record(tier, name, image)
-            assert image.location is not None
-            key = image.location.key
-            if key in seen or self._exists(store, name, key):
-                continue  # not in the listing: written after it
-            report.add(
-                DriftKind.MISSING,
-                tier=tier,
-                bucket=name,
-                key=key,
-                image_id=image.id,
-                detail=f"record of {image.stored_size} bytes, no object",
-                action=self._mark_lost(report, image),
-            )
+            for key, size in held_in(image, tier, name):
+                if key in seen or self._exists(store, name, key):
+                    continue  # not in the listing: written after it
+                variant = image.location is None or image.location.key != key
+                report.add(
+                    DriftKind.MISSING,
+                    tier=tier,
+                    bucket=name,
+                    key=key,
+                    image_id=image.id,
+                    detail=f"{'variant' if variant else 'record'} of {size} bytes, no object",
+                    action=(
+                        self._drop_variant(report, image, key)
+                        if variant
+                        else self._mark_lost(report, image)
+                    ),
+                )
         if page.cursor is None:
             self._seen.pop((tier, name), None)  # one bucket's keys in memory at a time
         return page.cursor
@@ -580,6 +599,25 @@ class ReconcileService:
             return "kept: the record changed during the run"
         report.counts["marked_lost"] += 1
         return "marked lost"
+
+    def _drop_variant(self, report: ReconcileReport, image: ImageRecord, key: str) -> str | None:
+        """In fix mode, a sized variant whose object is missing leaves the record (it is
+        rendered again when asked for); the photo itself is untouched."""
+        if not report.options.fix:
+            return None
+        current = self.repository.find_image(image.id)
+        if current is None or key not in {v.location.key for v in current.variants}:
+            return "kept: the record changed during the run"
+        kept = tuple(v for v in current.variants if v.location.key != key)
+        try:
+            with acting("reconciler", reason="variant without its object", clock=self.clock):
+                self.repository.replace_image(
+                    current, current.model_copy(update={"variants": kept})
+                )
+        except Conflict:
+            return "kept: the record changed during the run"
+        report.counts["variants_dropped"] += 1
+        return "variant dropped"
 
     @staticmethod
     def _exists(store: StorageBackend, bucket: str, key: str) -> bool:
@@ -602,9 +640,13 @@ class ReconcileService:
         used = objects = 0
         page_cursor: str | None = None
         while True:
-            page = self.repository.images_in_bucket(tier, name, limit=PAGE_SIZE, cursor=page_cursor)
-            used += sum(image.stored_size for image in page.items)
-            objects += len(page.items)
+            page = self.repository.images_in_bucket(
+                tier, name, with_variants=True, limit=PAGE_SIZE, cursor=page_cursor
+            )
+            for image in page.items:
+                held = held_in(image, tier, name)
+                used += sum(size for _, size in held)
+                objects += len(held)
             if page.cursor is None:
                 break
             page_cursor = page.cursor

@@ -69,8 +69,11 @@ from shelflife.domain.records import (
     StreamChange,
     UploadOutcome,
     UploadState,
+    Variant,
     due_shard,
     released_objects,
+    variant_key,
+    variant_token,
 )
 from shelflife.domain.repository import Repository, counter_changes, single_write
 from shelflife.domain.settings import BackendName, Settings, TierName
@@ -233,6 +236,31 @@ def upload_outcome_model(outcome: UploadOutcome) -> UploadOutcomeModel:
     )
 
 
+def variants_place(tier: str, bucket: str) -> str:
+    """The item's flat mark of where its variants are, for the bucket scan's filter."""
+    return f"{tier}/{bucket}"
+
+
+def _variants(model: ImageModel) -> tuple[Variant, ...]:
+    """``image_model``'s compact variants, as records."""
+    if not model.variants or not model.variants_place:
+        return ()
+    tier, _, bucket = model.variants_place.partition("/")
+    return tuple(
+        Variant(
+            name=name,
+            location=Location(
+                tier=TierName(tier),
+                backend=BackendName(model.variants["backend"]),
+                bucket=bucket,
+                key=variant_key(model.id, name, token),
+            ),
+            size=int(size),
+        )
+        for name, token, size in model.variants["items"]
+    )
+
+
 def image_record(model: ImageModel) -> ImageRecord:
     """The record an item holds (``image_model``'s inverse)."""
     return ImageRecord.model_validate(
@@ -240,8 +268,10 @@ def image_record(model: ImageModel) -> ImageRecord:
             **{
                 name: getattr(model, name)
                 for name in ImageRecord.model_fields
-                if name not in {"location", "move_to", "next_action", "due_at", "change"}
+                if name
+                not in {"location", "move_to", "next_action", "due_at", "change", "variants"}
             },
+            "variants": _variants(model),
             "change": _change(model),
             "location": _location(model.tier, model.backend, model.bucket, model.key),
             "move_to": _location(
@@ -301,6 +331,23 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         quarantine_key=image.quarantine_key,
         source_key=image.source_key,
         filename=image.filename,
+        duplicated_at=image.duplicated_at,
+        # Compact (the owner index projects every attribute, so each byte is stored
+        # twice and weighs on every write of the record): the backend once, then each
+        # variant's name, key token and size; the tier and bucket are variants_place.
+        variants=(
+            {
+                "backend": image.variants_bucket.backend.value,
+                "items": [[v.name, variant_token(v.location.key), v.size] for v in image.variants],
+            }
+            if image.variants_bucket
+            else None
+        ),
+        variants_place=(
+            variants_place(image.variants_bucket.tier.value, image.variants_bucket.bucket)
+            if image.variants_bucket
+            else None
+        ),
         expires_at=image.expires_at,
         released=released or None,
         change_action=image.change.action.value if image.change else None,
@@ -438,21 +485,22 @@ class DynamoRepository(Repository):
         bucket: str,
         *,
         uploaded_before: datetime | None,
+        with_variants: bool,
         limit: int,
         cursor: str | None,
     ) -> Page[ImageRecord]:
         # A scan, filtered on the live records of the bucket: there is no index by
         # bucket (``models``), and these reads are rare. A request reads up to 1 MB
         # of the table; the iterator goes on until ``limit`` records match.
+        where = (ImageModel.tier == tier) & (ImageModel.bucket == bucket)
+        if with_variants:
+            where |= ImageModel.variants_place == variants_place(tier, bucket)
         condition = (
-            (ImageModel.sk == IMAGE_SK)
-            & (ImageModel.state == ImageState.ACTIVE.value)
-            & (ImageModel.tier == tier)
-            & (ImageModel.bucket == bucket)
+            (ImageModel.sk == IMAGE_SK) & (ImageModel.state == ImageState.ACTIVE.value) & where
         )
         if uploaded_before is not None:
             condition &= ImageModel.uploaded_at < uploaded_before
-        partition = f"{tier}#{bucket}"
+        partition = f"{tier}#{bucket}" + ("#variants" if with_variants else "")
         results = ImageModel.scan(
             filter_condition=condition,
             limit=limit,

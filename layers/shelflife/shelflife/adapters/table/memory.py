@@ -19,6 +19,7 @@ from shelflife.domain.records import (
     CleanupTask,
     DailyCounts,
     ImageRecord,
+    Location,
     Page,
     RunKind,
     RunRecord,
@@ -131,21 +132,25 @@ class MemoryRepository(Repository):
         bucket: str,
         *,
         uploaded_before: datetime | None,
+        with_variants: bool,
         limit: int,
         cursor: str | None,
     ) -> Page[ImageRecord]:
+        def there(place: Location | None) -> bool:
+            return place is not None and (place.tier.value, place.bucket) == (tier, bucket)
+
         with self._lock:
             found = [
                 image
                 for image in self._images.values()
                 if image.live
-                and image.location is not None
-                and (image.location.tier.value, image.location.bucket) == (tier, bucket)
+                and (there(image.location) or (with_variants and there(image.variants_bucket)))
                 and (uploaded_before is None or image.uploaded_at < uploaded_before)
             ]
         # In the table's order, as DynamoDB's scan (by key, not by upload time): a
         # caller that needs an order sorts what it read.
-        return _page(found, _scan(f"{tier}#{bucket}", cursor), limit, cursor)
+        partition = f"{tier}#{bucket}" + ("#variants" if with_variants else "")
+        return _page(found, _scan(partition, cursor), limit, cursor)
 
     def _write_image(
         self,

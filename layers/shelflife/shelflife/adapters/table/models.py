@@ -140,6 +140,11 @@ class ImageModel(Model):
     quarantine_key = UnicodeAttribute(null=True)
     source_key = UnicodeAttribute(null=True)
     filename = UnicodeAttribute(null=True)
+    duplicated_at = UTCDateTimeAttribute(null=True)
+    # The photo's variants (``records.Variant``, as JSON: a list of small maps read
+    # whole) and, flat, "<tier>/<bucket>" where they are, for the reconciler's scan.
+    variants = JSONAttribute(null=True)
+    variants_place = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     # How many objects this write let go of (``records.released_objects``), on the write
     # that did it only: the cleanup function's stream filter selects these changes.
