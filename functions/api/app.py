@@ -28,7 +28,7 @@ from shelflife import __version__, wiring
 from . import errors
 from .common import settings
 from .gate import refused
-from .routes import admin, audit, dashboard, photos, stats, uploads
+from .routes import admin, audit, dashboard, gallery, photos, stats, uploads
 from .schemas import Health
 
 services = wiring.api(settings)
@@ -54,7 +54,7 @@ app.enable_swagger(
     compress=True,
 )
 errors.register(app)
-for group in (uploads, photos, audit, stats, admin, dashboard):
+for group in (uploads, photos, audit, stats, admin, dashboard, gallery):
     app.include_router(group.router)
 
 

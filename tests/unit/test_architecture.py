@@ -252,6 +252,7 @@ def test_the_api_routes_live_in_routers() -> None:
         "admin",
         "audit",
         "dashboard",
+        "gallery",
         "photos",
         "stats",
         "uploads",

@@ -787,6 +787,7 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         out.write(
             f"shelflife local stack: API {stack.api_url}\n"
             f"dashboard: {stack.dashboard_link()}\n"
+            f"alice's gallery: {stack.gallery_link('alice')}\n"
             f"tokens: shelflife local token --user alice [--admin]\n"
             f"clock: {args.speed}x{' from ' + args.clock if args.clock else ''}; "
             f"state: {args.state or 'in memory'}; Ctrl-C stops\n"

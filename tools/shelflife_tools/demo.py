@@ -87,6 +87,8 @@ def run_demo(*, corpus: Path, folders: list[str], serve: bool, port: int, out: T
             out.write(
                 f"\nserving the API at {stack.api_url}; the dashboard (admin token in the "
                 f"link):\n  {stack.dashboard_link()}\n"
+                f"the demo user's gallery (their token in the link):\n"
+                f"  {stack.gallery_link(USER)}\n"
                 "tokens for the API: .venv/bin/shelflife local token --user alice [--admin]\n"
                 "Ctrl-C stops\n"
             )

@@ -43,7 +43,7 @@ class Identity:
 
 Authorize = Callable[[str | None], Identity | None]
 # The routes the template leaves without the authorizer.
-PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json", "GET /docs"})
+PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json", "GET /docs", "GET /gallery"})
 
 
 def http_api_event(

@@ -172,6 +172,13 @@ def create_resources(
         bucket = str(resolver(body["Properties"]["BucketName"]))
         tier = name.removesuffix("Bucket").lower()
         s3.create_bucket(bucket, BucketPolicy(tier=tier))
+        cors = resolver(body["Properties"].get("CorsConfiguration"))
+        if cors:  # the upload bucket's, for uploads from a page (the gallery)
+            # CloudFormation's names for S3's.
+            names = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders", "Id": "ID"}
+            rules = [{names.get(k, k): v for k, v in rule.items()} for rule in cors["CorsRules"]]
+            client: Any = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+            client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
         refs[name] = bucket
     for name in template["Resources"]:
         if template["Resources"][name]["Type"] == "AWS::Serverless::Function":

@@ -64,6 +64,8 @@ logger = logging.getLogger("shelflife.local")
 LOCAL_PARAMETERS = {
     "JwtIssuer": ISSUER,
     "JwtAudience": AUDIENCE,
+    # The gateway's own pages (the gallery) upload straight to the upload bucket.
+    "CorsAllowedOrigins": "http://127.0.0.1:*,http://localhost:*",
 }
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -237,6 +239,11 @@ class LocalStack:
         """The dashboard with an admin token in the link (a browser tab sends no
         header; only the local gateway accepts the token this way)."""
         return f"{self.api_url}/dashboard?access_token={self.token('admin', admin=True)}"
+
+    def gallery_link(self, user: str = "alice") -> str:
+        """``user``'s gallery, signed in by the token in the link's fragment (never sent
+        to a server: the page's script keeps it for the tab)."""
+        return f"{self.api_url}/gallery#access_token={self.token(user)}"
 
     # ---- time ------------------------------------------------------------------------
 
