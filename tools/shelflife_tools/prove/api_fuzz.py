@@ -35,6 +35,8 @@ MAX_EXAMPLES = 50
 PHOTO_ROUTES = [
     ("GET", "/photos/{id}", None),
     ("GET", "/photos/{id}/url", None),
+    # A sized variant: no other user may render, store or read one (issue 23, part 2).
+    ("GET", "/photos/{id}/image?w=160&redirect=false", None),
     ("GET", "/photos/{id}/history", None),
     ("DELETE", "/photos/{id}", None),
     ("POST", "/drafts/d1/publish", {"photo_ids": ["{id}"]}),
