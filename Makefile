@@ -127,6 +127,7 @@ bench: $(BIN)/.bench-installed
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.lifecycle
 	$(BIN)/python -m bench.variants
+	$(BIN)/python -m bench.ingest
 
 # What the store costs against every alternative on the reference workload (issue 21).
 economics: $(BIN)/.installed
