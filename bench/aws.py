@@ -1,12 +1,30 @@
-"""Watching the AWS calls a benchmark makes, whoever makes them (boto3 or pynamodb)."""
+"""Watching the AWS calls a benchmark makes, whoever makes them (boto3 or pynamodb),
+and what a benchmark on moto needs before its first client."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import botocore.client
+
+from shelflife_tools.local import moto_quirks
+
+
+def on_moto() -> None:
+    """Fake credentials (never an account's) and the tests' moto quirks: moto ignores
+    the conditions of bucket policies, so the TLS-only statement would deny every
+    request; the quirk leaves it out of moto's evaluation."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+    )
+    moto_quirks.apply()
 
 
 @contextmanager

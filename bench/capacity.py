@@ -21,7 +21,6 @@ measured at the same size: that ratio is what must stay flat.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections import Counter
@@ -29,28 +28,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }
-)
-
 from moto import mock_aws
 
-from bench.aws import observed_calls
+from bench.aws import observed_calls, on_moto
 from shelflife.adapters.backends import ProviderBackends, S3Backend
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.models import IMAGE_SK, ImageModel, image_pk
 from shelflife.domain.settings import Settings, TierName
 from shelflife.services.capacity import CapacityService
-from shelflife_tools.local import moto_quirks
 from tests.support.template import create_table_from_template
 
-# moto ignores the conditions of bucket policies, so the TLS-only statement would deny
-# every request; the tests' quirk leaves it out of moto's evaluation.
-moto_quirks.apply()
+on_moto()
 
 REGION = "eu-west-1"
 TABLE = "shelflife-bench"

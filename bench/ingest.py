@@ -27,27 +27,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }
-)
-
 from moto import mock_aws
 from PIL import Image
 
-from bench.aws import observed_calls
+from bench.aws import observed_calls, on_moto
 from shelflife import wiring
 from shelflife.adapters.backends import S3Backend
 from shelflife.domain.settings import Settings
 from shelflife.domain.storage import BucketPolicy, sha256_hex
 from shelflife.domain.uploads import Upload, new_upload_id
-from shelflife_tools.local import moto_quirks
 from tests.support.template import create_table_from_template
 
-moto_quirks.apply()
+on_moto()
 
 REGION = "eu-west-1"
 ROOT = Path(__file__).resolve().parent.parent
