@@ -244,6 +244,23 @@ def test_a_concurrent_request_for_the_same_variant_wins_and_the_loser_uses_it() 
     world.assert_consistent()
 
 
+def test_the_limit_holds_against_concurrent_renderings() -> None:
+    world = World(settings=lifecycle_settings(max_variants_per_photo=1))
+    image = photo(world)
+    steps = Steps()
+    _, racing = services(world, steps)
+    _, other = services(world)
+    # Another variant is recorded while this one renders: this one is refused, its
+    # object left to the reconciler, and the photo keeps one variant.
+    steps.before = (2, lambda: other.image(ALICE, image.id, width=160))
+    with pytest.raises(Conflict, match="its 1 variants already"):
+        racing.image(ALICE, image.id, width=320)
+    assert [v.name for v in world.get(image).variants] == ["160xauto-contain.jpg"]
+    reconcile(world, hours_later=49)
+    assert len(variants_of(world)) == 1
+    world.assert_consistent()
+
+
 def reconcile(world: _World, *, hours_later: int) -> dict[str, int]:
     world.now += timedelta(hours=hours_later)
     service = ReconcileService(

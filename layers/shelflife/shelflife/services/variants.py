@@ -25,7 +25,6 @@ write: they are derived, and are rendered again when asked for.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,7 +37,6 @@ from shelflife.domain.variants import VariantSpec, render, variant_spec
 from shelflife.services.photos import PhotoService
 from shelflife.services.placement import Placement
 
-logger = logging.getLogger(__name__)
 _ATTEMPTS = 3
 
 
@@ -94,7 +92,7 @@ class VariantService:
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
         return image
 
-    def _render(self, caller: Caller, image: ImageRecord, spec: VariantSpec) -> Variant:
+    def _check_room(self, image: ImageRecord) -> None:
         limit = self.photos.settings.max_variants_per_photo
         if len(image.variants) >= limit:
             names = ", ".join(v.name for v in image.variants)
@@ -102,6 +100,9 @@ class VariantService:
                 f"photo {image.id!r} has its {limit} variants already ({names}); "
                 "ask for one of those"
             )
+
+    def _render(self, caller: Caller, image: ImageRecord, spec: VariantSpec) -> Variant:
+        self._check_room(image)
         assert image.location is not None
         source = self.photos.backends.get(image.location.backend.value)
         try:
@@ -149,6 +150,9 @@ class VariantService:
                 current.variants_bucket.tier,
             ) != (made.location.bucket, made.location.tier):
                 kept = ()  # their bucket takes no more: let them go (see the module)
+            # Others rendered meanwhile may have reached the limit (``made`` is then
+            # left to the reconciler, like a lost race).
+            self._check_room(current.model_copy(update={"variants": kept}))
             try:
                 self.photos.repository.replace_image(
                     current, current.model_copy(update={"variants": (*kept, made)})
