@@ -80,3 +80,19 @@ def test_a_variant_outside_the_set_is_refused(args: dict[str, object], says: str
 def test_the_same_request_names_the_same_variant() -> None:
     assert variant_spec(320, format="webp").name == "320xauto-contain.webp"
     assert variant_spec(160, fit="cover", format="jpeg").name == "160x160-cover.jpg"
+
+
+@pytest.mark.parametrize("kind", ["WEBP", "GIF", "PNG"])
+def test_a_kept_original_with_transparency_is_flattened_onto_white(kind: str) -> None:
+    # What an import with --keep-originals may store: a picture with clear pixels.
+    picture = Image.new("RGBA", (800, 600), (0, 0, 0, 0))
+    picture.paste((200, 30, 30, 255), (200, 150, 600, 450))
+    source = io.BytesIO()
+    picture.save(source, kind)
+    variant = render(source.getvalue(), variant_spec(320, format="jpeg"))
+    with Image.open(io.BytesIO(variant)) as image:
+        rgb = image.convert("RGB")
+        assert rgb.getpixel((5, 5)) == pytest.approx((255, 255, 255), abs=3)  # was clear
+        red = rgb.getpixel((160, 120))
+        assert isinstance(red, tuple)
+        assert red[0] > 150 > red[1]  # the opaque square kept its colour

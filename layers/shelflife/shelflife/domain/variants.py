@@ -103,7 +103,14 @@ def render(data: bytes, spec: VariantSpec) -> bytes:
         image.load()
     except (OSError, SyntaxError, ValueError) as e:
         raise RejectedImage(f"the stored photo does not decode: {e}", code="corrupt") from e
-    image = image.convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # A kept original with transparency (a WebP or GIF an import kept): flattened
+        # onto white, as compress flattens what it stores.
+        rgba = image.convert("RGBA")
+        image = Image.new("RGB", rgba.size, "white")
+        image.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        image = image.convert("RGB")
     if spec.fit == "cover":
         assert spec.height is not None
         # The box's proportions, shrunk to fit the photo if it is the smaller.
