@@ -513,9 +513,10 @@ def _owner_deletes(world: Deployment) -> Run:
 
 
 def _variant(world: Deployment) -> Run:
-    """alice's photo in COLD, a 320 px variant of it asked through the API: read in
-    place (no restore), rendered, put on HOT and added to the record, the access
-    recorded; the client asks again when it got no answer."""
+    """alice's photo in COLD, a 1280 px variant of it asked through the API (a look at
+    the photo, not a thumbnail): read in place (no restore), rendered, put on HOT and
+    added to the record, the access recorded; the client asks again when it got no
+    answer."""
     data = compress(corpus_file("photos/flowers.jpeg")).data
     image = world.upload(TierName.COLD, size=len(data), stored_sha256=sha256_hex(data))
     assert image.location is not None
@@ -528,15 +529,15 @@ def _variant(world: Deployment) -> Run:
     answered: list[str] = []
 
     def act(steps: Steps | None) -> None:
-        answered.append(world.variants(steps).image(alice, image.id, width=320).url)
+        answered.append(world.variants(steps).image(alice, image.id, width=1280).url)
 
     def run_on() -> None:
         if not answered:
-            world.variants().image(alice, image.id, width=320)
+            world.variants().image(alice, image.id, width=1280)
 
     def expect() -> list[str]:
         current = world.repository.find_image(image.id)
-        if current is None or [v.name for v in current.variants] != ["320xauto-contain.jpg"]:
+        if current is None or [v.name for v in current.variants] != ["1280xauto-contain.jpg"]:
             return [f"{image.id} has not its one variant: {current}"]
         return _live_in(world, image.id, TierName.COLD)
 

@@ -20,6 +20,7 @@ from shelflife.domain.policy import scheduled
 from shelflife.domain.records import (
     BucketRecord,
     BucketStatus,
+    ImageAction,
     ImageRecord,
     Location,
     released_objects,
@@ -119,28 +120,51 @@ def test_a_variant_is_rendered_once_kept_on_hot_and_counted() -> None:
     world.assert_consistent()
 
 
-def test_a_cold_photo_is_served_without_a_restore_and_counts_as_an_access() -> None:
+def test_a_cold_photo_is_served_without_a_restore_and_a_large_one_is_a_look() -> None:
     world = World()
-    image = photo(world, TierName.COLD)
+    image = photo(world, TierName.COLD, width=1600)
     _, variants = services(world)
 
-    answer = variants.image(ALICE, image.id, width=160, fit="cover")
-    variants.image(ALICE, image.id, width=160, fit="cover")
+    thumbnail = variants.image(ALICE, image.id, width=160, fit="cover")
+    assert world.get(image).access_count == image.access_count, "a thumbnail is no look"
+    variants.image(ALICE, image.id, width=1280)
+    variants.image(ALICE, image.id, width=1280)
 
     record = world.get(image)
     assert record.location == image.location, "read where it lies: no restore waited for"
-    assert answer.variant.location.tier is TierName.HOT, "variants are never in COLD"
+    assert thumbnail.variant.location.tier is TierName.HOT, "variants are never in COLD"
     assert record.access_count == image.access_count + 2
     assert record.last_accessed_at == world.now
+    # restore_after_accesses (1): the look brings it back to HOT at the next sweep.
+    assert record.next_action is ImageAction.RESTORE
     world.assert_consistent()
 
 
-def test_a_hot_photo_s_variants_are_not_accesses() -> None:
+def test_a_gallery_of_thumbnails_restores_nothing_and_writes_nothing_after_the_first() -> None:
     world = World()
-    image = photo(world)
+    photos_shown = [photo(world, TierName.COLD) for _ in range(3)]
+    _, variants = services(world)
+    for image in photos_shown:
+        variants.image(ALICE, image.id, width=320, fit="cover")
+    written = len(world.repository.stream)
+    for image in photos_shown:  # the gallery shown again
+        variants.image(ALICE, image.id, width=320, fit="cover")
+    assert len(world.repository.stream) == written
+    for image in photos_shown:
+        assert world.get(image).next_action is not ImageAction.RESTORE
+
+
+def test_a_large_variant_of_a_hot_photo_restarts_its_idle_clock() -> None:
+    world = World()
+    image = photo(world, width=1600)
     _, variants = services(world)
     variants.image(ALICE, image.id, width=160)
     assert world.get(image).access_count == image.access_count
+    world.now += timedelta(days=10)
+    variants.image(ALICE, image.id, width=1280)
+    record = world.get(image)
+    assert record.access_count == image.access_count + 1
+    assert record.due_at == world.now + timedelta(days=world.settings.hot_idle_days)
 
 
 def test_variants_are_deleted_with_their_photo() -> None:

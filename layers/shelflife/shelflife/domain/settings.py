@@ -184,6 +184,11 @@ class Settings(_Frozen):
     # Variants one photo may have; a request for another is refused, naming the
     # ones there are (each is an object and a few bytes on every write of the record).
     max_variants_per_photo: int = Field(default=12, ge=1, le=100)
+    # A variant at least this wide is a look at the photo and counts as an access, as
+    # its URL does (a COLD photo comes back to HOT after restore_after_accesses); a
+    # smaller one is a thumbnail in a grid, and browsing a gallery must not restore
+    # every photo it shows.
+    variant_access_width: int = Field(default=1280, ge=1)
     # The functions the API's admin routes run (the stack's); unset, those routes
     # answer 503.
     lifecycle_function_name: str | None = None

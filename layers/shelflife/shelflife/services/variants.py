@@ -5,7 +5,8 @@ stored on the HOT tier and recorded on the photo's record (``ImageRecord.variant
 later requests are answered from the record alone, with a signed URL. Steps of a first
 request, and what a crash between them leaves:
 
-1. read the photo (any tier: a COLD object is read as it is, no restore awaited);
+1. read the photo (any tier: a COLD object is read as it is, no restore awaited; a
+   large variant counts as a look at the photo, a thumbnail does not);
 2. render, and put the variant under a key no one else will ever write
    (``records.variant_key``) in the variants' bucket;
 3. add it to the record, conditional on the version read (with the bucket's counters,
@@ -70,8 +71,10 @@ class VariantService:
         accept: str | None = None,
     ) -> VariantUrl:
         """A signed URL of the photo's variant, rendered and stored first if new. A
-        request for a photo in COLD counts as an access (``policy.accessed``): the
-        photo is being looked at, and enough looks bring it back to HOT."""
+        variant at least ``variant_access_width`` wide counts as an access
+        (``policy.accessed``), in any tier: the photo is being looked at, and enough
+        looks bring a COLD one back to HOT. A thumbnail does not: a gallery showing
+        a hundred COLD photos must not restore them all."""
         settings = self.photos.settings
         spec = variant_spec(
             width, height, fit, format, accept=accept, widths=settings.variant_widths
@@ -81,7 +84,7 @@ class VariantService:
         rendered = variant is None
         if variant is None:
             variant = self._render(caller, image, spec)
-        if self.photos.tier_of(image) is TierName.COLD:
+        if spec.width >= settings.variant_access_width:
             image = self.photos.record_access(caller, image_id)
         url, expires_at = self.photos.signed_url(image, variant.location)
         return VariantUrl(url, expires_at, spec, variant, rendered)
