@@ -506,13 +506,19 @@ def _normalise(image: Image.Image) -> Image.Image:
         except (ImageCms.PyCMSError, OSError):
             pass  # a broken profile: the pixels are still usable as they are
     if image.mode in ("RGBA", "LA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, "white")
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        image = background
+        image = on_white(image)
     elif image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     return image
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """``image``, whose mode has transparency, flattened onto white: what a page
+    behind it would most often show, and what a JPEG can hold."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, "white")
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
 
 
 def _without_colour(image: Image.Image) -> Image.Image:

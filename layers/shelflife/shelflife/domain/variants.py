@@ -21,6 +21,7 @@ from typing import Literal
 from PIL import Image, ImageOps
 
 from shelflife.domain.errors import InvalidArgument, RejectedImage
+from shelflife.domain.imaging import on_white
 
 Fit = Literal["contain", "cover"]
 VariantFormat = Literal["jpeg", "webp", "avif"]
@@ -106,9 +107,7 @@ def render(data: bytes, spec: VariantSpec) -> bytes:
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # A kept original with transparency (a WebP or GIF an import kept): flattened
         # onto white, as compress flattens what it stores.
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", rgba.size, "white")
-        image.paste(rgba, mask=rgba.getchannel("A"))
+        image = on_white(image)
     else:
         image = image.convert("RGB")
     if spec.fit == "cover":

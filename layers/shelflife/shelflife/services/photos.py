@@ -367,7 +367,7 @@ class PhotoService:
             raise InvalidArgument(
                 f"expires_in must be between 1 and {limit} seconds for this photo"
             )
-        image = self.record_access(caller, image_id)
+        image = self.record_access(caller, image_id, read=current)
         place = image.location
         if image.state is not ImageState.ACTIVE or place is None:  # changed meanwhile
             raise Conflict(f"photo {image_id!r} is {image.state.value}: it has no stored image")
@@ -378,11 +378,14 @@ class PhotoService:
         url, expires_at = self._read_url(place, expires_in)
         return PhotoUrl(url, expires_at, image)
 
-    def record_access(self, caller: Caller, image_id: str) -> ImageRecord:
+    def record_access(
+        self, caller: Caller, image_id: str, *, read: ImageRecord | None = None
+    ) -> ImageRecord:
         """The photo looked at now (``policy.accessed``): the HOT clock starts again and
-        a COLD photo may become due for a restore; a published one is unchanged."""
+        a COLD photo may become due for a restore; a published one is unchanged.
+        ``read``: the photo as the caller just read it (one read fewer)."""
         return self._update(
-            caller, image_id, lambda image, now: accessed(image, now, self.settings)
+            caller, image_id, lambda image, now: accessed(image, now, self.settings), read=read
         )
 
     def signed_url(self, image: ImageRecord, place: Location) -> tuple[str, datetime | None]:
@@ -460,6 +463,7 @@ class PhotoService:
                             if image.published_at is not None
                             else published(image, now, settings)
                         ),
+                        read=image,
                     )
                 except ShelflifeError as e:
                     result.failed[image_id] = str(e)
@@ -518,11 +522,14 @@ class PhotoService:
         caller: Caller,
         image_id: str,
         change: Callable[[ImageRecord, datetime], ImageRecord],
+        *,
+        read: ImageRecord | None = None,
     ) -> ImageRecord:
-        """Apply ``change`` to the caller's photo, reading again when a concurrent
-        write (a sweep, another request) got there first."""
+        """Apply ``change`` to the caller's photo (``read``: as the caller just read it,
+        which the first attempt uses instead of reading it again), reading again when
+        a concurrent write (a sweep, another request) got there first."""
         for attempt in range(1, _ATTEMPTS + 1):
-            image = self.get(caller, image_id)
+            image = read if attempt == 1 and read is not None else self.get(caller, image_id)
             updated = change(image, self.clock())
             if updated == image:
                 return image

@@ -85,7 +85,9 @@ class VariantService:
         if variant is None:
             variant = self._render(caller, image, spec)
         if spec.width >= settings.variant_access_width:
-            image = self.photos.record_access(caller, image_id)
+            # A rendering wrote the record since it was read: read it again then.
+            read = None if rendered else image
+            image = self.photos.record_access(caller, image_id, read=read)
         url, expires_at = self.photos.signed_url(image, variant.location)
         return VariantUrl(url, expires_at, spec, variant, rendered)
 

@@ -291,7 +291,7 @@ def image_record(model: ImageModel) -> ImageRecord:
 
 def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> ImageModel:
     """The item of ``image``; ``released``: how many objects the write lets go of."""
-    location, move = image.location, image.move_to
+    location, move, variants = image.location, image.move_to, image.variants_bucket
     scheduled = image.next_action is not None and image.due_at is not None
     model = ImageModel(
         image_pk(image.id),
@@ -337,17 +337,13 @@ def image_model(image: ImageRecord, *, due_shards: int, released: int = 0) -> Im
         # variant's name, key token and size; the tier and bucket are variants_place.
         variants=(
             {
-                "backend": image.variants_bucket.backend.value,
+                "backend": variants.backend.value,
                 "items": [[v.name, variant_token(v.location.key), v.size] for v in image.variants],
             }
-            if image.variants_bucket
+            if variants
             else None
         ),
-        variants_place=(
-            variants_place(image.variants_bucket.tier.value, image.variants_bucket.bucket)
-            if image.variants_bucket
-            else None
-        ),
+        variants_place=variants_place(variants.tier.value, variants.bucket) if variants else None,
         expires_at=image.expires_at,
         released=released or None,
         change_action=image.change.action.value if image.change else None,
