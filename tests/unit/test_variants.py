@@ -96,3 +96,18 @@ def test_a_kept_original_with_transparency_is_flattened_onto_white(kind: str) ->
         red = rgb.getpixel((160, 120))
         assert isinstance(red, tuple)
         assert red[0] > 150 > red[1]  # the opaque square kept its colour
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])
+def test_a_variant_of_a_file_with_metadata_carries_none_of_it(fmt: str) -> None:
+    # The renderer on its own, given an original with EXIF and an ICC profile (a stored
+    # photo has neither: this holds even if one ever did).
+    original = corpus_file("colour/Channel_digital_image_CMYK_color.jpg")
+    with Image.open(io.BytesIO(original)) as source:
+        assert source.info.get("icc_profile")
+        assert source.info.get("exif")
+    with Image.open(io.BytesIO(render(original, variant_spec(160, format=fmt)))) as image:
+        assert not image.info.get("icc_profile")
+        assert not image.info.get("exif")
+        assert not image.info.get("xmp")
+        assert len(image.getexif()) == 0

@@ -118,6 +118,9 @@ def render(data: bytes, spec: VariantSpec) -> bytes:
         image = ImageOps.fit(image, size, Image.Resampling.LANCZOS)
     else:
         image.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # Encoders copy metadata from image.info unless told otherwise (AVIF an ICC
+    # profile): a variant carries nothing but its pixels (invariant 1).
+    image.info.clear()
     out = io.BytesIO()
     if spec.format == "webp":
         image.save(out, "WEBP", quality=_WEBP_QUALITY, method=4)
