@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
             temp={"backend": "memory", "bucket": TEMP},
             hot={"backend": "memory", "bucket": HOT},
             cold={"backend": "memory", "bucket": "shelflife-cold-bench"},
+            # TEMP and HOT share one store here: a promotion in place would schedule no
+            # promotion at all (policy.next_step), and this measures the sweep's moves.
+            promote_in_place=False,
         )
         storage = MemoryBackend()
         for tier, name in ((TierName.TEMP, TEMP), (TierName.HOT, HOT)):
