@@ -656,6 +656,15 @@ _SUFFIXES = {
 def cmd_download(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     """The stored photo through its URL, whatever tier it is in; with ``--width``, a
     sized variant of it (``GET /photos/{id}/image``, rendered on its first request)."""
+    variant_only = {
+        "--height": args.height is not None,
+        "--fit": args.fit != "contain",
+        "--format": args.format != "jpeg",
+    }
+    if args.width is None and any(variant_only.values()):
+        # Without --width the stored photo is fetched as it is: these would be ignored.
+        given = ", ".join(name for name, set_ in variant_only.items() if set_)
+        raise UsageError(f"{given} choose a sized variant: give --width too")
     if args.width is None:
         url = client.get(f"/photos/{args.photo_id}/url")["url"]
         stem = args.photo_id
