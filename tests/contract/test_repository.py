@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from shelflife.adapters.table.dynamo import DynamoRepository
 from shelflife.adapters.table.memory import MemoryRepository
+from shelflife.adapters.table.models import CAPTURE_SK, CaptureModel, image_pk
 from shelflife.domain.audit import acting
 from shelflife.domain.capture import Capture
 from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
@@ -634,5 +635,20 @@ def test_capture_facts_are_kept_beside_the_record_and_expire_with_it(repo: Repos
     assert repo.find_capture("img-1") == facts  # until the TTL removes it
     repo.expire_capture("img-2", NOW)  # none there: done, and nothing made
     assert repo.find_capture("img-2") is None
+    assert capture_expiry(repo, "img-1") == NOW + timedelta(days=30)
+    repo.keep_capture("img-1")  # live again: kept for good
+    assert capture_expiry(repo, "img-1") is None
+    assert repo.find_capture("img-1") == facts
+    repo.keep_capture("img-2")  # none there: done, and nothing made
+    assert repo.find_capture("img-2") is None
     # Not an image record: no listing shows it.
     assert repo.all_images(limit=10).items == []
+
+
+def capture_expiry(repo: Repository, image_id: str) -> datetime | None:
+    """When the table's TTL removes the capture facts (None: never), as each adapter
+    keeps it."""
+    if isinstance(repo, MemoryRepository):
+        return repo.capture_expiry.get(image_id)
+    assert isinstance(repo, DynamoRepository)
+    return CaptureModel.get(image_pk(image_id), CAPTURE_SK).expires_at

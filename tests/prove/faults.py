@@ -850,6 +850,9 @@ def _invariants(
             referenced.add((world.stores[place.backend].name, place.bucket, place.key))
         if not image.live:
             continue
+        if image.id in world.repository.capture_expiry:
+            # A re-upload racing the cleanup of its deletion (found 2026-12-06).
+            problems.append(f"facts: {image.id} is live and its capture facts expire")
         assert image.location is not None
         store = world.stores[image.location.backend]
         if not store.exists(image.location.bucket, image.location.key):

@@ -236,6 +236,13 @@ class MeteredRepository(MemoryRepository):
             self.by_image[image_id] += units
         super().expire_capture(image_id, at)
 
+    def keep_capture(self, image_id: str) -> None:
+        if image_id in self.captures:  # an update of the item (its expiry removed)
+            units = kilobytes(item_size(self.capture_item(image_id)))
+            self.units += units
+            self.by_image[image_id] += units
+        super().keep_capture(image_id)
+
     def _add_daily_counts(self, day: date, counts: Mapping[str, int]) -> None:
         super()._add_daily_counts(day, counts)
         self.units += SMALL_ITEM_UNITS

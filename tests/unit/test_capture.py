@@ -4,6 +4,8 @@ image."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from shelflife.domain.auth import Caller
@@ -129,3 +131,35 @@ def test_a_refused_upload_keeps_no_facts() -> None:
     [image] = world.repository.images_by_owner("alice", limit=10).items
     assert image.state is ImageState.REJECTED
     assert world.repository.find_capture(image.id) is None
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_re_upload_racing_the_cleanup_of_its_deletion_keeps_its_facts(
+    when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes uploaded again while cleanup handles the deletion: just before
+    it writes the old facts' expiry, or just after (before it reads the record). Either
+    way the new upload's facts stay, with no expiry."""
+    world = deployment()
+    ingest(world, CAMERA, "a.jpg")
+    [image] = world.repository.images_by_owner("alice", limit=10).items
+    world.photos().delete(Caller("alice"), image.id)
+    expire = world.repository.expire_capture
+    raced: list[Upload] = []
+
+    def racing(image_id: str, at: datetime) -> None:
+        if when == "after":
+            expire(image_id, at)
+        if not raced:
+            raced.append(ingest(world, CAMERA, "again.jpg", **{"label-trip": "oslo"}))
+        if when == "before":
+            expire(image_id, at)
+
+    monkeypatch.setattr(world.repository, "expire_capture", racing)
+    world.drain()
+    assert raced, "cleanup never expired the facts: the race was not run"
+    assert world.repository.get_image(image.id).state is ImageState.ACTIVE
+    assert image.id not in world.repository.capture_expiry
+    kept = world.repository.find_capture(image.id)
+    assert kept is not None
+    assert kept.labels == {"trip": "oslo"}

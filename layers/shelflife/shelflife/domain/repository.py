@@ -250,6 +250,11 @@ class Repository(ABC):
         its record's), so the cleanup function needs no right to delete items. None
         there is done."""
 
+    @abstractmethod
+    def keep_capture(self, image_id: str) -> None:
+        """The image is live again (its owner uploaded the same bytes after deleting
+        it): its capture facts stay, with no expiry. None there is done."""
+
     # ---- runs --------------------------------------------------------------------
 
     @abstractmethod

@@ -183,6 +183,10 @@ class CleanupService:
             return Release(Outcome.IGNORED)
         image = old or new
         assert image is not None
+        forgotten = new is None or new.state in _GONE
+        if forgotten:
+            # Before the record is read, not after: see _settle_capture.
+            expiry = self._expire_capture(image.id, new)
         # Only the image's own record can point at its objects: every key carries the
         # image's id and a token unique to its placement (records.placement_key), and
         # the id is the owner's and the content's, so no other record shares an object.
@@ -194,8 +198,8 @@ class CleanupService:
             with contextlib.suppress(BucketNotFound):
                 self.backends.get(place.backend.value).delete(place.bucket, place.key)
             deleted.append(place)
-        if new is None or new.state in _GONE:
-            self._forget_capture(image.id, current, new)
+        if forgotten:
+            self._settle_capture(image.id, current, expiry)
         ordered_kept = tuple(sorted(kept, key=_where))
         if not deleted:
             return Release(Outcome.SKIPPED, kept=ordered_kept)
@@ -327,19 +331,25 @@ class CleanupService:
             raise InvalidArgument("this cleanup service was built without settings")
         return self.settings
 
-    def _forget_capture(
-        self, image_id: str, current: ImageRecord | None, deleted: ImageRecord | None
-    ) -> None:
+    def _expire_capture(self, image_id: str, deleted: ImageRecord | None) -> datetime:
         """The deleted image's capture facts go when its record does (the TTL), at
-        once when the record is gone; not when the record (``current``, read before
-        the objects were deleted) is live again: its owner uploaded the same bytes
-        since, and the facts are the new upload's."""
+        once when the record is gone."""
+        at = (deleted and deleted.expires_at) or self.clock()
+        self.repository.expire_capture(image_id, at)
+        return at
+
+    def _settle_capture(self, image_id: str, current: ImageRecord | None, expiry: datetime) -> None:
+        """Undo the expiry if the record (``current``, read after the expiry was
+        written) is live again: its owner uploaded the same bytes since, and the facts
+        are the new upload's. Ingest writes the facts after its claim, so whatever the
+        interleaving, either the new facts overwrote the expired item, or this read sees
+        the claim (pending, then active) and keeps them. Reading first and expiring
+        after let a re-upload between the two lose its facts to the old expiry. A later
+        deletion of the same image, read here, gets its own (later) expiry."""
         if current is not None and current.state not in _GONE:
-            return
-        ends = current.expires_at if current is not None else None
-        self.repository.expire_capture(
-            image_id, ends or (deleted and deleted.expires_at) or self.clock()
-        )
+            self.repository.keep_capture(image_id)
+        elif current is not None and current.expires_at and current.expires_at != expiry:
+            self.repository.expire_capture(image_id, current.expires_at)
 
     def _failed(
         self, change: StreamChange, error: Exception, *, redrive: bool = False

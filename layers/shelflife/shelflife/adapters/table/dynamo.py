@@ -747,6 +747,13 @@ class DynamoRepository(Repository):
                 actions=[CaptureModel.expires_at.set(at)], condition=CaptureModel.pk.exists()
             )
 
+    def keep_capture(self, image_id: str) -> None:
+        capture = CaptureModel(image_pk(image_id), CAPTURE_SK)
+        with contextlib.suppress(Conflict), self._translated(f"capture of {image_id!r}"):
+            capture.update(
+                actions=[CaptureModel.expires_at.remove()], condition=CaptureModel.pk.exists()
+            )
+
     # ---- cleanup tasks -------------------------------------------------------------
 
     def save_cleanup_task(self, task: CleanupTask) -> CleanupTask:

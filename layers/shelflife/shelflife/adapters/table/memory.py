@@ -262,6 +262,10 @@ class MemoryRepository(Repository):
             if image_id in self.captures:
                 self.capture_expiry[image_id] = at
 
+    def keep_capture(self, image_id: str) -> None:
+        with self._lock:
+            self.capture_expiry.pop(image_id, None)
+
     # ---- runs --------------------------------------------------------------------
 
     def save_run(self, run: RunRecord) -> RunRecord:
