@@ -15,7 +15,7 @@ from shelflife.adapters.table.memory import MemoryRepository
 from shelflife.adapters.table.models import CAPTURE_SK, CaptureModel, image_pk
 from shelflife.domain.audit import acting
 from shelflife.domain.capture import Capture
-from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
+from shelflife.domain.errors import Conflict, InvalidArgument, NoRoom, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
     BucketRecord,
@@ -176,6 +176,39 @@ def test_a_move_moves_the_counters_in_the_same_write(repo: Repository) -> None:
     assert repo.get_image("img-1").location == moved.location
     assert counters(repo, "temp-a") == (0, 0)
     assert counters(repo, "hot-a", "hot") == (100, 1)
+
+
+def test_an_activation_past_its_buckets_limit_is_refused_whole(repo: Repository) -> None:
+    """Two placements chose temp-a on the same counters (100 bytes in it, a limit of
+    250): the first activation fits, the second would pass the limit and writes nothing."""
+    repo.add_bucket(bucket())
+    first = repo.add_image(image("img-1", state=ImageState.PENDING))
+    second = repo.add_image(image("img-2", state=ImageState.PENDING))
+    live = {"state": ImageState.ACTIVE}
+    repo.replace_image(first, first.model_copy(update=live), within={"temp-a": 150})
+    assert counters(repo) == (100, 1)  # an empty bucket takes anything
+
+    with pytest.raises(NoRoom) as refused:
+        repo.replace_image(
+            second,
+            second.model_copy(update=live),
+            counts=DailyCounts(day=NOW.date(), counts={"uploaded": 1}),
+            within={"temp-a": 199, "elsewhere": 0},
+        )
+
+    assert refused.value.bucket == "temp-a"
+    assert isinstance(refused.value, Conflict)
+    assert counters(repo) == (100, 1)
+    assert repo.get_image("img-2") == second
+    assert repo.daily_counts(NOW.date()) == []
+    written = repo.replace_image(second, second.model_copy(update=live), within={"temp-a": 200})
+    assert written.state is ImageState.ACTIVE
+    assert counters(repo) == (200, 2)
+    # A limit only holds back bytes coming in: the photo can still leave.
+    repo.replace_image(
+        written, written.model_copy(update={"state": ImageState.DELETED}), within={"temp-a": 0}
+    )
+    assert counters(repo) == (100, 1)
 
 
 def test_a_stale_write_is_refused_and_changes_nothing(repo: Repository) -> None:

@@ -191,8 +191,9 @@ class MeteredRepository(MemoryRepository):
         previous: ImageRecord | None,
         updated: ImageRecord | None,
         counts: DailyCounts | None,
+        within: Mapping[str, int],
     ) -> ImageRecord | None:
-        written = super()._write_image(previous, updated, counts)
+        written = super()._write_image(previous, updated, counts, within)
         single = single_write(previous, updated, counts)
         released = len(released_objects(previous, updated)) if updated is not None else 0
         units = item_write_units(

@@ -30,6 +30,16 @@ class Conflict(ShelflifeError):
     a bucket name is taken by someone else)."""
 
 
+class NoRoom(Conflict):
+    """A write that adds bytes to a bucket would take it past the limit it was chosen
+    under: concurrent placements filled it between the choice and the write. Nothing
+    was written; the caller places again."""
+
+    def __init__(self, message: str, *, bucket: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+
+
 class RecordNotFound(ShelflifeError):
     """No table record under that key."""
 

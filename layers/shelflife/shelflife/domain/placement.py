@@ -4,6 +4,7 @@ the counters and opens buckets is ``shelflife.services.placement``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable
 
 from shelflife.domain.records import BucketRecord, BucketStatus
@@ -28,11 +29,18 @@ def fill(bucket: BucketRecord, size: int = 0) -> float:
     return (bucket.used_bytes + size) / bucket.capacity_bytes
 
 
+def limit(bucket: BucketRecord, overflow_threshold_percent: float) -> int:
+    """The most bytes ``bucket`` may hold: its overflow threshold."""
+    return math.floor(bucket.capacity_bytes * overflow_threshold_percent / 100)
+
+
 def has_room(bucket: BucketRecord, size: int, overflow_threshold_percent: float) -> bool:
     """Whether ``size`` more bytes keep ``bucket`` at or under the overflow threshold
-    (an empty bucket takes anything: an image larger than that is placed alone)."""
-    limit = bucket.capacity_bytes * overflow_threshold_percent / 100
-    return bucket.object_count == 0 or bucket.used_bytes + size <= limit
+    (an empty bucket takes anything: an image larger than that is placed alone). The
+    activation that counts them checks the same (``repository.roomy``): placements
+    running at once choose on the same counters."""
+    most = limit(bucket, overflow_threshold_percent)
+    return bucket.object_count == 0 or bucket.used_bytes + size <= most
 
 
 def least_full(

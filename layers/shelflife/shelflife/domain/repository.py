@@ -67,6 +67,12 @@ def counter_changes(
     ]
 
 
+def roomy(used_bytes: int, object_count: int, change: CounterChange, limit: int) -> bool:
+    """Whether a bucket holding ``used_bytes`` in ``object_count`` objects stays within
+    ``limit`` after ``change`` (an empty bucket takes anything, as ``has_room`` says)."""
+    return change.bytes <= 0 or object_count == 0 or used_bytes + change.bytes <= limit
+
+
 def single_write(
     previous: ImageRecord | None, updated: ImageRecord | None, counts: DailyCounts | None
 ) -> bool:
@@ -96,27 +102,35 @@ class Repository(ABC):
         redelivered event), in which case nothing changes."""
         if image.version is not None:
             raise InvalidArgument("a new image has no version yet")
-        written = self._write_image(None, stamped(None, image), self._checked(counts))
+        written = self._write_image(None, stamped(None, image), self._checked(counts), {})
         assert written is not None
         return written
 
     def replace_image(
-        self, previous: ImageRecord, updated: ImageRecord, *, counts: DailyCounts | None = None
+        self,
+        previous: ImageRecord,
+        updated: ImageRecord,
+        *,
+        counts: DailyCounts | None = None,
+        within: Mapping[str, int] | None = None,
     ) -> ImageRecord:
         """Replace ``previous`` (as read) by ``updated``; moves, state changes and
         soft deletes move the counters with it, and ``counts`` are added to that day's
         activity counters in the same write. ``Conflict`` if the record changed since
-        ``previous`` was read (nothing is counted then)."""
+        ``previous`` was read (nothing is counted then). ``within`` maps a bucket's name
+        to the most bytes it may hold after the write (unless it holds no object yet):
+        ``NoRoom`` if a bucket this write adds bytes to would go past it (concurrent
+        placements chose it on the same counters)."""
         self._check_pair(previous, updated)
         updated = stamped(previous, updated)
-        written = self._write_image(previous, updated, self._checked(counts))
+        written = self._write_image(previous, updated, self._checked(counts), within or {})
         assert written is not None
         return written
 
     def remove_image(self, previous: ImageRecord) -> None:
         """Delete the record (the stream then tells cleanup to delete the object)."""
         self._check_pair(previous, None)
-        self._write_image(previous, None, None)
+        self._write_image(previous, None, None, {})
 
     def get_image(self, image_id: str) -> ImageRecord:
         image = self.find_image(image_id)
@@ -337,11 +351,13 @@ class Repository(ABC):
         previous: ImageRecord | None,
         updated: ImageRecord | None,
         counts: DailyCounts | None,
+        within: Mapping[str, int],
     ) -> ImageRecord | None:
         """Atomically: check ``previous`` is what is stored (or that nothing is, when it
         is None), store ``updated`` (or delete, when it is None) with the next version,
         apply ``counter_changes(previous, updated)`` and add ``counts`` (checked, no
-        zeros) to its day's counters; raise ``Conflict`` otherwise."""
+        zeros) to its day's counters; raise ``Conflict`` otherwise, ``NoRoom`` when a
+        counter that grows would pass its bucket's limit in ``within`` (``roomy``)."""
 
     @abstractmethod
     def _images_by_owner(

@@ -39,7 +39,10 @@ from shelflife.domain.errors import (
     BucketNotFound,
     ChecksumMismatch,
     Conflict,
+    NoBucketAvailable,
+    NoRoom,
     ObjectNotFound,
+    RecordNotFound,
     RejectedImage,
     ShelflifeError,
 )
@@ -51,8 +54,10 @@ from shelflife.domain.imaging import (
     too_large,
 )
 from shelflife.domain.measurements import Measurement
+from shelflife.domain.placement import limit
 from shelflife.domain.policy import scheduled
 from shelflife.domain.records import (
+    BucketRecord,
     DailyCounts,
     ImageRecord,
     ImageState,
@@ -83,6 +88,8 @@ UPLOAD_OUTCOME_LIFETIME = timedelta(days=7)
 UNKNOWN_OWNER = "_unknown"
 # Concurrent deliveries of one upload: each lost race re-reads and goes on from there.
 _ATTEMPTS = 3
+# Buckets an upload tries when concurrent uploads keep filling the one it chose.
+_PLACEMENTS = 3
 _EXTENSIONS = {
     "JPEG": "jpg",
     "PNG": "png",
@@ -322,22 +329,49 @@ class IngestService:
         import (``shelflife.services.imports``), which places by the photo's age
         (``uploaded_at``: when it was taken or written) and counts ``imported``."""
         stored_sha256 = sha256_hex(compressed.data)
-        claim = self._claim(
+        claim, chosen = self._claim(
             where, data, original_sha256, compressed, stored_sha256, existing, tier, uploaded_at
         )
-        claim = self._put(claim, compressed)
+        claim, chosen = self._put(claim, compressed, chosen)
         # The capture facts, read from the original (the stored image keeps none),
         # before the image is live: a crash between the two puts them again on retry.
         self.repository.put_capture(claim.id, capture_facts(data, labels))
-        # Active from now on, made so by this upload (which may have finished another
-        # upload's claim of the same bytes: that one is then the duplicate); the policy
-        # schedules its next step (an upload's promotion out of TEMP).
-        live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": source_key}
-        return self.repository.replace_image(
-            claim,
-            scheduled(claim.model_copy(update=live), self.settings),
-            counts=self._counts(counter),
+        for _ in range(_PLACEMENTS):
+            # Active from now on, made so by this upload (which may have finished another
+            # upload's claim of the same bytes: that one is then the duplicate); the
+            # policy schedules its next step (an upload's promotion out of TEMP).
+            live = {"state": ImageState.ACTIVE, "placed_at": self.clock(), "source_key": source_key}
+            try:
+                return self.repository.replace_image(
+                    claim,
+                    scheduled(claim.model_copy(update=live), self.settings),
+                    counts=self._counts(counter),
+                    within=self._within(claim, chosen),
+                )
+            except NoRoom as e:
+                # Concurrent uploads chose the same bucket on the same counters and
+                # filled it first: place again. The object left behind is the moved
+                # claim's to release (cleanup deletes it, as any move's source).
+                logger.info("bucket %s filled up since it was chosen; placing again", e.bucket)
+                claim, chosen = self._claim_elsewhere(claim, compressed, exclude={e.bucket})
+                self._put_at(claim.location, claim, compressed)  # type: ignore[arg-type]
+        raise NoBucketAvailable(
+            f"{_PLACEMENTS} buckets of tier {tier.value!r} filled up under concurrent uploads"
         )
+
+    def _within(self, claim: ImageRecord, chosen: BucketRecord | None) -> dict[str, int]:
+        """The claim's bucket's limit for the activation (``domain.placement.limit``):
+        from the record it was chosen by, or read again for a claim an earlier delivery
+        made. Placement chose by counters that concurrent uploads may also have chosen
+        by; the activation's condition holds issue 19's threshold all the same."""
+        assert claim.location is not None
+        name = claim.location.bucket
+        if chosen is None or chosen.name != name:
+            try:
+                chosen = self.repository.get_bucket(claim.location.tier.value, name)
+            except RecordNotFound:
+                return {}  # the activation refuses an unrecorded bucket by itself
+        return {name: limit(chosen, self.settings.overflow_threshold_percent)}
 
     def _claim(
         self,
@@ -349,7 +383,9 @@ class IngestService:
         existing: ImageRecord | None,
         tier: TierName,
         uploaded_at: datetime | None,
-    ) -> ImageRecord:
+    ) -> tuple[ImageRecord, BucketRecord | None]:
+        """The pending claim, and the bucket record it was placed by (None: an earlier
+        delivery's claim, finished as it is)."""
         image = image_id(where.owner, original_sha256)
         if (
             existing is not None
@@ -357,7 +393,8 @@ class IngestService:
             and existing.location is not None
             and existing.stored_sha256 == stored_sha256
         ):
-            return existing  # an earlier delivery claimed a place for these bytes: finish it
+            # An earlier delivery claimed a place for these bytes: finish it.
+            return existing, None
         key = object_key(image, compressed, stored_sha256)
         bucket = self.placement.choose(tier, len(compressed.data))
         claim = ImageRecord(
@@ -377,9 +414,11 @@ class IngestService:
             filename=original_name(where.filename),
         )
         # The policy deletes a claim nobody finishes (and so the object it may have left).
-        return self._write(existing, scheduled(claim, self.settings))
+        return self._write(existing, scheduled(claim, self.settings)), bucket
 
-    def _put(self, claim: ImageRecord, compressed: CompressedImage) -> ImageRecord:
+    def _put(
+        self, claim: ImageRecord, compressed: CompressedImage, chosen: BucketRecord | None
+    ) -> tuple[ImageRecord, BucketRecord | None]:
         """Write the object where the claim says; if that bucket is full or gone, move
         the claim to the next bucket and write there (once)."""
         assert claim.location is not None
@@ -387,19 +426,23 @@ class IngestService:
             self._put_at(claim.location, claim, compressed)
         except (BucketFull, BucketNotFound) as e:
             logger.warning("bucket %s refused the object (%s); trying the next", e.bucket, e)
-            tier = claim.location.tier
-            self.placement.refused(tier, claim.location.bucket, e)
-            bucket = self.placement.choose(
-                tier, len(compressed.data), exclude={claim.location.bucket}
-            )
-            moved = claim.location.model_copy(
-                update={"bucket": bucket.name, "backend": bucket.backend}
-            )
-            claim = self.repository.replace_image(
-                claim, claim.model_copy(update={"location": moved})
-            )
-            self._put_at(moved, claim, compressed)
-        return claim
+            refused = claim.location.bucket
+            self.placement.refused(claim.location.tier, refused, e)
+            claim, chosen = self._claim_elsewhere(claim, compressed, exclude={refused})
+            self._put_at(claim.location, claim, compressed)  # type: ignore[arg-type]
+        return claim, chosen
+
+    def _claim_elsewhere(
+        self, claim: ImageRecord, compressed: CompressedImage, *, exclude: set[str]
+    ) -> tuple[ImageRecord, BucketRecord]:
+        """The claim moved to the least-full bucket of its tier but those in
+        ``exclude``: the same key in another bucket (the one it leaves is released)."""
+        assert claim.location is not None
+        bucket = self.placement.choose(claim.location.tier, len(compressed.data), exclude=exclude)
+        moved = claim.location.model_copy(update={"bucket": bucket.name, "backend": bucket.backend})
+        return self.repository.replace_image(
+            claim, claim.model_copy(update={"location": moved})
+        ), bucket
 
     def _put_at(self, location: Location, claim: ImageRecord, compressed: CompressedImage) -> None:
         self.backends.get(location.backend.value).put(

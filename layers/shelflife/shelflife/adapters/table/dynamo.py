@@ -47,6 +47,7 @@ from shelflife.domain.errors import (
     BackendUnavailable,
     Conflict,
     InvalidArgument,
+    NoRoom,
     RecordNotFound,
     Throttled,
 )
@@ -167,6 +168,21 @@ def _decode_scan_cursor(cursor: str | None, bucket: str) -> dict[str, Any] | Non
     if key.pop(_SCAN_BUCKET)["S"] != bucket:
         raise InvalidArgument("invalid page cursor: it belongs to another query, or is not one")
     return key
+
+
+@contextlib.contextmanager
+def _no_room(limited: Mapping[int, str]) -> Iterator[None]:
+    """``NoRoom`` for a transaction cancelled by the limit of a bucket in ``limited``
+    (its item's index -> its name); any other failure as it was."""
+    try:
+        yield
+    except TransactWriteError as e:
+        reasons = getattr(e, "cancellation_reasons", None) or []
+        for index, bucket in limited.items():
+            reason = reasons[index] if index < len(reasons) else None
+            if reason is not None and reason.code == "ConditionalCheckFailed":
+                raise NoRoom(f"bucket {bucket!r} has no room left", bucket=bucket) from e
+        raise
 
 
 def _daily_actions(day: date, counts: Mapping[str, int]) -> list[Any]:
@@ -518,6 +534,7 @@ class DynamoRepository(Repository):
         previous: ImageRecord | None,
         updated: ImageRecord | None,
         counts: DailyCounts | None,
+        within: Mapping[str, int],
     ) -> ImageRecord | None:
         image = updated or previous
         assert image is not None
@@ -529,25 +546,39 @@ class DynamoRepository(Repository):
                 else:
                     self._model(updated, released=len(released_objects(previous, updated))).save()
             return None if updated is None else _next_version(updated)
+        # The transaction's items in DynamoDB's order (pynamodb sends deletes, then
+        # puts, then updates): the image's, then one per counter change. A bucket with a
+        # limit is the item at its index here, which names it in a cancellation.
+        limited: dict[int, str] = {}
         with (
             self._translated(f"image {image.id!r}"),
+            _no_room(limited),
             TransactWrite(connection=self._connection) as tx,
         ):
             if updated is None:
                 assert previous is not None
                 tx.delete(self._model(previous))  # conditional on the version read
             else:
-                # pynamodb adds the version condition (or attribute_not_exists for a new
-                # record) and writes version + 1.
-                tx.save(self._model(updated, released=len(released_objects(previous, updated))))
-            for change in counter_changes(previous, updated):
+                # pynamodb adds the version condition (or attribute_not_exists for a
+                # new record) and writes version + 1.
+                released = len(released_objects(previous, updated))
+                tx.save(self._model(updated, released=released))
+            for index, change in enumerate(counter_changes(previous, updated), start=1):
+                condition = BucketModel.pk.exists()
+                limit = within.get(change.bucket)
+                if limit is not None and change.bytes > 0:
+                    # roomy(), as a condition: DynamoDB compares, it does not add.
+                    limited[index] = change.bucket
+                    condition &= (BucketModel.used_bytes <= limit - change.bytes) | (
+                        BucketModel.object_count == 0
+                    )
                 tx.update(
                     BucketModel(BUCKET_PK, bucket_sk(change.tier, change.bucket)),
                     actions=[
                         BucketModel.used_bytes.add(change.bytes),
                         BucketModel.object_count.add(change.objects),
                     ],
-                    condition=BucketModel.pk.exists(),
+                    condition=condition,
                 )
             if counts is not None:
                 day = DailyModel(DAILY_PK, counts.day.isoformat())

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from shelflife.domain.audit import AuditEntry, AuditLog, AuditQuery
 from shelflife.domain.capture import Capture
-from shelflife.domain.errors import Conflict, InvalidArgument, RecordNotFound
+from shelflife.domain.errors import Conflict, InvalidArgument, NoRoom, RecordNotFound
 from shelflife.domain.records import (
     DAILY_COUNTERS,
     BucketRecord,
@@ -26,7 +26,7 @@ from shelflife.domain.records import (
     UploadOutcome,
     due_shard,
 )
-from shelflife.domain.repository import Repository, counter_changes
+from shelflife.domain.repository import Repository, counter_changes, roomy
 
 T = TypeVar("T")
 
@@ -157,6 +157,7 @@ class MemoryRepository(Repository):
         previous: ImageRecord | None,
         updated: ImageRecord | None,
         counts: DailyCounts | None,
+        within: Mapping[str, int],
     ) -> ImageRecord | None:
         image_id = (updated or previous).id  # type: ignore[union-attr]
         with self._lock:
@@ -170,6 +171,14 @@ class MemoryRepository(Repository):
                 if (change.tier, change.bucket) not in self._buckets:
                     raise Conflict(
                         f"bucket {change.bucket!r} of tier {change.tier!r} is not recorded"
+                    )
+                bucket = self._buckets[(change.tier, change.bucket)]
+                limit = within.get(change.bucket)
+                if limit is not None and not roomy(
+                    bucket.used_bytes, bucket.object_count, change, limit
+                ):
+                    raise NoRoom(
+                        f"bucket {change.bucket!r} would pass {limit} bytes", bucket=change.bucket
                     )
             for change in changes:
                 bucket = self._buckets[(change.tier, change.bucket)]
