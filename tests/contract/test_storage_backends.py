@@ -118,6 +118,23 @@ def test_copy_keeps_bytes_type_and_checksum(subject: BackendUnderTest) -> None:
     assert backend.exists(bucket, "src.jpg")
 
 
+def test_a_copy_can_be_copied_back(subject: BackendUnderTest) -> None:
+    """A photo moved to another bucket and back (a drained overflow bucket): the copy
+    is a file like any other (b2sdk's simulator lost track of copies: KeyError)."""
+    backend, bucket = subject.backend, subject.new_bucket()
+    other = subject.new_bucket("shelflife-test-other")
+    backend.put(bucket, "photo.jpg", JPEG, content_type="image/jpeg")
+    backend.copy(bucket, "photo.jpg", other, "photo.jpg")
+    backend.delete(bucket, "photo.jpg")
+
+    back = backend.copy(other, "photo.jpg", bucket, "photo.jpg")
+    again = backend.copy(bucket, "photo.jpg", bucket, "photo-2.jpg")
+
+    assert backend.get(bucket, "photo.jpg").data == JPEG
+    assert again.sha256 == back.sha256
+    assert backend.get(bucket, "photo-2.jpg").data == JPEG
+
+
 @pytest.mark.parametrize("storage_class", ["GLACIER_IR", "STANDARD_IA"])
 def test_a_storage_class_is_kept_where_the_provider_has_classes(
     subject: BackendUnderTest, storage_class: str

@@ -83,6 +83,30 @@ class _B2LimitsSimulator(RawSimulator):  # type: ignore[misc]
     BUCKET_SIMULATOR_CLASS = _B2LimitsBucketSimulator
     MIN_PART_SIZE = 5 * 1000**2
 
+    def copy_file(
+        self,
+        api_url: str,
+        account_auth_token: str,
+        source_file_id: str,
+        *args: Any,
+        destination_bucket_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """b2sdk 2.13's simulator does not record which bucket a copy's new file is
+        in, so a later copy of that copy (back into the first bucket: a COLD photo
+        moved to an overflow bucket and back) raised KeyError. B2 itself knows."""
+        result = super().copy_file(
+            api_url,
+            account_auth_token,
+            source_file_id,
+            *args,
+            destination_bucket_id=destination_bucket_id,
+            **kwargs,
+        )
+        source_bucket = self.file_id_to_bucket_id[source_file_id]
+        self.file_id_to_bucket_id[result["fileId"]] = destination_bucket_id or source_bucket
+        return result
+
 
 def _ms_to_datetime(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
