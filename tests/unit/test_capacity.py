@@ -23,6 +23,7 @@ from shelflife.domain.records import (
     Location,
     RunKind,
     RunStatus,
+    Variant,
 )
 from shelflife.domain.repository import Repository
 from shelflife.domain.requests import capacity_request
@@ -165,6 +166,31 @@ def test_cleanup_deletes_eligible_images_oldest_first_until_under_the_threshold(
     for kept in (oldest_draft, published, second, third, *young):
         assert world.repository.get_image(kept.id).state is ImageState.ACTIVE
     assert (world.bucket().used_bytes, world.bucket().object_count) == (800, 8)
+
+
+def test_cleanup_counts_the_variants_it_frees_in_the_bucket(world: World) -> None:
+    """A bucket that holds photos and their sized variants (HOT's variants bucket):
+    each old photo frees 60 bytes and its 60-byte variant beside it. The first deletion
+    takes 940 bytes to 820, under 85 %; counting the photo alone, it deleted two."""
+
+    def variant(n: int) -> Variant:
+        place = Location(
+            tier=TierName.TEMP, backend=BackendName.MEMORY, bucket=TEMP, key=f"variants/{n}.webp"
+        )
+        return Variant(name="w320.webp", location=place, size=60)
+
+    old = [world.image(60, age_days=300 - n, variants=(variant(n),)) for n in range(4)]
+    young = [world.image(115, age_days=5) for _ in range(4)]
+    assert world.bucket().used_bytes == 940
+
+    report = world.service().check()
+
+    [cleanup] = report.cleanups
+    assert cleanup.deleted == [old[0].id]
+    assert (cleanup.freed_bytes, cleanup.used_bytes_after) == (120, 820)
+    assert world.bucket().used_bytes == 820  # the counters agree with the estimate
+    for kept in (*old[1:], *young):
+        assert world.repository.get_image(kept.id).state is ImageState.ACTIVE
 
 
 def test_a_cleanups_deletions_say_who_and_why_in_the_audit_trail(world: World) -> None:

@@ -82,6 +82,7 @@ class CleanupResult:
     examined: int = 0
     # Ids deleted (or, in a dry run, that would be), oldest upload first.
     deleted: list[str] = field(default_factory=list)
+    # Every byte the deletions free: the photos and all their variants, wherever.
     freed_bytes: int = 0
     not_eligible: int = 0
     # Changed between the read and the delete (moved, accessed, deleted): left alone.
@@ -91,6 +92,14 @@ class CleanupResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def held_in(image: ImageRecord, tier: TierName, bucket: str) -> int:
+    """The bytes ``image`` counts in ``bucket``: the photo, and those of its sized
+    variants that are there too (a HOT bucket that is also the variants bucket). A
+    cleanup that counted the photo alone would delete more photos than the bucket
+    needs to go under its threshold."""
+    return sum(size for place, size in image.held() if (place.tier, place.bucket) == (tier, bucket))
 
 
 def cleanup_measurements(results: list[CleanupResult]) -> list[Measurement]:
@@ -322,8 +331,8 @@ class CapacityService:
                     result.changed += 1
                     continue
             result.deleted.append(image.id)
-            result.freed_bytes += image.stored_size
-            used -= image.stored_size
+            result.freed_bytes += sum(size for _, size in image.held())
+            used -= held_in(image, tier, bucket)
         result.used_bytes_after = used
         result.under_threshold = used < limit
         return result
@@ -355,9 +364,9 @@ class CapacityService:
                     result.not_eligible += 1
                     continue
                 heapq.heappush(newest_on_top, (-image.uploaded_at.timestamp(), image.id, image))
-                held += image.stored_size
-                while held - newest_on_top[0][2].stored_size > needed:
-                    held -= heapq.heappop(newest_on_top)[2].stored_size
+                held += held_in(image, tier, bucket)
+                while held - held_in(newest_on_top[0][2], tier, bucket) > needed:
+                    held -= held_in(heapq.heappop(newest_on_top)[2], tier, bucket)
             if page.cursor is None:
                 break
             cursor = page.cursor
