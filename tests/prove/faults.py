@@ -44,7 +44,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import io
 import logging
+import random
 import re
 import sys
 import time
@@ -55,6 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto import mock_aws
+from PIL import Image
 
 from shelflife.adapters.backends import (
     B2Backend,
@@ -69,7 +72,8 @@ from shelflife.adapters.table.dynamo import stream_change, stream_record
 from shelflife.adapters.table.memory import MemoryAuditLog
 from shelflife.domain.audit import UNKNOWN
 from shelflife.domain.auth import Caller
-from shelflife.domain.imaging import compress
+from shelflife.domain.imaging import CompressionPolicy, compress
+from shelflife.domain.placement import limit
 from shelflife.domain.policy import accessed, published, soft_deleted
 from shelflife.domain.records import BucketStatus, ChangeAction, ImageRecord, ImageState
 from shelflife.domain.settings import BackendName, TierName
@@ -372,6 +376,62 @@ def _ingest(data: bytes, outcome: ImageState) -> Callable[[Deployment], Run]:
     return build
 
 
+def _noisy_jpeg(seed: int) -> bytes:
+    """A small photo of incompressible pixels, different for each seed."""
+    rng = random.Random(seed)
+    image = Image.frombytes("RGB", (40, 30), rng.randbytes(40 * 30 * 3))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _placed_at_once(world: Deployment) -> Run:
+    """Two uploads choose the same TEMP bucket before either is counted in it, and it
+    has room for one (found 2026-12-06: both were activated, past the threshold). The
+    invocation is the upload whose activation comes second: refused (``NoRoom``), it
+    moves its claim to the overflow bucket it opens, puts there and activates."""
+    base = BUCKETS[TierName.TEMP]
+    mine, theirs = _noisy_jpeg(1), _noisy_jpeg(2)
+    policy = CompressionPolicy.from_settings(world.settings)
+    sizes = [len(compress(data, policy).data) for data in (mine, theirs)]
+    record = world.repository.get_bucket(TierName.TEMP.value, base)
+    room = limit(record, world.settings.overflow_threshold_percent) - record.used_bytes
+    world.upload(TierName.TEMP, size=room - max(sizes))  # too young for cleanup
+    key = "incoming/alice/photo.jpg"
+    info = world.stores[BackendName.S3].put(UPLOADS, key, mine, content_type="image/jpeg")
+    upload = Upload(bucket=UPLOADS, key=key, size=info.size, etag=sha256_hex(mine)[:32])
+    raced: list[str] = []
+    put_capture = world.repository.put_capture
+
+    def racing(image_id: str, capture: Any) -> None:
+        put_capture(image_id, capture)  # this upload has chosen and put: the other runs
+        if not raced:
+            raced.append("incoming/alice/theirs.jpg")
+            _upload(world, theirs, raced[0])
+
+    world.repository.put_capture = racing  # type: ignore[method-assign]
+
+    def expect() -> list[str]:
+        problems = []
+        if not raced:
+            problems.append("the other upload never ran: no race")
+        live = [i for i in world.repository.images_by_owner("alice", limit=100).items if i.live]
+        places = sorted(i.location.bucket for i in live if i.location and i.stored_size < 10_000)
+        if places != [base, f"{base}-1"]:
+            problems.append(f"the two uploads are in {places}, expected {base} and {base}-1")
+        for bucket in world.repository.list_buckets(TierName.TEMP.value):
+            if bucket.used_bytes > limit(bucket, world.settings.overflow_threshold_percent):
+                problems.append(f"{bucket.name} is past its threshold: {bucket.used_bytes}")
+        return problems
+
+    return Run(
+        world,
+        act=lambda steps: world.ingest(steps).ingest(upload),
+        run_on=lambda: world.ingest().ingest(upload),  # the event again
+        expect=expect,
+    )
+
+
 def _upload(world: Deployment, data: bytes, key: str) -> Any:
     """An upload of ``data`` by alice, delivered to ingest once."""
     info = world.stores[BackendName.S3].put(UPLOADS, key, data, content_type="image/jpeg")
@@ -657,6 +717,12 @@ FLOWS: dict[str, Flow] = {
             "ingest-stored",
             {"temp": "s3"},
             _ingest(corpus_file("photos/flowers.jpeg"), ImageState.ACTIVE),
+        ),
+        Flow(
+            "ingest-placed-at-once",
+            {"temp": "s3"},
+            _placed_at_once,
+            {"temp": {"quota_bytes": 100_000}},
         ),
         Flow(
             "ingest-rejected",
