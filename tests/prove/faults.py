@@ -44,9 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import io
 import logging
-import random
 import re
 import sys
 import time
@@ -57,7 +55,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto import mock_aws
-from PIL import Image
 
 from shelflife.adapters.backends import (
     B2Backend,
@@ -88,7 +85,7 @@ from shelflife.services.photos import PhotoService
 from shelflife.services.reconcile import DriftKind, ReconcileReport, ReconcileService
 from shelflife.services.variants import VariantService
 from tests.conftest import R2_ACCOUNT_ID, REGION
-from tests.support.corpus import corpus_file
+from tests.support.corpus import corpus_file, noisy_jpeg
 from tests.support.crashes import Fault, InjectedCrash, Steps
 from tests.support.lifecycle import BUCKETS, World, lifecycle_settings
 
@@ -376,22 +373,13 @@ def _ingest(data: bytes, outcome: ImageState) -> Callable[[Deployment], Run]:
     return build
 
 
-def _noisy_jpeg(seed: int) -> bytes:
-    """A small photo of incompressible pixels, different for each seed."""
-    rng = random.Random(seed)
-    image = Image.frombytes("RGB", (40, 30), rng.randbytes(40 * 30 * 3))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 def _placed_at_once(world: Deployment) -> Run:
     """Two uploads choose the same TEMP bucket before either is counted in it, and it
     has room for one (found 2026-12-06: both were activated, past the threshold). The
     invocation is the upload whose activation comes second: refused (``NoRoom``), it
     moves its claim to the overflow bucket it opens, puts there and activates."""
     base = BUCKETS[TierName.TEMP]
-    mine, theirs = _noisy_jpeg(1), _noisy_jpeg(2)
+    mine, theirs = noisy_jpeg(1), noisy_jpeg(2)
     policy = CompressionPolicy.from_settings(world.settings)
     sizes = [len(compress(data, policy).data) for data in (mine, theirs)]
     record = world.repository.get_bucket(TierName.TEMP.value, base)

@@ -1,9 +1,13 @@
 """The shared image corpus (../shared/corpus beside the project): read in place, never
-copied into the project."""
+copied into the project; and small generated photos where a test needs many distinct ones."""
 
 from __future__ import annotations
 
+import io
+import random
+
 import pytest
+from PIL import Image
 
 from tests.support.template import ROOT
 
@@ -28,3 +32,13 @@ def corpus_names(*folders: str) -> list[str]:
         for path in (CORPUS / folder).iterdir()
         if path.is_file()
     )
+
+
+def noisy_jpeg(seed: int) -> bytes:
+    """About 3-4 KB of incompressible pixels, different for each seed: many distinct
+    photos of a predictable size (placement and quota tests)."""
+    rng = random.Random(seed)
+    image = Image.frombytes("RGB", (40, 30), rng.randbytes(40 * 30 * 3))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()

@@ -5,12 +5,9 @@ checks cannot overfill a bucket (30 uploads of 2.2 MiB took one to 104.6 %)."""
 
 from __future__ import annotations
 
-import io
 import math
-import random
 
 import pytest
-from PIL import Image
 
 from shelflife.adapters.backends import MemoryBackend
 from shelflife.domain.capture import Capture
@@ -20,19 +17,11 @@ from shelflife.domain.storage import BucketPolicy
 from shelflife.domain.uploads import Upload
 from shelflife.services.ingest import IngestService, Outcome
 from shelflife.services.placement import Placement
+from tests.support.corpus import noisy_jpeg
 from tests.support.crashes import READS, WRITES, InjectedCrash, Steps
 from tests.support.lifecycle import BUCKETS, World, lifecycle_settings
 
 QUOTA = 40_000
-
-
-def noisy_jpeg(seed: int) -> bytes:
-    """About 3-4 KB of incompressible pixels, different for each seed."""
-    rng = random.Random(seed)
-    image = Image.frombytes("RGB", (40, 30), rng.randbytes(40 * 30 * 3))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def test_a_burst_of_uploads_never_takes_a_bucket_past_its_threshold() -> None:
